@@ -1,0 +1,92 @@
+// The exact contract of the native addon (build/Release/calico_nettest.node), as src/native.ts exposes it.
+// Everything outside src/native.ts depends on these types only, so tests can inject a fake binding.
+// See: raw(7), packet(7), socket(7), ip(7).
+
+/** One classic BPF instruction: struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }. */
+export interface BpfInstruction {
+  code: number;
+  jt: number;
+  jf: number;
+  k: number;
+}
+
+export interface RawSocketOptions {
+  kind: 'raw';
+  /** IP protocol: 1 ICMP, 4 IP-in-IP, 6 TCP, 17 UDP, 255 IPPROTO_RAW (send only; implies IP_HDRINCL). */
+  protocol: number;
+  /** Local IPv4 address to bind to (receives only packets addressed to it; sends from it). */
+  bindAddress?: string;
+  /** Set IP_HDRINCL: data passed to send() starts with the IPv4 header. */
+  hdrincl?: boolean;
+  /** SO_RCVBUF in bytes (SO_RCVBUFFORCE is tried first when privileged). */
+  rcvbuf?: number;
+}
+
+export interface PacketSocketOptions {
+  kind: 'packet';
+  /** Interface name to bind to; all interfaces when omitted. */
+  ifname?: string;
+  rcvbuf?: number;
+}
+
+export type SocketOptions = RawSocketOptions | PacketSocketOptions;
+
+/** One received packet. Raw sockets and (SOCK_DGRAM) packet sockets both deliver from the IPv4 header on. */
+export interface ReceivedPacket {
+  data: Buffer;
+  /** Kernel receive timestamp (SO_TIMESTAMPNS), milliseconds since the epoch with sub-ms fraction. */
+  tsMs: number;
+  /** Raw sockets: the sender's IPv4 address from recvmmsg's sockaddr. Packet sockets: ''. */
+  source: string;
+  /** Packet sockets: interface name (if_indextoname, cached) and index; raw sockets: null / 0. */
+  ifname: string | null;
+  ifindex: number;
+  /** Packet sockets: sll_pkttype (0 HOST, 1 BROADCAST, 2 MULTICAST, 3 OTHERHOST, 4 OUTGOING); raw: 0. */
+  pktType: number;
+  /** Packet sockets: pktType === 4 (the packet was sent by this host). */
+  outgoing: boolean;
+  /** Original length on the wire (may exceed data.length when the filter truncated it). */
+  origLength: number;
+}
+
+export interface SocketStats {
+  received: number;
+  batches: number;
+  /** Packet sockets: PACKET_STATISTICS tp_drops since open; raw sockets: SO_RXQ_OVFL-style drops or 0. */
+  drops: number;
+}
+
+export interface NativeSocket {
+  readonly fd: number;
+  readonly kind: 'raw' | 'packet';
+  /**
+   * Attach a classic BPF filter without the open-to-attach race: a drop-all filter is attached first,
+   * the queue is drained, then this program replaces it (SO_ATTACH_FILTER).
+   */
+  attachFilter(program: readonly BpfInstruction[]): void;
+  /** sendto(2) to an IPv4 address. Throws NativeError (e.g. code 'EPERM' when OUTPUT drops it). */
+  send(data: Buffer, address: string): number;
+  /**
+   * Start receiving: libuv poll on the fd, recvmmsg in batches of up to `batch` (default 64) per wake-up.
+   * The socket is kept alive (strong reference) until close().
+   */
+  start(onPackets: (packets: ReceivedPacket[]) => void, onError: (err: NativeError) => void, batch?: number): void;
+  stop(): void;
+  /** Idempotent. */
+  close(): void;
+  readonly closed: boolean;
+  stats(): SocketStats;
+}
+
+export interface NativeBinding {
+  open(options: SocketOptions): NativeSocket;
+  /** if_nametoindex(3); 0 when unknown. */
+  ifIndex(name: string): number;
+}
+
+/** An error from a system call, with the errno name as `code` (e.g. 'EPERM', 'EADDRINUSE'). */
+export interface NativeError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}

@@ -1,0 +1,145 @@
+// Domain types shared by every layer: checks, planned flows, source outcomes, witness summaries, reports.
+// The Report shape is the public contract (DESIGN §5): add fields, never rename or remove.
+
+export const CHECK_IDS = ['bgp', 'ipip', 'vxlan', 'wireguard', 'typha', 'etcd', 'apiserver'] as const;
+export type CheckId = (typeof CHECK_IDS)[number];
+
+/** How a check's probe travels. */
+export type Transport = 'tcp' | 'udp' | 'ipip';
+
+/** Who a check's flows go between: every ordered node pair, or every node to the holders of a role. */
+export type Role = 'typha' | 'etcd' | 'apiserver';
+export type Reach = { kind: 'all-pairs' } | { kind: 'to-role'; role: Role };
+
+export type Verdict = 'pass' | 'fail' | 'unknown';
+export type Cause =
+  | 'egress-blocked'
+  | 'path-blocked'
+  | 'ingress-blocked'
+  | 'blocked'
+  | 'rejected'
+  | 'return-blocked'
+  | 'responder-unreachable'
+  | 'not-probed';
+
+/** One flow the plan calls for: one check from one node to one node (or endpoint). */
+export interface PlannedFlow {
+  check: CheckId;
+  transport: Transport;
+  from: string; // node name
+  to: string; // node name, or the endpoint's name for an apiserver endpoint without a responder
+  toAddress: string; // IPv4 address probes are sent to
+  port: number | null; // null for ipip
+  /** Per-destination probe index (0..65535): identifies the flow in the witness log of `to`. */
+  idx: number;
+  /** true when `to` runs no responder (an apiserver endpoint): only the source side can judge. */
+  sourceOnly?: boolean;
+}
+
+/** What the sending node saw of one flow's probe (DESIGN §2, left column). */
+export interface SourceOutcome {
+  idx: number;
+  toAddress: string;
+  check: CheckId;
+  /** A reply came back: TCP SYN-ACK, a TCP RST, or an ICMP error quoting the probe. */
+  reply: 'synack' | 'rst' | 'icmp' | null;
+  /** Address that sent the RST or ICMP error. */
+  replyFrom: string | null;
+  icmp: { type: number; code: number } | null;
+  /** The errno code of a failed send (e.g. 'EPERM': the source's own OUTPUT chain refused it). */
+  sendError: string | null;
+  /** Seen leaving this node on a packet socket; null when no capture was possible. */
+  left: boolean | null;
+  /** Interface it left on, when seen. */
+  leftOn: string | null;
+  rttMs: number | null;
+  attempts: number;
+  /** Source port the TCP/UDP probe used. */
+  srcPort: number | null;
+}
+
+/** What the destination witnessed of one flow (DESIGN §2, middle columns). */
+export interface WitnessSummary {
+  idx: number;
+  /** Seen arriving on an interface (packet socket, before any firewall). */
+  interfaceSeen: boolean;
+  interfaceName: string | null;
+  /** Seen at the socket layer (raw socket, after the INPUT hook). */
+  socketSeen: boolean;
+  /** Source address of the probe as the destination observed it. */
+  observedSource: string | null;
+  count: number;
+}
+
+/** What a destination responder reports about its witnessing ability for a session. */
+export interface WitnessLog {
+  /** Whether a packet socket could be opened (interface-level evidence available). */
+  capture: boolean;
+  records: WitnessSummary[];
+}
+
+export type Change = 'unchanged' | 'regressed' | 'fixed' | 'new';
+
+/** One result per (check, from, to): the public contract. */
+export interface FlowResult {
+  check: CheckId;
+  from: string;
+  to: string;
+  verdict: Verdict;
+  cause: Cause | null;
+  rejectedBy: string | null;
+  detail: string;
+  rttMs: number | null;
+  attempts: number;
+  observedSource: string | null;
+  /** Added: destination address and port, for readers who do not keep the inventory. */
+  toAddress?: string;
+  port?: number | null;
+  /** Added: true when only the source side could judge (no responder at the destination). */
+  sourceOnly?: boolean;
+  /** verify only. */
+  change?: Change;
+}
+
+export interface ReportNode {
+  name: string;
+  address: string;
+  roles?: Role[];
+}
+
+export interface Summary {
+  pass: number;
+  fail: number;
+  unknown: number;
+}
+
+export interface DiagnosisStatement {
+  /** One sentence explaining a group of failures. */
+  text: string;
+  /** Where it happened: 'source' (egress), 'path', 'destination' (ingress), 'responder' ... */
+  where: string;
+  flows: number;
+  /** What to check, in plain words. */
+  advice: string;
+  examples: Array<{ check: CheckId; from: string; to: string }>;
+}
+
+export interface Report {
+  schemaVersion: 1;
+  tool: { name: 'calico-nettest'; version: string };
+  startedAt: string;
+  finishedAt: string;
+  nodes: ReportNode[];
+  results: FlowResult[];
+  summary: Summary;
+  /** Added: the command that produced it ('mesh' | 'pair' | 'verify'). */
+  command?: string;
+  /** Added: true when the run was interrupted; results then cover only what finished. */
+  incomplete?: boolean;
+  /** Added: the checks and ports the plan used. */
+  checks?: CheckId[];
+  ports?: Partial<Record<CheckId, number>>;
+  diagnosis?: DiagnosisStatement[];
+  /** verify only. */
+  baseline?: { startedAt: string; summary: Summary; file?: string };
+}
