@@ -20,6 +20,9 @@ export interface RawSocketOptions {
   hdrincl?: boolean;
   /** SO_RCVBUF in bytes (SO_RCVBUFFORCE is tried first when privileged). */
   rcvbuf?: number;
+  /** Open the socket inside this network namespace (a path such as /run/netns/NAME); the calling
+   *  thread is back in its own namespace before open() returns, also on error. */
+  netns?: string;
 }
 
 export interface PacketSocketOptions {
@@ -27,6 +30,8 @@ export interface PacketSocketOptions {
   /** Interface name to bind to; all interfaces when omitted. */
   ifname?: string;
   rcvbuf?: number;
+  /** As for raw sockets. */
+  netns?: string;
 }
 
 export type SocketOptions = RawSocketOptions | PacketSocketOptions;
