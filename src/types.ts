@@ -20,6 +20,7 @@ export type Cause =
   | 'rejected'
   | 'return-blocked'
   | 'responder-unreachable'
+  | 'no-route'
   | 'not-probed';
 
 /** One flow the plan calls for: one check from one node to one node (or endpoint). */

@@ -1,0 +1,308 @@
+// The prober: sends this node's probes to its peers from its own address, through its own firewall, and
+// records what came back (SYN-ACK, reset, ICMP error, a refused send). Probes are built in user space and
+// sent on one IPPROTO_RAW socket; replies arrive on a raw TCP and a raw ICMP socket behind kernel filters.
+// TCP probes are half-open SYNs whose sequence number carries the probe's HMAC tag (DESIGN §3).
+import pRetry, { AbortError } from 'p-retry';
+import type { NativeBinding, NativeSocket, ReceivedPacket } from '../native-types.js';
+import { isNativeErrorLike } from './native-error.js';
+import { decodeIPv4, encodeIPv4 } from '../packets/ipv4.js';
+import { decodeTcp, encodeTcp, TCP_FLAGS } from '../packets/tcp.js';
+import { encodeUdp } from '../packets/udp.js';
+import { decodeIcmp } from '../packets/icmp.js';
+import { encodeProbePayload, padProbe, tcpProbeSeq } from '../packets/probe.js';
+import { buildVxlanProbe } from '../packets/vxlan.js';
+import { buildIpipInner } from '../packets/ipip.js';
+import { icmpErrorQuotingProbe, tcpRepliesToPortRange } from '../packets/bpf.js';
+import { DecodeError } from '../packets/errors.js';
+import type { CheckId, SourceOutcome, Transport } from '../types.js';
+import { DEFAULT_TIMEOUTS, PeerTimeouts, type TimeoutPolicy } from './rtt.js';
+
+/** Source ports for probes: above Linux's default ephemeral range (32768–60999), so no real socket uses them. */
+export const PROBE_PORT_LO = 61000;
+export const PROBE_PORT_HI = 64999;
+/** Size of a WireGuard handshake initiation, so a wireguard probe looks like one to a size-aware filter. */
+export const WIREGUARD_PROBE_SIZE = 148;
+
+export interface ProbeRequest {
+  idx: number;
+  check: CheckId;
+  transport: Transport;
+  to: string;
+  port: number | null;
+}
+
+export interface ProbeOptions {
+  tries: number;
+  timeouts: TimeoutPolicy;
+  concurrency: number;
+  /** Gap between the copies of a UDP / IP-in-IP probe (they get no reply to pace them). */
+  spacingMs: number;
+}
+
+export const DEFAULT_PROBE_OPTIONS: ProbeOptions = { tries: 3, timeouts: DEFAULT_TIMEOUTS, concurrency: 64, spacingMs: 30 };
+
+export interface ProbeSession {
+  idBytes: Buffer;
+  key: Buffer;
+  /** Whether this probe was seen leaving (null when the node cannot capture). */
+  left(dst: string, idx: number): string | null | undefined;
+}
+
+type Reply = { kind: 'synack' | 'rst' | 'icmp'; from: string; atMs: number; icmp: { type: number; code: number } | null };
+
+const nowMs = (): number => performance.timeOrigin + performance.now();
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+class SendRefused extends Error {
+  constructor(readonly code: string) {
+    super(code);
+  }
+}
+
+export class Prober {
+  private send: NativeSocket | null = null;
+  private replies: NativeSocket | null = null;
+  private icmp: NativeSocket | null = null;
+  private readonly pending = new Map<string, (r: Reply | null) => void>();
+  private nextPort = PROBE_PORT_LO;
+  private nextIpId = 1;
+  constructor(
+    private readonly native: NativeBinding,
+    readonly address: string,
+  ) {}
+
+  /** Open the sockets (before dropping privileges). */
+  open(): void {
+    try {
+      this.send = this.native.open({ kind: 'raw', protocol: 255, hdrincl: true, bindAddress: this.address });
+      this.replies = this.native.open({ kind: 'raw', protocol: 6, bindAddress: this.address, rcvbuf: 1 << 20 });
+      this.replies.attachFilter(tcpRepliesToPortRange(PROBE_PORT_LO, PROBE_PORT_HI));
+      this.replies.start((p) => this.onTcp(p), () => undefined);
+      this.icmp = this.native.open({ kind: 'raw', protocol: 1, bindAddress: this.address, rcvbuf: 1 << 20 });
+      this.icmp.attachFilter(icmpErrorQuotingProbe());
+      this.icmp.start((p) => this.onIcmp(p), () => undefined);
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
+  close(): void {
+    for (const s of [this.send, this.replies, this.icmp]) s?.close();
+    this.send = this.replies = this.icmp = null;
+    this.pending.clear();
+  }
+
+  private onTcp(packets: ReceivedPacket[]): void {
+    for (const p of packets) {
+      try {
+        const ip = decodeIPv4(p.data);
+        const tcp = decodeTcp(ip.payload);
+        const key = `t/${ip.src}/${tcp.srcPort}/${tcp.dstPort}`;
+        const done = this.pending.get(key);
+        if (!done) continue;
+        if (tcp.isSyn && tcp.isAck) done({ kind: 'synack', from: ip.src, atMs: p.tsMs, icmp: null });
+        else if (tcp.isRst) done({ kind: 'rst', from: ip.src, atMs: p.tsMs, icmp: null });
+      } catch (err) {
+        if (!(err instanceof DecodeError)) throw err;
+      }
+    }
+  }
+
+  private onIcmp(packets: ReceivedPacket[]): void {
+    for (const p of packets) {
+      try {
+        const ip = decodeIPv4(p.data);
+        const icmp = decodeIcmp(ip.payload);
+        const q = icmp.quoted;
+        if (!q || q.src !== this.address) continue;
+        const key =
+          q.protocol === 6 ? `t/${q.dst}/${q.dstPort}/${q.srcPort}` : q.protocol === 17 ? `u/${q.dst}/${q.dstPort}/${q.srcPort}` : q.protocol === 4 ? `i/${q.dst}/${q.id}` : null;
+        const done = key ? this.pending.get(key) : undefined;
+        done?.({ kind: 'icmp', from: ip.src, atMs: p.tsMs, icmp: { type: icmp.type, code: icmp.code } });
+      } catch (err) {
+        if (!(err instanceof DecodeError)) throw err;
+      }
+    }
+  }
+
+  private allocPort(dst: string, dport: number | null, proto: 't' | 'u'): number {
+    for (let i = 0; i <= PROBE_PORT_HI - PROBE_PORT_LO; i++) {
+      const p = this.nextPort;
+      this.nextPort = p >= PROBE_PORT_HI ? PROBE_PORT_LO : p + 1;
+      if (!this.pending.has(`${proto}/${dst}/${dport}/${p}`)) return p;
+    }
+    throw new Error('no free probe source port (too many probes in flight)');
+  }
+
+  private allocIpId(): number {
+    const id = this.nextIpId;
+    this.nextIpId = id >= 0xffff ? 1 : id + 1;
+    return id;
+  }
+
+  /** Send one packet; a refused send (the local OUTPUT chain) becomes SendRefused with its errno name. */
+  private transmit(packet: Buffer, dst: string): void {
+    if (!this.send) throw new Error('prober is not open');
+    try {
+      this.send.send(packet, dst);
+    } catch (err) {
+      if (isNativeErrorLike(err)) throw new SendRefused(err.code);
+      throw err;
+    }
+  }
+
+  /** Wait for a reply registered under `key` until the (adaptive) timeout of `peer` passes. */
+  private awaitReply(key: string, peer: string, sent: { at: number }, timeouts: PeerTimeouts, signal?: AbortSignal): Promise<Reply | null> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (r: Reply | null) => {
+        if (timer) clearTimeout(timer);
+        this.pending.delete(key);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(r);
+      };
+      const onAbort = () => finish(null);
+      const arm = () => {
+        // Re-read the timeout: samples from other probes to this peer may have shortened it meanwhile.
+        const left = sent.at + timeouts.timeout(peer) - nowMs();
+        if (left <= 0) finish(null);
+        else timer = setTimeout(arm, Math.min(left, 100));
+      };
+      this.pending.set(key, finish);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      arm();
+    });
+  }
+
+  /** Probe every request, `concurrency` at a time, reporting each outcome as soon as it is known. */
+  async run(session: ProbeSession, probes: readonly ProbeRequest[], opts: ProbeOptions, onOutcome: (o: SourceOutcome) => void, signal?: AbortSignal): Promise<void> {
+    let next = 0;
+    const timeouts = new PeerTimeouts(opts.timeouts);
+    const worker = async () => {
+      while (next < probes.length && !signal?.aborted) {
+        const req = probes[next++]!;
+        onOutcome(await this.probeOne(session, req, opts, timeouts, signal));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, probes.length)) }, worker));
+  }
+
+  async probeOne(session: ProbeSession, req: ProbeRequest, opts: ProbeOptions, timeouts: PeerTimeouts, signal?: AbortSignal): Promise<SourceOutcome> {
+    const outcome: SourceOutcome = {
+      idx: req.idx,
+      toAddress: req.to,
+      check: req.check,
+      reply: null,
+      replyFrom: null,
+      icmp: null,
+      sendError: null,
+      left: null,
+      leftOn: null,
+      rttMs: null,
+      attempts: 0,
+      srcPort: null,
+    };
+    try {
+      if (req.transport === 'tcp') await this.probeTcp(session, req, opts, timeouts, outcome, signal);
+      else await this.probeDatagram(session, req, opts, timeouts, outcome, signal);
+    } catch (err) {
+      if (err instanceof SendRefused) outcome.sendError = err.code;
+      else if (err instanceof AbortError && err.cause instanceof SendRefused) outcome.sendError = err.cause.code;
+      else throw err;
+    }
+    const left = session.left(req.to, req.idx);
+    outcome.left = left === null ? null : left !== undefined;
+    outcome.leftOn = left ?? null;
+    return outcome;
+  }
+
+  private async probeTcp(session: ProbeSession, req: ProbeRequest, opts: ProbeOptions, timeouts: PeerTimeouts, outcome: SourceOutcome, signal?: AbortSignal): Promise<void> {
+    const dport = req.port ?? 0;
+    const seq = tcpProbeSeq(session.key, req.to, dport, req.idx);
+    await pRetry(
+      async () => {
+        if (signal?.aborted) throw new AbortError('aborted');
+        const sport = this.allocPort(req.to, dport, 't');
+        const key = `t/${req.to}/${dport}/${sport}`;
+        const segment = encodeTcp({ srcAddr: this.address, dstAddr: req.to, srcPort: sport, dstPort: dport, seq, flags: TCP_FLAGS.SYN, mss: 1460 });
+        const packet = encodeIPv4({ src: this.address, dst: req.to, protocol: 6, id: this.allocIpId(), payload: segment });
+        outcome.attempts++;
+        outcome.srcPort = sport;
+        const sent = { at: nowMs() };
+        const wait = this.awaitReply(key, req.to, sent, timeouts, signal);
+        try {
+          this.transmit(packet, req.to);
+        } catch (err) {
+          this.pending.get(key)?.(null);
+          await wait;
+          throw new AbortError(err as Error);
+        }
+        const reply = await wait;
+        if (!reply) throw new Error('no reply');
+        outcome.reply = reply.kind;
+        outcome.replyFrom = reply.from;
+        outcome.icmp = reply.icmp;
+        outcome.rttMs = Math.max(0, reply.atMs - sent.at);
+        if (reply.kind !== 'icmp') timeouts.sample(req.to, outcome.rttMs);
+      },
+      { retries: Math.max(0, opts.tries - 1), minTimeout: 0, maxTimeout: 0, factor: 1, randomize: false, signal },
+    ).catch((err: unknown) => {
+      if (err instanceof SendRefused) throw err;
+      if (err instanceof Error && err.cause instanceof SendRefused) throw err.cause;
+      // Silent after every try: a result, not an error.
+    });
+  }
+
+  private async probeDatagram(session: ProbeSession, req: ProbeRequest, opts: ProbeOptions, timeouts: PeerTimeouts, outcome: SourceOutcome, signal?: AbortSignal): Promise<void> {
+    const ipId = this.allocIpId();
+    const sport = req.transport === 'udp' ? this.allocPort(req.to, req.port, 'u') : null;
+    const key = req.transport === 'udp' ? `u/${req.to}/${req.port}/${sport}` : `i/${req.to}/${ipId}`;
+    outcome.srcPort = sport;
+    let firstSent = 0;
+    const last = { at: nowMs() };
+    const waits: Promise<Reply | null>[] = [];
+    // Every copy is a complete probe; one witnessed copy is enough, so a lost packet is not a failure.
+    for (let attempt = 0; attempt < opts.tries && !signal?.aborted; attempt++) {
+      const payload = encodeProbePayload({ key: session.key, sessionId: session.idBytes, check: req.check, idx: req.idx, attempt, sendTimeMs: Date.now() });
+      let packet: Buffer;
+      if (req.transport === 'udp') {
+        const body = req.check === 'vxlan' ? buildVxlanProbe({ innerSrc: this.address, innerDst: req.to, payload }) : req.check === 'wireguard' ? padProbe(payload, WIREGUARD_PROBE_SIZE) : payload;
+        const dgram = encodeUdp({ srcAddr: this.address, dstAddr: req.to, srcPort: sport!, dstPort: req.port ?? 0, payload: body });
+        packet = encodeIPv4({ src: this.address, dst: req.to, protocol: 17, id: ipId, payload: dgram });
+      } else {
+        const inner = buildIpipInner({ innerSrc: this.address, innerDst: req.to, payload });
+        packet = encodeIPv4({ src: this.address, dst: req.to, protocol: 4, id: ipId, payload: inner });
+      }
+      outcome.attempts++;
+      if (attempt === 0) {
+        firstSent = nowMs();
+        waits.push(this.awaitReply(key, req.to, last, timeouts, signal));
+      }
+      try {
+        this.transmit(packet, req.to);
+        last.at = nowMs();
+      } catch (err) {
+        this.pending.get(key)?.(null);
+        throw err;
+      }
+      if (attempt + 1 < opts.tries) await sleep(opts.spacingMs, signal);
+    }
+    const reply = await waits[0];
+    if (reply) {
+      outcome.reply = reply.kind;
+      outcome.replyFrom = reply.from;
+      outcome.icmp = reply.icmp;
+      outcome.rttMs = Math.max(0, reply.atMs - firstSent);
+    }
+  }
+}

@@ -1,0 +1,98 @@
+// What every command shares: exit codes, the error-to-message mapping, output writing, run options.
+import { Option, InvalidArgumentError, type Command } from 'commander';
+import pc from 'picocolors';
+import { DEFAULT_TIMEOUTS } from '../checks/rtt.js';
+import { DEFAULT_CONTROL_PORT } from '../control/protocol.js';
+
+/** Exit status (DESIGN §5): scripts rely on these. */
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  cannotRun: 3,
+  interrupted: 130,
+} as const;
+
+/** An error meant for the user: its message is printed as is, and it carries the exit status. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.usage,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+/** Errors thrown by our own modules that are the user's input, not our bug: exit 2 with their message. */
+const USAGE_CODES = new Set(['EINVENTORY', 'EPLAN', 'ECONFIG', 'EFAULT', 'EREPORT', 'ECHECKS']);
+
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof CliError) return err.exitCode;
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === 'string' && USAGE_CODES.has(code)) return EXIT.usage;
+  if (typeof code === 'string' && code.startsWith('commander.')) return EXIT.usage;
+  return EXIT.cannotRun;
+}
+
+export function messageFor(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    if (err instanceof CliError || (typeof code === 'string' && (USAGE_CODES.has(code) || code === 'ECONTROL'))) return err.message;
+    if (typeof code === 'string' && typeof (err as { syscall?: unknown }).syscall === 'string') return err.message;
+    return `${err.message}\n(this looks like a bug in calico-nettest; please report it with the command you ran)\n${err.stack ?? ''}`;
+  }
+  return String(err);
+}
+
+export function parseIntOption(name: string, lo: number, hi: number) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`);
+    const n = Number(v);
+    if (n < lo || n > hi) throw new InvalidArgumentError(`${name} must be between ${lo} and ${hi}`);
+    return n;
+  };
+}
+
+export const FORMATS = ['table', 'json', 'junit', 'html'] as const;
+export type Format = (typeof FORMATS)[number];
+
+/** Options of every command that runs probes (mesh, pair, verify). */
+export function addRunOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('-i, --inventory <file>', 'inventory (YAML or JSON): nodes, addresses, roles').env('CALICO_NETTEST_INVENTORY').makeOptionMandatory())
+    .addOption(new Option('-s, --secret-file <file>', 'file holding the secret shared with the responders').env('CALICO_NETTEST_SECRET_FILE').makeOptionMandatory())
+    .addOption(new Option('-c, --checks <list>', 'comma list of checks: bgp,ipip,vxlan,wireguard,typha,etcd,apiserver (default: the inventory\'s, else all)').env('CALICO_NETTEST_CHECKS'))
+    .addOption(new Option('-f, --format <format>', 'output format').choices(FORMATS).default('table'))
+    .addOption(new Option('-o, --out <file>', 'also write the report to this file (format from --format, else from the extension; default JSON)'))
+    .addOption(new Option('--control-port <n>', 'responders\' control port where the inventory gives none').argParser(parseIntOption('--control-port', 1, 65535)).default(DEFAULT_CONTROL_PORT))
+    .addOption(new Option('--tries <n>', 'tries before a silent probe counts as blocked').argParser(parseIntOption('--tries', 1, 10)).default(3))
+    .addOption(new Option('--timeout <ms>', 'initial probe timeout; adapts to the measured RTT (srtt + 4·rttvar)').argParser(parseIntOption('--timeout', 10, 60000)).default(DEFAULT_TIMEOUTS.initialMs))
+    .addOption(new Option('--min-timeout <ms>', 'lower clamp of the adaptive timeout').argParser(parseIntOption('--min-timeout', 1, 60000)).default(DEFAULT_TIMEOUTS.minMs))
+    .addOption(new Option('--max-timeout <ms>', 'upper clamp of the adaptive timeout').argParser(parseIntOption('--max-timeout', 10, 60000)).default(DEFAULT_TIMEOUTS.maxMs))
+    .addOption(new Option('--concurrency <n>', 'probes in flight at once per node').argParser(parseIntOption('--concurrency', 1, 4096)).default(64))
+    .addOption(new Option('--no-color', 'no colours (also when NO_COLOR is set or output is not a terminal)'))
+    .addOption(new Option('-q, --quiet', 'print nothing but errors (use the exit status and --out)'));
+}
+
+export interface RunCliOptions {
+  inventory: string;
+  secretFile: string;
+  checks?: string;
+  format: Format;
+  out?: string;
+  controlPort: number;
+  tries: number;
+  timeout: number;
+  minTimeout: number;
+  maxTimeout: number;
+  concurrency: number;
+  color: boolean;
+  quiet?: boolean;
+}
+
+export function useColor(stream: NodeJS.WriteStream, flag: boolean): boolean {
+  return flag && !process.env.NO_COLOR && stream.isTTY === true;
+}
+
+export const bold = (s: string, on: boolean) => (on ? pc.bold(s) : s);

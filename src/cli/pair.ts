@@ -1,0 +1,27 @@
+// `calico-nettest pair NODE_A NODE_B`: one node pair, every check, both directions.
+import { Command } from 'commander';
+import { planPair } from '../coordinator/plan.js';
+import { addRunOptions, type RunCliOptions } from './common.js';
+import { executeRun } from './run-command.js';
+
+export function makePairCommand(): Command {
+  const cmd = new Command('pair')
+    .summary('test one node pair in both directions')
+    .description('Probe every check the plan calls for between NODE_A and NODE_B, both directions, and say which firewall dropped what.')
+    .argument('<node-a>', 'a node name from the inventory')
+    .argument('<node-b>', 'another node name from the inventory');
+  addRunOptions(cmd);
+  cmd.addHelpText(
+    'after',
+    `
+Examples:
+  calico-nettest pair node-a node-b -i nodes.yaml -s /etc/calico-nettest/secret
+  calico-nettest pair node-a node-b -i nodes.yaml -s secret --checks ipip,vxlan --format json
+
+Exit status: 0 every flow passed; 1 a flow failed or is unknown; 2 bad usage or inventory; 3 could not run.`,
+  );
+  cmd.action(async (a: string, b: string, opts: RunCliOptions) => {
+    process.exitCode = await executeRun(opts, { command: 'pair', plan: (inv, checks) => planPair(inv, a, b, { checks }) });
+  });
+  return cmd;
+}

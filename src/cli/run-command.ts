@@ -1,0 +1,111 @@
+// The shared body of mesh, pair and verify: load and validate everything first (exit 2, nothing run),
+// run the plan with progress on stderr, write the report atomically, and map the outcome to an exit status.
+import { extname } from 'node:path';
+import cliProgress from 'cli-progress';
+import { parseCheckList } from '../checks/catalogue.js';
+import { loadInventory, type Inventory } from '../coordinator/inventory.js';
+import type { Plan } from '../coordinator/plan.js';
+import { runPlan } from '../coordinator/run.js';
+import { renderReport, writeFileAtomic } from '../report/write.js';
+import { loadSecret } from '../secret.js';
+import type { CheckId, Report } from '../types.js';
+import { CliError, EXIT, useColor, type Format, type RunCliOptions } from './common.js';
+
+export interface RunCommandHooks {
+  command: 'mesh' | 'pair' | 'verify';
+  plan: (inv: Inventory, checks: CheckId[] | undefined) => Plan;
+  /** Last step before output (verify: compare with the baseline). */
+  post?: (report: Report) => Report;
+  /** Exit status for a finished report (verify has its own rule). */
+  exitCode?: (report: Report) => number;
+  /** Lines printed before the report (verify: what changed). */
+}
+
+function formatForFile(file: string, format: Format): Format {
+  if (format !== 'table') return format;
+  switch (extname(file).toLowerCase()) {
+    case '.xml':
+      return 'junit';
+    case '.html':
+    case '.htm':
+      return 'html';
+    case '.txt':
+      return 'table';
+    default:
+      return 'json';
+  }
+}
+
+export async function executeRun(opts: RunCliOptions, hooks: RunCommandHooks): Promise<number> {
+  const inv = await loadInventory(opts.inventory, { controlPort: opts.controlPort });
+  const checks = opts.checks !== undefined ? parseCheckListOrThrow(opts.checks) : undefined;
+  const plan = hooks.plan(inv, checks);
+  const secret = await loadSecret(opts.secretFile);
+  if (opts.minTimeout > opts.maxTimeout) throw new CliError(`--min-timeout (${opts.minTimeout}) is larger than --max-timeout (${opts.maxTimeout})`);
+  if (plan.flows.length === 0) throw new CliError(`nothing to test: the plan has no flows (checks: ${plan.checks.join(', ') || 'none'})${plan.notes.length ? `\n${plan.notes.join('\n')}` : ''}`);
+
+  const stderr = process.stderr;
+  if (!opts.quiet) for (const n of plan.notes) stderr.write(`note: ${n}\n`);
+  const ac = new AbortController();
+  const onSigint = () => {
+    if (ac.signal.aborted) return;
+    stderr.write('\ninterrupted: finishing the probes in flight and writing a partial report (Ctrl-C again to quit at once)\n');
+    ac.abort();
+    process.once('SIGINT', () => process.exit(EXIT.interrupted));
+  };
+  process.once('SIGINT', onSigint);
+  process.once('SIGTERM', onSigint);
+
+  const bar =
+    stderr.isTTY && !opts.quiet
+      ? new cliProgress.SingleBar(
+          { format: `${hooks.command} [{bar}] {value}/{total} flows | {failed} failing | {eta_formatted} left`, hideCursor: true, clearOnComplete: true, stream: stderr },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
+  bar?.start(plan.flows.length, 0, { failed: 0 });
+  const nodeErrors: string[] = [];
+  let report: Report;
+  try {
+    report = await runPlan(inv, plan, {
+      secret,
+      command: hooks.command,
+      tries: opts.tries,
+      timeouts: { initialMs: opts.timeout, minMs: opts.minTimeout, maxMs: opts.maxTimeout },
+      concurrency: opts.concurrency,
+      signal: ac.signal,
+      onProgress: (p) => bar?.update(p.done, { failed: p.failed }),
+      onNodeError: (node, msg) => nodeErrors.push(`${node}: ${msg}`),
+    });
+  } finally {
+    bar?.stop();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+  if (hooks.post) report = hooks.post(report);
+  if (!opts.quiet) for (const e of nodeErrors) stderr.write(`warning: ${e}\n`);
+
+  const color = useColor(process.stdout, opts.color);
+  if (opts.out) {
+    await writeFileAtomic(opts.out, renderReport(report, formatForFile(opts.out, opts.format), { color: false }));
+    if (!opts.quiet) stderr.write(`report written to ${opts.out}\n`);
+  }
+  if (!opts.quiet && !(opts.out && opts.format !== 'table')) process.stdout.write(renderReport(report, opts.format, { color }));
+
+  const reached = report.results.some((r) => r.cause !== 'responder-unreachable');
+  if (report.incomplete) return EXIT.interrupted;
+  if (!reached && report.results.length > 0) {
+    stderr.write(`calico-nettest: could not reach any responder — start \`calico-nettest responder\` on the nodes, and check the secret and the control port\n`);
+    return EXIT.cannotRun;
+  }
+  if (hooks.exitCode) return hooks.exitCode(report);
+  return report.summary.fail + report.summary.unknown > 0 ? EXIT.failed : EXIT.ok;
+}
+
+function parseCheckListOrThrow(s: string): CheckId[] {
+  try {
+    return parseCheckList(s);
+  } catch (err) {
+    throw new CliError(`--checks: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,93 @@
+// The control channel's messages (HTTP + JSON, authenticated per src/control/auth.ts).
+// Coordinator -> responder. Validation of incoming bodies lives here so server and tests share it.
+import { CHECK_IDS, type CheckId, type SourceOutcome, type Transport, type WitnessSummary } from '../types.js';
+
+export const API = '/v1';
+export const DEFAULT_CONTROL_PORT = 5478;
+/** A request body larger than this is refused (413) before it is read further. */
+export const MAX_BODY_BYTES = 8 << 20;
+
+export interface InfoResponse {
+  tool: 'calico-nettest';
+  version: string;
+  address: string;
+  capture: boolean;
+  captureError: string | null;
+  ports: Array<{ proto: 'tcp' | 'udp'; port: number; holder: string; ours: boolean }>;
+  sessions: number;
+  timeMs: number;
+}
+
+export interface OpenSessionRequest {
+  id: string; // 16 hex chars
+  peers: string[];
+  ports: Partial<Record<CheckId, number>>;
+  ttlMs: number;
+}
+
+export interface ProbeRequestBody {
+  probes: Array<{ idx: number; check: CheckId; transport: Transport; to: string; port: number | null }>;
+  tries: number;
+  timeouts: { initialMs: number; minMs: number; maxMs: number };
+  concurrency: number;
+  spacingMs: number;
+}
+
+/** One line of the probe stream: an outcome, or the closing line. */
+export type ProbeStreamLine = { outcome: SourceOutcome } | { done: true; capture: boolean } | { error: string };
+
+export interface WitnessResponse {
+  capture: boolean;
+  dropped: number;
+  /** Compact rows: [idx, iface 0|1, ifname, socket 0|1, observedSource, count]. */
+  rows: Array<[number, 0 | 1, string | null, 0 | 1, string | null, number]>;
+}
+
+export function rowToSummary(r: WitnessResponse['rows'][number]): WitnessSummary {
+  return { idx: r[0], interfaceSeen: r[1] === 1, interfaceName: r[2], socketSeen: r[3] === 1, observedSource: r[4], count: r[5] };
+}
+
+export class BadRequest extends Error {}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+export const isIPv4 = (s: unknown): s is string => typeof s === 'string' && IPV4.test(s);
+const isInt = (v: unknown, lo: number, hi: number): v is number => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const TRANSPORTS = new Set(['tcp', 'udp', 'ipip']);
+const CHECKS = new Set<string>(CHECK_IDS);
+
+export function parseOpenSession(v: unknown): OpenSessionRequest {
+  if (!isObject(v)) throw new BadRequest('body must be a JSON object');
+  if (typeof v.id !== 'string' || !/^[0-9a-f]{16}$/.test(v.id)) throw new BadRequest('id must be 16 hex characters');
+  if (!Array.isArray(v.peers) || v.peers.length > 100_000 || !v.peers.every(isIPv4)) throw new BadRequest('peers must be a list of IPv4 addresses');
+  if (!isObject(v.ports)) throw new BadRequest('ports must be an object');
+  const ports: Partial<Record<CheckId, number>> = {};
+  for (const [k, p] of Object.entries(v.ports)) {
+    if (!CHECKS.has(k) || !isInt(p, 1, 65535)) throw new BadRequest(`ports.${k} is not a check with a port 1..65535`);
+    ports[k as CheckId] = p;
+  }
+  if (!isInt(v.ttlMs, 1000, 30 * 60_000)) throw new BadRequest('ttlMs must be 1000..1800000');
+  return { id: v.id, peers: v.peers as string[], ports, ttlMs: v.ttlMs };
+}
+
+export function parseProbeRequest(v: unknown): ProbeRequestBody {
+  if (!isObject(v)) throw new BadRequest('body must be a JSON object');
+  if (!Array.isArray(v.probes) || v.probes.length > 200_000) throw new BadRequest('probes must be a list (at most 200000)');
+  const probes: ProbeRequestBody['probes'] = [];
+  for (const [i, p] of v.probes.entries()) {
+    if (!isObject(p)) throw new BadRequest(`probes[${i}] must be an object`);
+    if (!isInt(p.idx, 0, 65535)) throw new BadRequest(`probes[${i}].idx must be 0..65535`);
+    if (typeof p.check !== 'string' || !CHECKS.has(p.check)) throw new BadRequest(`probes[${i}].check is not a check id`);
+    if (typeof p.transport !== 'string' || !TRANSPORTS.has(p.transport)) throw new BadRequest(`probes[${i}].transport must be tcp, udp or ipip`);
+    if (!isIPv4(p.to)) throw new BadRequest(`probes[${i}].to must be an IPv4 address`);
+    if (p.transport === 'ipip' ? p.port !== null : !isInt(p.port, 1, 65535)) throw new BadRequest(`probes[${i}].port is wrong for ${String(p.transport)}`);
+    probes.push({ idx: p.idx, check: p.check as CheckId, transport: p.transport as Transport, to: p.to, port: p.port as number | null });
+  }
+  if (!isInt(v.tries, 1, 10)) throw new BadRequest('tries must be 1..10');
+  const t = v.timeouts;
+  if (!isObject(t) || !isInt(t.initialMs, 10, 60_000) || !isInt(t.minMs, 1, 60_000) || !isInt(t.maxMs, 10, 60_000) || t.minMs > t.maxMs)
+    throw new BadRequest('timeouts must be { initialMs, minMs, maxMs } in ms, min <= max');
+  if (!isInt(v.concurrency, 1, 4096)) throw new BadRequest('concurrency must be 1..4096');
+  if (!isInt(v.spacingMs, 0, 5000)) throw new BadRequest('spacingMs must be 0..5000');
+  return { probes, tries: v.tries, timeouts: { initialMs: t.initialMs, minMs: t.minMs, maxMs: t.maxMs }, concurrency: v.concurrency, spacingMs: v.spacingMs };
+}

@@ -1,0 +1,222 @@
+// One run of a plan (mesh, pair, verify): open a session on every responder, have each node probe its
+// peers (streaming outcomes back), fetch every witness log, join into one verdict per flow (DESIGN §3).
+import { randomBytes } from 'node:crypto';
+import { CATALOGUE } from '../checks/catalogue.js';
+import { DEFAULT_TIMEOUTS, type TimeoutPolicy } from '../checks/rtt.js';
+import { rowToSummary, type ProbeRequestBody } from '../control/protocol.js';
+import { diagnose } from '../report/diagnosis.js';
+import type { CheckId, FlowResult, PlannedFlow, Report, SourceOutcome, Summary, WitnessSummary } from '../types.js';
+import { joinVerdict } from '../verdict.js';
+import { VERSION } from '../version.js';
+import { ControlClient } from './client.js';
+import type { Inventory, InventoryNode } from './inventory.js';
+import type { Plan } from './plan.js';
+
+export interface RunOptions {
+  secret: Buffer;
+  command: 'mesh' | 'pair' | 'verify';
+  tries?: number;
+  timeouts?: TimeoutPolicy;
+  /** Probes in flight at once per node. */
+  concurrency?: number;
+  /** Responders talked to at once. */
+  parallelNodes?: number;
+  spacingMs?: number;
+  /** Wait after the last probe before asking for witness logs. */
+  graceMs?: number;
+  controlTimeoutMs?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+  /** Called once per node that could not be reached. */
+  onNodeError?: (node: string, message: string) => void;
+}
+
+export interface Progress {
+  total: number;
+  done: number;
+  failed: number;
+}
+
+interface NodeState {
+  node: InventoryNode;
+  client: ControlClient;
+  reachable: boolean;
+  error?: string;
+  capture: boolean;
+  witness: Map<number, WitnessSummary> | null;
+  witnessError?: string;
+}
+
+/** Run `fn` over `items` with at most `limit` at once. */
+async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+}
+
+export function summarize(results: readonly FlowResult[]): Summary {
+  const s: Summary = { pass: 0, fail: 0, unknown: 0 };
+  for (const r of results) s[r.verdict]++;
+  return s;
+}
+
+export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promise<Report> {
+  const startedAt = new Date().toISOString();
+  const tries = o.tries ?? 3;
+  const timeouts = o.timeouts ?? DEFAULT_TIMEOUTS;
+  const byName = new Map(inv.nodes.map((n) => [n.name, n]));
+  const involved = new Set<string>();
+  for (const f of plan.flows) {
+    involved.add(f.from);
+    if (!f.sourceOnly) involved.add(f.to);
+  }
+  const states = new Map<string, NodeState>();
+  for (const name of involved) {
+    const node = byName.get(name);
+    if (!node) continue;
+    states.set(name, { node, client: new ControlClient(node.control.host, node.control.port, o.secret, o.controlTimeoutMs ?? 5000), reachable: false, capture: false, witness: null });
+  }
+  const sessionIdBytes = randomBytes(8);
+  const sessionId = sessionIdBytes.toString('hex');
+  const ports: Partial<Record<CheckId, number>> = {};
+  for (const c of plan.checks) {
+    const p = plan.ports[c];
+    if (p !== null && p !== undefined) ports[c] = p;
+  }
+  // Flows grouped by source node, and the way back from (toAddress, idx) to the flow.
+  const bySource = new Map<string, number[]>();
+  plan.flows.forEach((f, i) => {
+    let l = bySource.get(f.from);
+    if (!l) bySource.set(f.from, (l = []));
+    l.push(i);
+  });
+  const outcomes: (SourceOutcome | undefined)[] = new Array(plan.flows.length);
+  const progress: Progress = { total: plan.flows.length, done: 0, failed: 0 };
+  const parallel = o.parallelNodes ?? 64;
+  let interrupted = false;
+  const onAbort = () => {
+    interrupted = true;
+  };
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+
+  try {
+    // (2) sessions everywhere.
+    await eachLimit([...states.values()], parallel, async (st) => {
+      const peers = [...new Set((bySource.get(st.node.name) ?? []).map((i) => plan.flows[i]!.toAddress))];
+      try {
+        const r = await st.client.openSession({ id: sessionId, peers, ports, ttlMs: 10 * 60_000 }, o.signal);
+        st.reachable = true;
+        st.capture = r.capture;
+      } catch (err) {
+        st.error = (err as Error).message;
+        o.onNodeError?.(st.node.name, st.error);
+      }
+    });
+
+    // (3) every node probes its peers, all at once; outcomes stream back.
+    const unreachableFlows = (name: string) => {
+      for (const i of bySource.get(name) ?? []) {
+        progress.done++;
+        progress.failed++;
+        void i;
+      }
+      o.onProgress?.({ ...progress });
+    };
+    await eachLimit([...states.values()], parallel, async (st) => {
+      const mine = bySource.get(st.node.name) ?? [];
+      if (mine.length === 0) return;
+      if (!st.reachable) {
+        unreachableFlows(st.node.name);
+        return;
+      }
+      const back = new Map<string, number>();
+      const probes: ProbeRequestBody['probes'] = mine.map((i) => {
+        const f = plan.flows[i]!;
+        back.set(`${f.toAddress}/${f.idx}`, i);
+        return { idx: f.idx, check: f.check, transport: f.transport, to: f.toAddress, port: f.port };
+      });
+      let finished = false;
+      try {
+        await st.client.probe(
+          sessionId,
+          { probes, tries, timeouts, concurrency: o.concurrency ?? 64, spacingMs: o.spacingMs ?? 30 },
+          (line) => {
+            if ('outcome' in line) {
+              const i = back.get(`${line.outcome.toAddress}/${line.outcome.idx}`);
+              if (i === undefined || outcomes[i]) return;
+              outcomes[i] = line.outcome;
+              progress.done++;
+              const oc = line.outcome;
+              if (oc.sendError || (CATALOGUE[oc.check].transport === 'tcp' && oc.reply !== 'synack' && oc.reply !== 'rst')) progress.failed++;
+              o.onProgress?.({ ...progress });
+            } else if ('done' in line) finished = true;
+            else if ('error' in line) st.error = `probing failed on ${st.node.name}: ${line.error}`;
+          },
+          o.signal,
+        );
+      } catch (err) {
+        st.error = (err as Error).message;
+      }
+      if (!finished && !o.signal?.aborted) {
+        st.error ??= `${st.node.name}'s responder stopped streaming before all probes were done`;
+        st.reachable = false;
+        o.onNodeError?.(st.node.name, st.error);
+      }
+    });
+
+    // (4) grace, then every witness log (also after an interrupt: what was probed gets its verdict).
+    await new Promise((r) => setTimeout(r, o.graceMs ?? 250));
+    await eachLimit([...states.values()], parallel, async (st) => {
+      if (!st.reachable && !st.error?.includes('stopped streaming')) return;
+      try {
+        const w = await st.client.witness(sessionId);
+        st.capture = w.capture;
+        st.witness = new Map(w.rows.map((r) => [r[0], rowToSummary(r)]));
+      } catch (err) {
+        st.witnessError = (err as Error).message;
+      }
+    });
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
+    await Promise.all([...states.values()].map((st) => (st.reachable ? st.client.closeSession(sessionId) : undefined)));
+    for (const st of states.values()) st.client.close();
+  }
+
+  // (5) the join.
+  const results: FlowResult[] = [];
+  plan.flows.forEach((f: PlannedFlow, i) => {
+    const src = outcomes[i];
+    const from = states.get(f.from);
+    if (interrupted && !src) return; // not probed before the interrupt: left out, the report says incomplete
+    const to = f.sourceOnly ? undefined : states.get(f.to);
+    const wit = to?.witness?.get(f.idx);
+    results.push(
+      joinVerdict(f, src, wit, {
+        fromAddress: byName.get(f.from)?.address ?? '',
+        sourceReachable: !!src,
+        sourceError: from?.error,
+        witnessAvailable: f.sourceOnly ? true : !!to?.witness,
+        witnessError: to?.witnessError ?? to?.error,
+        capture: to?.capture ?? false,
+      }),
+    );
+  });
+  const report: Report = {
+    schemaVersion: 1,
+    tool: { name: 'calico-nettest', version: VERSION },
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    nodes: inv.nodes.filter((n) => involved.has(n.name)).map((n) => ({ name: n.name, address: n.address, ...(n.roles.length ? { roles: n.roles } : {}) })),
+    results,
+    summary: summarize(results),
+    command: o.command,
+    checks: plan.checks,
+    ports,
+  };
+  for (const e of inv.endpoints ?? []) if (involved.has(e.name) || plan.flows.some((f) => f.to === e.name)) report.nodes.push({ name: e.name, address: e.address });
+  if (interrupted) report.incomplete = true;
+  report.diagnosis = diagnose(report);
+  return report;
+}

@@ -1,0 +1,152 @@
+// `calico-nettest responder`: witness sockets + prober + control server on one node. Opens every raw
+// socket and privileged port first, then (with --user) drops privileges; SIGTERM/SIGINT close it all.
+import { networkInterfaces } from 'node:os';
+import type { Server } from 'node:http';
+import type { NativeBinding } from '../native-types.js';
+import { CATALOGUE } from '../checks/catalogue.js';
+import { Prober } from '../checks/prober.js';
+import { DEFAULT_CONTROL_PORT, type InfoResponse } from '../control/protocol.js';
+import { ConfigError } from '../secret.js';
+import type { CheckId } from '../types.js';
+import { VERSION } from '../version.js';
+import { holdPorts, type HeldPorts } from './ports.js';
+import { SessionStore } from './sessions.js';
+import { createControlServer } from './server.js';
+import { Witness, type WitnessEvent } from './witness.js';
+
+export interface ResponderOptions {
+  native: NativeBinding;
+  address: string;
+  controlPort?: number;
+  /** Address the control server listens on (default: the node address). */
+  controlAddress?: string;
+  secret: Buffer;
+  checks: CheckId[];
+  ports: Partial<Record<CheckId, number>>;
+  /** Drop to this user after opening sockets. */
+  user?: string;
+  /** Do not try to hold the checks' ports. */
+  noHold?: boolean;
+  logFormat?: 'text' | 'json';
+  log?: (line: string) => void;
+}
+
+export interface RunningResponder {
+  info(): InfoResponse;
+  controlPort: number;
+  close(): Promise<void>;
+}
+
+export function localAddresses(): Set<string> {
+  const out = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4') out.add(a.address);
+  return out;
+}
+
+function portsFor(checks: CheckId[], overrides: Partial<Record<CheckId, number>>): { tcp: number[]; udp: number[]; byCheck: Partial<Record<CheckId, number>> } {
+  const tcp: number[] = [];
+  const udp: number[] = [];
+  const byCheck: Partial<Record<CheckId, number>> = {};
+  for (const c of checks) {
+    const def = CATALOGUE[c];
+    const port = overrides[c] ?? def.defaultPort;
+    if (port === null) continue;
+    byCheck[c] = port;
+    (def.transport === 'udp' ? udp : tcp).push(port);
+  }
+  return { tcp, udp, byCheck };
+}
+
+export async function startResponder(o: ResponderOptions): Promise<RunningResponder> {
+  const log = o.log ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const emit = (event: string, text: string, fields: Record<string, unknown> = {}) =>
+    log(o.logFormat === 'json' ? JSON.stringify({ time: new Date().toISOString(), event, ...fields, message: text }) : `${new Date().toISOString()} ${text}`);
+
+  if (!localAddresses().has(o.address)) {
+    throw new ConfigError(`--listen ${o.address} is not an address of this host (its IPv4 addresses: ${[...localAddresses()].join(', ')}) — give the node's own address, the one in the inventory`);
+  }
+  const { tcp, udp, byCheck } = portsFor(o.checks, o.ports);
+  const store = new SessionStore();
+  const witness = new Witness({
+    native: o.native,
+    address: o.address,
+    ports: { tcp, udp },
+    store,
+    onEvent: (e: WitnessEvent) => {
+      const s = e.sighting;
+      const what = `${s.check ?? s.transport}${s.dstPort ? `/${s.dstPort}` : ''} probe #${s.idx}`;
+      if (e.layer === 'left') return;
+      emit('witness', `witnessed ${what} from ${s.src} at the ${e.layer === 'iface' ? `interface ${e.ifname ?? '?'}` : 'socket layer'} (session ${s.session.id})`, {
+        check: s.check,
+        idx: s.idx,
+        source: s.src,
+        layer: e.layer,
+        ifname: e.ifname,
+        session: s.session.id,
+      });
+    },
+    onError: (err) => emit('error', `witness receive error: ${err.message}`),
+  });
+  const prober = new Prober(o.native, o.address);
+  let held: HeldPorts | null = null;
+  let server: Server | null = null;
+  const closeAll = async () => {
+    witness.close();
+    prober.close();
+    await held?.close();
+    if (server) await new Promise<void>((r) => server!.close(() => r()));
+  };
+  try {
+    witness.open();
+    prober.open();
+    held = o.noHold ? { holdings: [], close: async () => undefined } : await holdPorts(o.address, { tcp, udp });
+    const controlPort = o.controlPort ?? DEFAULT_CONTROL_PORT;
+    const info = (): InfoResponse => ({
+      tool: 'calico-nettest',
+      version: VERSION,
+      address: o.address,
+      capture: witness.capture,
+      captureError: witness.captureError,
+      ports: held?.holdings ?? [],
+      sessions: store.size,
+      timeMs: Date.now(),
+    });
+    server = createControlServer({ secret: o.secret, store, witness, prober, info, log: (m) => emit('control', m) });
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', (err: NodeJS.ErrnoException) =>
+        reject(
+          err.code === 'EADDRINUSE'
+            ? new ConfigError(`control port ${controlPort} on ${o.controlAddress ?? o.address} is in use — is another responder running? (choose another with --control-port)`)
+            : err,
+        ),
+      );
+      server!.listen(controlPort, o.controlAddress ?? o.address, () => resolve());
+    });
+    if (o.user) {
+      process.setgid?.(o.user);
+      process.setuid?.(o.user);
+      emit('start', `dropped privileges to ${o.user}; open sockets keep working`);
+    }
+    for (const c of o.checks) {
+      const port = byCheck[c];
+      if (port === undefined) {
+        emit('start', `${c}: witnessing IP protocol 4 on ${o.address}`);
+        continue;
+      }
+      const h = held.holdings.find((x) => x.port === port && x.proto === (CATALOGUE[c].transport === 'udp' ? 'udp' : 'tcp'));
+      emit(
+        'start',
+        h && !h.ours
+          ? `${c}: port ${port} is held by ${h.holder}; witnessing it with a raw socket instead`
+          : `${c}: holding port ${port} and witnessing it`,
+        { check: c, port, holder: h?.holder ?? null },
+      );
+    }
+    if (!witness.capture) emit('start', `no packet capture (${witness.captureError}): path and ingress drops will be reported together as "blocked"`);
+    emit('start', `calico-nettest responder ${VERSION} on ${o.address}, control port ${controlPort}`, { address: o.address, controlPort });
+    return { info, controlPort, close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
