@@ -23,6 +23,8 @@ export interface OpenSessionRequest {
   peers: string[];
   ports: Partial<Record<CheckId, number>>;
   ttlMs: number;
+  /** How many flows target this node (probe idx < expect): a forged TCP tag must also hit this range. */
+  expect?: number;
 }
 
 export interface ProbeRequestBody {
@@ -67,7 +69,8 @@ export function parseOpenSession(v: unknown): OpenSessionRequest {
     ports[k as CheckId] = p;
   }
   if (!isInt(v.ttlMs, 1000, 30 * 60_000)) throw new BadRequest('ttlMs must be 1000..1800000');
-  return { id: v.id, peers: v.peers as string[], ports, ttlMs: v.ttlMs };
+  if (v.expect !== undefined && !isInt(v.expect, 0, 65536)) throw new BadRequest('expect must be 0..65536');
+  return { id: v.id, peers: v.peers as string[], ports, ttlMs: v.ttlMs, expect: (v.expect as number | undefined) ?? 65536 };
 }
 
 export function parseProbeRequest(v: unknown): ProbeRequestBody {

@@ -103,10 +103,12 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
 
   try {
     // (2) sessions everywhere.
+    const expect = new Map<string, number>();
+    for (const f of plan.flows) expect.set(f.to, Math.max(expect.get(f.to) ?? 0, f.idx + 1));
     await eachLimit([...states.values()], parallel, async (st) => {
       const peers = [...new Set((bySource.get(st.node.name) ?? []).map((i) => plan.flows[i]!.toAddress))];
       try {
-        const r = await st.client.openSession({ id: sessionId, peers, ports, ttlMs: 10 * 60_000 }, o.signal);
+        const r = await st.client.openSession({ id: sessionId, peers, ports, ttlMs: 10 * 60_000, expect: expect.get(st.node.name) ?? 0 }, o.signal);
         st.reachable = true;
         st.capture = r.capture;
       } catch (err) {

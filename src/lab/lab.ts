@@ -139,6 +139,8 @@ export interface LabUpOptions {
   prefix?: string;
   checks?: CheckId[];
   onStep?: (msg: string) => void;
+  /** Runs after the namespaces exist and before the responders start (tests start real services here). */
+  beforeResponders?: (state: LabState) => Promise<void>;
 }
 
 /** Build the lab: namespaces, responders, faults. On any failure everything made so far is removed. */
@@ -171,6 +173,7 @@ export async function labUp(o: LabUpOptions): Promise<LabState> {
     await writeFile(state.inventory, `# calico-nettest lab ${topo.prefix}: ${o.nodes} nodes behind router namespace ${topo.router}\n${toYaml(inventory)}`);
     step(`creating ${o.nodes} node namespaces and the router ${topo.router}`);
     await createTopology(topo);
+    await o.beforeResponders?.(state);
     step('starting a responder on every node');
     for (const n of state.nodes) {
       const fd = openSync(n.log, 'a');

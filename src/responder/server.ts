@@ -112,7 +112,7 @@ export function createControlServer(deps: ControlDeps): Server {
     if (method === 'POST' && path === `${API}/sessions`) {
       const o = parseOpenSession(parseJson(body));
       const idBytes = Buffer.from(o.id, 'hex');
-      const s = deps.store.open(new Session(o.id, idBytes, deriveSessionKey(deps.secret, idBytes), new Set(o.peers), o.ports, now + o.ttlMs), now);
+      const s = deps.store.open(new Session(o.id, idBytes, deriveSessionKey(deps.secret, idBytes), new Set(o.peers), o.ports, now + o.ttlMs, o.expect), now);
       const tcp: number[] = [];
       const udp: number[] = [];
       for (const [check, port] of Object.entries(o.ports)) {

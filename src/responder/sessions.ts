@@ -32,6 +32,8 @@ export class Session {
     readonly peers: ReadonlySet<string>,
     readonly ports: Readonly<Partial<Record<CheckId, number>>>,
     public expiresAtMs: number,
+    /** Probe indexes this node can receive are below this. */
+    readonly expect = MAX_WITNESS_ENTRIES,
   ) {}
 
   witness(idx: number, layer: 'iface' | 'socket', check: CheckId | null, ifname: string | null, source: string, atMs: number): boolean {

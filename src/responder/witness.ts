@@ -5,7 +5,7 @@ import type { NativeBinding, NativeSocket, ReceivedPacket } from '../native-type
 import { decodeIPv4 } from '../packets/ipv4.js';
 import { decodeTcp } from '../packets/tcp.js';
 import { decodeUdp } from '../packets/udp.js';
-import { CHECK_CODES, PROBE_MAGIC, verifyProbePayload, tcpProbeIdx } from '../packets/probe.js';
+import { PROBE_MAGIC, verifyProbePayload, tcpProbeIdx } from '../packets/probe.js';
 import { findProbeInVxlan } from '../packets/vxlan.js';
 import { findProbeInIpip } from '../packets/ipip.js';
 import { ipipProbe, tcpSynToPorts, udpProbeToPorts, witnessProgram } from '../packets/bpf.js';
@@ -13,7 +13,6 @@ import { DecodeError } from '../packets/errors.js';
 import type { CheckId } from '../types.js';
 import type { Session, SessionStore } from './sessions.js';
 
-const CHECK_BY_CODE = new Map<number, CheckId>(Object.entries(CHECK_CODES).map(([id, code]) => [code as number, id as CheckId]));
 
 export interface ProbeSighting {
   session: Session;
@@ -31,7 +30,8 @@ function probeFromPayload(buf: Buffer | null, sessions: (idBytes: Buffer) => Ses
   if (!session) return null;
   const p = verifyProbePayload(buf, session.key);
   if (!p) return null;
-  return { session, idx: p.idx, check: CHECK_BY_CODE.get(CHECK_CODES[p.check]) ?? p.check };
+  if (p.idx >= session.expect) return null;
+  return { session, idx: p.idx, check: p.check };
 }
 
 /**
@@ -48,7 +48,7 @@ export function classifyProbe(data: Buffer, sessions: { active: Session[]; byId:
       if (!tcp.isSyn || tcp.isAck) return null;
       for (const session of sessions.active) {
         const idx = tcpProbeIdx(session.key, ip.dst, tcp.dstPort, tcp.seq);
-        if (idx !== null) {
+        if (idx !== null && idx < session.expect) {
           const check = (Object.entries(session.ports).find(([, p]) => p === tcp.dstPort)?.[0] as CheckId | undefined) ?? null;
           return { session, idx, check, src: ip.src, dst: ip.dst, transport: 'tcp', dstPort: tcp.dstPort };
         }
@@ -176,7 +176,7 @@ export class Witness {
       }
       this.stats.probes++;
       if (layer === 'packet' && pkt.outgoing) {
-        if (s.dst === this.opts.address || s.src === this.opts.address) s.session.sawLeave(s.dst, s.idx, pkt.ifname);
+        if (s.src === this.opts.address) s.session.sawLeave(s.dst, s.idx, pkt.ifname);
         this.opts.onEvent?.({ layer: 'left', sighting: s, ifname: pkt.ifname });
         continue;
       }
