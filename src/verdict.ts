@@ -110,7 +110,8 @@ export function joinVerdict(
     );
   }
 
-  if (src.left === false) {
+  // A reply proves the probe left, whatever the capture saw (the reply can beat the capture's callback).
+  if (src.left === false && !src.reply) {
     return result(
       flow,
       src,

@@ -30,7 +30,6 @@ function probeFromPayload(buf: Buffer | null, sessions: (idBytes: Buffer) => Ses
   if (!session) return null;
   const p = verifyProbePayload(buf, session.key);
   if (!p) return null;
-  if (p.idx >= session.expect) return null;
   return { session, idx: p.idx, check: p.check };
 }
 
@@ -48,7 +47,7 @@ export function classifyProbe(data: Buffer, sessions: { active: Session[]; byId:
       if (!tcp.isSyn || tcp.isAck) return null;
       for (const session of sessions.active) {
         const idx = tcpProbeIdx(session.key, ip.dst, tcp.dstPort, tcp.seq);
-        if (idx !== null && idx < session.expect) {
+        if (idx !== null) {
           const check = (Object.entries(session.ports).find(([, p]) => p === tcp.dstPort)?.[0] as CheckId | undefined) ?? null;
           return { session, idx, check, src: ip.src, dst: ip.dst, transport: 'tcp', dstPort: tcp.dstPort };
         }
@@ -69,6 +68,11 @@ export function classifyProbe(data: Buffer, sessions: { active: Session[]; byId:
     if (err instanceof DecodeError) return null;
     throw err;
   }
+}
+
+/** Whether an incoming sighting's idx is one the session told this node to expect. */
+export function withinExpect(s: ProbeSighting): boolean {
+  return s.idx < s.session.expect;
 }
 
 export interface WitnessPorts {
@@ -181,6 +185,11 @@ export class Witness {
         continue;
       }
       if (s.dst !== this.opts.address) continue; // passing through, or for another address of this host
+      if (!withinExpect(s)) {
+        // A forged TCP tag must also land in the range of flows this node was told to expect.
+        this.stats.ignored++;
+        continue;
+      }
       const isNew = s.session.witness(s.idx, layer === 'packet' ? 'iface' : 'socket', s.check, pkt.ifname, layer === 'socket' && pkt.source ? pkt.source : s.src, pkt.tsMs);
       if (isNew) this.opts.onEvent?.({ layer: layer === 'packet' ? 'iface' : 'socket', sighting: s, ifname: pkt.ifname });
     }

@@ -25,7 +25,8 @@ const FAULTS = [
   'reject:typha@node2:in', // rejected by a TCP reset from node2
   'drop:etcd@node1:return', // return-blocked: node1's SYN-ACKs for etcd are dropped
   'reject:wireguard@path:node3>node1', // rejected by the router with ICMP admin-prohibited
-  'reject:ipip@node3:in', // rejected by node3 with ICMP protocol unreachable
+  'reject:ipip@node3:in', // Linux sends no ICMP for a REJECTed IP-in-IP packet: it is a drop (ingress-blocked)
+  'reject:ipip@path:node3>node2', // the same in the path: path-blocked
 ];
 
 t.test('faults of every kind: verdicts match the ground truth flow by flow', { skip: needsRoot }, async (t) => {

@@ -64,6 +64,10 @@ t.test('never left (TCP SYN dropped in OUTPUT silently) -> egress-blocked', asyn
   t.match(r.detail, /never left node1/);
 });
 
+t.test('a reply overrides a capture that missed the probe leaving', async (t) => {
+  t.equal(joinVerdict(tcpFlow, src({ left: false, reply: 'synack' }), wit(), ctx()).verdict, 'pass');
+});
+
 t.test('left, nothing back, not seen anywhere -> path-blocked', async (t) => {
   const r = joinVerdict(tcpFlow, src(), undefined, ctx());
   t.equal(r.verdict, 'fail');
