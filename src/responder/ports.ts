@@ -95,7 +95,8 @@ export async function whoHolds(port: number, proto: 'tcp' | 'udp'): Promise<stri
   } catch {
     /* /proc unreadable */
   }
-  return 'another process';
+  // A socket no process has open is the kernel's own: a VXLAN or WireGuard device binds its UDP port so.
+  return proto === 'udp' ? 'the kernel (a VXLAN or WireGuard device)' : 'a process this responder cannot see (another PID namespace?)';
 }
 
 /** Try to hold every port; where that fails with EADDRINUSE, say who holds it. Other errors are rethrown. */

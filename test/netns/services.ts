@@ -73,6 +73,7 @@ t.test('BIRD, etcd and a kernel VXLAN device hold the ports; every flow still pa
 
   // BIRD saw no connection at all: the probe was half-open.
   const birdText = await readFile(birdLog, 'utf8').catch(() => '');
+  t.match(birdText, /peer2|Started|BGP/i, 'BIRD is logging (so the next assertion can fail)');
   t.notMatch(birdText, /Unexpected connect/, 'BIRD logged no unexpected connection');
 
   for (const argv of [
