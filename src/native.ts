@@ -1,0 +1,156 @@
+// The one place that loads the native addon (build/Release/calico_nettest.node) and gives it the
+// types of ./native-types.ts. Everything else imports this module, never the .node file.
+//
+// A socket from open() starts with a drop-all filter and an empty queue: it delivers nothing until
+// attachFilter() swaps in a program (`[{ code: 0x06, jt: 0, jf: 0, k: 0xffff }]` accepts everything).
+// An open socket is kept alive by the addon until close(), also when its wrapper is unreachable.
+// See: raw(7), packet(7), socket(7).
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type {
+  BpfInstruction,
+  NativeBinding,
+  NativeError,
+  NativeSocket,
+  ReceivedPacket,
+  SocketOptions,
+  SocketStats,
+} from './native-types.js';
+
+export type * from './native-types.js';
+
+/** What the addon's socket object really is (a C++ ObjectWrap); kept private to this module. */
+interface AddonSocket {
+  readonly fd: number;
+  readonly kind: 'raw' | 'packet';
+  readonly closed: boolean;
+  attachFilter(program: readonly BpfInstruction[]): void;
+  send(data: Buffer, address: string): number;
+  start(onPackets: (packets: ReceivedPacket[]) => void, onError: (err: NativeError) => void, batch?: number): void;
+  stop(): void;
+  close(): void;
+  stats(): SocketStats;
+}
+
+interface Addon {
+  open(options: SocketOptions): AddonSocket;
+  ifIndex(name: string): number;
+}
+
+/** The package root: src/native.ts and dist/native.js both sit one level below it. */
+export const packageRoot: string = fileURLToPath(new URL('..', import.meta.url));
+
+/** Where the addon is looked for, in order. */
+export function addonCandidates(root: string = packageRoot): string[] {
+  return [
+    join(root, 'build', 'Release', 'calico_nettest.node'),
+    join(root, 'build', 'Debug', 'calico_nettest.node'),
+  ];
+}
+
+/** A thin typed face over the addon's socket; instances come only from `open()`. */
+class Socket implements NativeSocket {
+  readonly #raw: AddonSocket;
+
+  constructor(raw: AddonSocket) {
+    this.#raw = raw;
+  }
+
+  get fd(): number {
+    return this.#raw.fd;
+  }
+
+  get kind(): 'raw' | 'packet' {
+    return this.#raw.kind;
+  }
+
+  get closed(): boolean {
+    return this.#raw.closed;
+  }
+
+  attachFilter(program: readonly BpfInstruction[]): void {
+    this.#raw.attachFilter(program);
+  }
+
+  send(data: Buffer, address: string): number {
+    return this.#raw.send(data, address);
+  }
+
+  start(onPackets: (packets: ReceivedPacket[]) => void, onError: (err: NativeError) => void, batch?: number): void {
+    this.#raw.start(onPackets, onError, batch);
+  }
+
+  stop(): void {
+    this.#raw.stop();
+  }
+
+  close(): void {
+    this.#raw.close();
+  }
+
+  stats(): SocketStats {
+    return this.#raw.stats();
+  }
+}
+
+function isAddon(value: unknown): value is Addon {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.open === 'function' && typeof v.ifIndex === 'function';
+}
+
+function wrap(addon: Addon): NativeBinding {
+  return {
+    open: (options: SocketOptions): NativeSocket => new Socket(addon.open(options)),
+    ifIndex: (name: string): number => addon.ifIndex(name),
+  };
+}
+
+/**
+ * Load the addon from the first of `candidates` that loads. Throws an Error listing every path tried,
+ * why each failed, and how to build the addon.
+ */
+export function loadNativeFrom(candidates: readonly string[], root: string = packageRoot): NativeBinding {
+  const require = createRequire(import.meta.url);
+  const failures: string[] = [];
+  let lastError: unknown;
+  for (const path of candidates) {
+    try {
+      const loaded: unknown = require(path);
+      if (isAddon(loaded)) return wrap(loaded);
+      lastError = new Error(`${path} does not export open() and ifIndex(): not this project's addon`);
+    } catch (err) {
+      lastError = err;
+    }
+    failures.push(`  ${path}: ${firstLine(lastError)}`);
+  }
+  const message = [
+    'calico-nettest: cannot load its native addon (calico_nettest.node). Tried:',
+    ...failures,
+    `Last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`,
+    `Build it by running \`npm install\` (or \`npx node-gyp rebuild\`) in ${root}; that needs python3, make and g++`,
+    '(on Debian/Ubuntu: apt-get install build-essential python3).',
+  ].join('\n');
+  throw new Error(message, { cause: lastError });
+}
+
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n', 1)[0] ?? text;
+}
+
+let cached: NativeBinding | undefined;
+
+/** The addon, loaded once. */
+export function loadNative(): NativeBinding {
+  cached ??= loadNativeFrom(addonCandidates());
+  return cached;
+}
+
+/** A system-call error from the addon (or any Node system error): string `code`, `errno`, `syscall`. */
+export function isNativeError(e: unknown): e is NativeError {
+  if (!(e instanceof Error)) return false;
+  const v = e as Error & Record<string, unknown>;
+  return typeof v.code === 'string' && typeof v.errno === 'number' && typeof v.syscall === 'string';
+}
