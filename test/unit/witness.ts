@@ -20,7 +20,7 @@ const lookup = { active: [session], byId: (b: Buffer) => (b.equals(idBytes) ? se
 const SRC = '198.18.1.2';
 const DST = '198.18.2.2';
 
-const syn = (seq: number, port = 179, flags = TCP_FLAGS.SYN) =>
+const syn = (seq: number, port = 179, flags: number = TCP_FLAGS.SYN) =>
   encodeIPv4({ src: SRC, dst: DST, protocol: 6, payload: encodeTcp({ srcAddr: SRC, dstAddr: DST, srcPort: 61000, dstPort: port, seq, flags }) });
 const payload = (idx: number, k = key, check: 'vxlan' | 'ipip' | 'wireguard' = 'vxlan') => encodeProbePayload({ key: k, sessionId: idBytes, check, idx, attempt: 0, sendTimeMs: 1 });
 

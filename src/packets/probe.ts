@@ -1,0 +1,175 @@
+// Probe identity (DESIGN §3): the authenticated UDP/IP-in-IP probe payload and the TCP SYN sequence tag.
+// HMAC-SHA256 (RFC 2104, FIPS 180-4) truncated to 128 bits for payloads, to 16 bits for TCP sequence tags.
+
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { CheckId } from '../types.js';
+import { DecodeError, need } from './errors.js';
+import { ipToBytes } from './ipv4.js';
+
+export const PROBE_MAGIC = 0x434e5450; // 'CNTP'
+export const PROBE_VERSION = 1;
+export const PROBE_PAYLOAD_LENGTH = 42;
+export const PROBE_MAC_LENGTH = 16;
+export const SESSION_ID_LENGTH = 8;
+/** Bytes covered by the MAC: everything before it. */
+const SIGNED_LENGTH = PROBE_PAYLOAD_LENGTH - PROBE_MAC_LENGTH; // 26
+
+export const CHECK_CODES: Readonly<Record<CheckId, number>> = {
+  bgp: 1,
+  ipip: 2,
+  vxlan: 3,
+  wireguard: 4,
+  typha: 5,
+  etcd: 6,
+  apiserver: 7,
+};
+
+const CHECK_BY_CODE = new Map<number, CheckId>(
+  (Object.entries(CHECK_CODES) as [CheckId, number][]).map(([id, code]) => [code, id]),
+);
+
+export function checkFromCode(code: number): CheckId | null {
+  return CHECK_BY_CODE.get(code) ?? null;
+}
+
+function checkSessionId(sessionId: Uint8Array): void {
+  if (sessionId.length !== SESSION_ID_LENGTH) {
+    throw new TypeError(`sessionId must be ${SESSION_ID_LENGTH} bytes, got ${sessionId.length}`);
+  }
+}
+
+function checkUint(name: string, v: number, max: number): void {
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new RangeError(`${name} must be an integer 0..${max}, got ${v}`);
+}
+
+/** Per-session key, so a key leaked from one session's packets says nothing about the shared secret. */
+export function deriveSessionKey(secret: Uint8Array, sessionId: Uint8Array): Buffer {
+  checkSessionId(sessionId);
+  return createHmac('sha256', secret)
+    .update('calico-nettest session ' + Buffer.from(sessionId).toString('hex'))
+    .digest();
+}
+
+export interface ProbeFields {
+  key: Uint8Array;
+  sessionId: Uint8Array;
+  check: CheckId;
+  /** Per-destination probe index, 0..65535. */
+  idx: number;
+  /** 0..255. */
+  attempt: number;
+  sendTimeMs: number;
+}
+
+function mac(key: Uint8Array, signed: Uint8Array): Buffer {
+  return createHmac('sha256', key).update(signed).digest().subarray(0, PROBE_MAC_LENGTH);
+}
+
+/**
+ * Layout (big-endian): magic u32 | version u8 | check u8 | idx u16 | attempt u8 | reserved u8 |
+ * sessionId 8 | sendTimeMs f64 | mac 16 (HMAC-SHA256(key, bytes 0..25), first 16 bytes).
+ */
+export function encodeProbePayload(f: ProbeFields): Buffer {
+  checkSessionId(f.sessionId);
+  checkUint('idx', f.idx, 0xffff);
+  checkUint('attempt', f.attempt, 0xff);
+  const code = CHECK_CODES[f.check];
+  if (code === undefined) throw new TypeError(`unknown check ${JSON.stringify(f.check)}`);
+  const buf = Buffer.alloc(PROBE_PAYLOAD_LENGTH);
+  buf.writeUInt32BE(PROBE_MAGIC, 0);
+  buf[4] = PROBE_VERSION;
+  buf[5] = code;
+  buf.writeUInt16BE(f.idx, 6);
+  buf[8] = f.attempt;
+  buf[9] = 0;
+  buf.set(f.sessionId, 10);
+  buf.writeDoubleBE(f.sendTimeMs, 18);
+  mac(f.key, buf.subarray(0, SIGNED_LENGTH)).copy(buf, SIGNED_LENGTH);
+  return buf;
+}
+
+export interface ProbePayload {
+  check: CheckId;
+  idx: number;
+  attempt: number;
+  sessionId: Buffer;
+  sendTimeMs: number;
+  mac: Buffer;
+}
+
+/** True when `buf` holds the probe magic at `offset` (cheap pre-filter; proves nothing). */
+export function hasProbeMagic(buf: Uint8Array, offset = 0): boolean {
+  return (
+    offset >= 0 &&
+    buf.length >= offset + 4 &&
+    Buffer.from(buf.buffer, buf.byteOffset, buf.length).readUInt32BE(offset) === PROBE_MAGIC
+  );
+}
+
+/** Structural decode only: says nothing about authenticity (see verifyProbePayload). Trailing padding is ignored. */
+export function decodeProbePayload(input: Uint8Array): ProbePayload {
+  const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.length);
+  need(buf, 0, PROBE_PAYLOAD_LENGTH, 'probe payload');
+  if (buf.readUInt32BE(0) !== PROBE_MAGIC) throw new DecodeError('probe payload', 0, 'no probe magic');
+  if (buf[4] !== PROBE_VERSION) throw new DecodeError('probe payload', 4, `unsupported version ${buf[4]}`);
+  const check = checkFromCode(buf[5] as number);
+  if (check === null) throw new DecodeError('probe payload', 5, `unknown check code ${buf[5]}`);
+  return {
+    check,
+    idx: buf.readUInt16BE(6),
+    attempt: buf[8] as number,
+    sessionId: buf.subarray(10, 18),
+    sendTimeMs: buf.readDoubleBE(18),
+    mac: buf.subarray(SIGNED_LENGTH, PROBE_PAYLOAD_LENGTH),
+  };
+}
+
+/** The decoded probe when it is one and its MAC is right under `key`; null otherwise (never throws on bytes). */
+export function verifyProbePayload(buf: Uint8Array, key: Uint8Array): ProbePayload | null {
+  let decoded: ProbePayload;
+  try {
+    decoded = decodeProbePayload(buf);
+  } catch (err) {
+    if (err instanceof DecodeError) return null;
+    throw err;
+  }
+  const expected = mac(key, buf.subarray(0, SIGNED_LENGTH));
+  return timingSafeEqual(expected, decoded.mac) ? decoded : null;
+}
+
+/** Zero-pads a payload to `size` bytes (e.g. 148, a WireGuard handshake initiation, so middleboxes see a plausible size). */
+export function padProbe(payload: Uint8Array, size: number): Buffer {
+  checkUint('size', size, 0xffff);
+  if (size < payload.length) throw new RangeError(`cannot pad ${payload.length} bytes down to ${size}`);
+  const buf = Buffer.alloc(size);
+  buf.set(payload, 0);
+  return buf;
+}
+
+function tcpTag(key: Uint8Array, dstAddr: string, dstPort: number, idx: number): number {
+  const msg = Buffer.alloc(3 + 4 + 2 + 2);
+  msg.write('tcp', 0, 'latin1');
+  ipToBytes(dstAddr).copy(msg, 3);
+  msg.writeUInt16BE(dstPort, 7);
+  msg.writeUInt16BE(idx, 9);
+  return createHmac('sha256', key).update(msg).digest().readUInt16BE(0);
+}
+
+/**
+ * Initial sequence number of a TCP probe SYN: (idx << 16) | tag16. It survives NAT (ports and addresses may be
+ * rewritten, the sequence number is not), and the 16-bit tag makes a stray SYN unlikely to pass for a probe.
+ * The reply's acknowledgement number is this + 1.
+ */
+export function tcpProbeSeq(key: Uint8Array, dstAddr: string, dstPort: number, idx: number): number {
+  checkUint('dstPort', dstPort, 0xffff);
+  checkUint('idx', idx, 0xffff);
+  return ((idx << 16) | tcpTag(key, dstAddr, dstPort, idx)) >>> 0;
+}
+
+/** The probe index encoded in `seq` when its tag is right for (key, dstAddr, dstPort); null otherwise. */
+export function tcpProbeIdx(key: Uint8Array, dstAddr: string, dstPort: number, seq: number): number | null {
+  if (!Number.isInteger(seq) || seq < 0 || seq > 0xffffffff) return null;
+  if (!Number.isInteger(dstPort) || dstPort < 0 || dstPort > 0xffff) return null;
+  const idx = seq >>> 16;
+  return tcpTag(key, dstAddr, dstPort, idx) === (seq & 0xffff) ? idx : null;
+}
