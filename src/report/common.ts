@@ -1,0 +1,135 @@
+// Shared vocabulary of the report renderers: traffic names, ports, cause codes, summaries, ordering.
+import { CHECK_IDS, type Cause, type CheckId, type FlowResult, type Report, type Summary } from '../types.js';
+
+/** Default port of each check (DESIGN §1); ipip has none. */
+export const DEFAULT_PORTS: Record<CheckId, number | null> = {
+  bgp: 179,
+  ipip: null,
+  vxlan: 4789,
+  wireguard: 51820,
+  typha: 5473,
+  etcd: 2379,
+  apiserver: 6443,
+};
+
+const TRAFFIC: Record<CheckId, { label: string; proto: 'TCP' | 'UDP' | 'IP' }> = {
+  bgp: { label: 'BGP', proto: 'TCP' },
+  ipip: { label: 'IP-in-IP', proto: 'IP' },
+  vxlan: { label: 'VXLAN', proto: 'UDP' },
+  wireguard: { label: 'WireGuard', proto: 'UDP' },
+  typha: { label: 'Typha', proto: 'TCP' },
+  etcd: { label: 'etcd', proto: 'TCP' },
+  apiserver: { label: 'kube-apiserver', proto: 'TCP' },
+};
+
+/** The port a check used: the result's own, else the report's override, else the default. */
+export function portOf(check: CheckId, ports?: Report['ports'], result?: Pick<FlowResult, 'port'>): number | null {
+  if (check === 'ipip') return null;
+  if (result && typeof result.port === 'number') return result.port;
+  const p = ports?.[check];
+  if (typeof p === 'number') return p;
+  return DEFAULT_PORTS[check] ?? null;
+}
+
+/** "BGP (TCP 179)", "IP-in-IP (IP protocol 4)". */
+export function trafficName(check: CheckId, port: number | null): string {
+  const t = TRAFFIC[check];
+  if (!t) return String(check);
+  if (t.proto === 'IP') return `${t.label} (IP protocol 4)`;
+  return `${t.label} (${t.proto} ${port ?? DEFAULT_PORTS[check] ?? '?'})`;
+}
+
+/** How a firewall rule would match the traffic: "tcp dport 179", "IP protocol 4 (ipencap)". */
+export function ruleMatch(check: CheckId, port: number | null): string {
+  const t = TRAFFIC[check];
+  if (!t || t.proto === 'IP') return 'IP protocol 4 (ipencap)';
+  return `${t.proto.toLowerCase()} dport ${port ?? DEFAULT_PORTS[check] ?? '?'}`;
+}
+
+/** One-letter cause codes of the text matrix. */
+export const CAUSE_CODES: Record<Cause, string> = {
+  'egress-blocked': 'E',
+  'path-blocked': 'P',
+  'ingress-blocked': 'I',
+  blocked: 'B',
+  rejected: 'R',
+  'return-blocked': 'T',
+  'responder-unreachable': '?',
+  'not-probed': '?',
+  'no-route': 'N',
+};
+
+export function causeCode(r: Pick<FlowResult, 'verdict' | 'cause'>): string {
+  if (r.verdict === 'pass') return '✓';
+  if (r.verdict === 'unknown') return '?';
+  return (r.cause && (CAUSE_CODES as Record<string, string | undefined>)[r.cause]) || '✗';
+}
+
+export function summarize(results: readonly Pick<FlowResult, 'verdict'>[]): Summary {
+  let pass = 0;
+  let fail = 0;
+  let unknown = 0;
+  for (const r of results) {
+    if (r.verdict === 'pass') pass++;
+    else if (r.verdict === 'fail') fail++;
+    else unknown++;
+  }
+  return { pass, fail, unknown };
+}
+
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** Checks in catalogue order: the plan's list when present, then any others the results hold. */
+export function checksOf(report: Pick<Report, 'results'> & Partial<Pick<Report, 'checks'>>): CheckId[] {
+  const seen = new Set<CheckId>();
+  for (const r of report.results) seen.add(r.check);
+  const out: CheckId[] = [];
+  for (const c of report.checks ?? []) if (!out.includes(c)) out.push(c);
+  for (const c of CHECK_IDS) if (seen.has(c) && !out.includes(c)) out.push(c);
+  for (const c of seen) if (!out.includes(c)) out.push(c);
+  return out;
+}
+
+/** Node names in inventory order, then names that only appear in results (apiserver endpoints). */
+export function nodeNamesOf(report: Pick<Report, 'nodes' | 'results'>): string[] {
+  const names: string[] = [];
+  const seen = new Set<string>();
+  for (const n of report.nodes) {
+    if (!seen.has(n.name)) {
+      seen.add(n.name);
+      names.push(n.name);
+    }
+  }
+  for (const r of report.results) {
+    if (!seen.has(r.from)) {
+      seen.add(r.from);
+      names.push(r.from);
+    }
+    if (!seen.has(r.to)) {
+      seen.add(r.to);
+      names.push(r.to);
+    }
+  }
+  return names;
+}
+
+export function flowKey(r: Pick<FlowResult, 'check' | 'from' | 'to'>): string {
+  return `${r.check}\u0000${r.from}\u0000${r.to}`;
+}
+
+export function formatRtt(ms: number | null | undefined): string {
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) return '-';
+  if (ms < 10) return `${ms.toFixed(1)} ms`;
+  return `${Math.round(ms)} ms`;
+}
+
+/** "node1, node2, node3 and 4 more". */
+export function listNames(names: readonly string[], max = 3): string {
+  if (names.length <= max) {
+    if (names.length <= 1) return names.join('');
+    return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+  }
+  return `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
+}

@@ -1,0 +1,410 @@
+// One self-contained HTML page (no external assets, no network): summary, diagnosis, changes and a
+// heatmap per check. Cells are rendered here so the page reads without JavaScript; a small inline
+// script adds the hover tooltip and the pinned detail panel from the embedded JSON report.
+import type { CheckId, FlowResult, Report } from '../types.js';
+import { checksOf, flowKey, formatRtt, nodeNamesOf, plural, portOf, summarize, trafficName } from './common.js';
+import { diagnose } from './diagnosis.js';
+
+export interface HtmlOptions {
+  /** Above this many nodes the heatmaps are replaced by the list of failing flows. */
+  maxMatrixNodes?: number;
+  /** Above this many results only the non-passing ones are embedded as JSON. */
+  maxEmbeddedResults?: number;
+}
+
+/** Cell classes and legend labels; colours live in the stylesheet. */
+export const HTML_LEGEND: ReadonlyArray<[string, string]> = [
+  ['pass', 'pass'],
+  ['egress-blocked', "egress-blocked: sender's own firewall"],
+  ['path-blocked', 'path-blocked: between the nodes'],
+  ['ingress-blocked', "ingress-blocked: receiver's own firewall"],
+  ['blocked', 'blocked: path or receiver (no capture)'],
+  ['rejected', 'rejected (RST / ICMP)'],
+  ['return-blocked', 'return-blocked: answer lost'],
+  ['no-route', 'no route'],
+  ['unknown', 'unknown'],
+  ['none', 'self / not planned'],
+];
+
+export function escapeHtml(s: unknown): string {
+  return String(s ?? '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+/**
+ * JSON safe inside a <script> element: no "</" (would end the element), and no "<!--" or "<script"
+ * (they switch the HTML parser into the escaped states where "</script>" is not the end).
+ */
+export function scriptJson(value: unknown): string {
+  return JSON.stringify(value)
+    .replace(/<\//g, '<\\/')
+    .replace(/<(!--|script)/gi, '\\u003c$1')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
+}
+
+/** `command` in already-escaped advice text becomes <code>command</code>. */
+function codeSpans(escaped: string): string {
+  return escaped.replace(/`([^`]+)`/g, '<code>$1</code>');
+}
+
+function cellKind(r: FlowResult): string {
+  if (r.verdict === 'pass') return 'pass';
+  if (r.verdict === 'unknown') return 'unknown';
+  const known = ['egress-blocked', 'path-blocked', 'ingress-blocked', 'blocked', 'rejected', 'return-blocked', 'no-route'];
+  return r.cause && known.includes(r.cause) ? r.cause : 'fail';
+}
+
+export function renderHtml(report: Report, opts: HtmlOptions = {}): string {
+  const maxNodes = opts.maxMatrixNodes ?? 200;
+  const maxEmbedded = opts.maxEmbeddedResults ?? 200_000;
+  const names = nodeNamesOf(report);
+  const checks = checksOf(report);
+  const sum = summarize(report.results);
+  const total = report.results.length;
+  const diagnosis = report.diagnosis ?? diagnose(report);
+  const hasChanges = report.results.some((r) => r.change !== undefined);
+  const e = escapeHtml;
+
+  const started = Date.parse(report.startedAt);
+  const finished = Date.parse(report.finishedAt);
+  const took = Number.isFinite(started) && Number.isFinite(finished) ? `${((finished - started) / 1000).toFixed(1)} s` : '';
+  const title = `calico-nettest ${report.command ?? 'report'}: ${sum.fail + sum.unknown === 0 ? 'all flows pass' : `${sum.fail} fail, ${sum.unknown} unknown`}`;
+
+  const parts: string[] = [];
+  parts.push(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${e(title)}</title>
+<style>${CSS}</style></head>
+<body>
+<header>
+<h1>calico-nettest <span class="cmd">${e(report.command ?? 'report')}</span></h1>
+<div class="meta">${e(plural(report.nodes.length, 'node'))} · checks ${e(checks.join(', ') || 'none')} · started ${e(report.startedAt)}${took ? ` · took ${e(took)}` : ''} · calico-nettest ${e(report.tool?.version ?? '')}</div>
+<div class="counts" id="counts">
+<span class="count total"><b data-count="total">${total}</b> flows</span>
+<span class="count pass"><b data-count="pass">${sum.pass}</b> pass</span>
+<span class="count fail"><b data-count="fail">${sum.fail}</b> fail</span>
+<span class="count unknown"><b data-count="unknown">${sum.unknown}</b> unknown</span>
+</div>
+</header>`);
+
+  if (report.incomplete) {
+    parts.push(`<div class="banner" id="incomplete"><b>Incomplete run.</b> It was interrupted before every flow finished: the results cover only what finished.</div>`);
+  }
+
+  if (hasChanges) parts.push(changesSection(report));
+
+  parts.push(`<section id="diagnosis"><h2>Diagnosis</h2>`);
+  if (diagnosis.length === 0) {
+    parts.push(total === 0 ? `<p class="ok">No flows were run.</p>` : `<p class="ok">Every flow passed: the network carries everything these checks need, both ways.</p>`);
+  } else {
+    parts.push('<ol>');
+    for (const d of diagnosis) {
+      const ex = d.examples.map((x) => `${x.check} ${x.from} → ${x.to}`).join(', ');
+      parts.push(
+        `<li class="stmt where-${e(d.where)}"><div class="text">${e(d.text)}</div><div class="advice">${codeSpans(e(d.advice))}</div>` +
+          (ex ? `<div class="ex">e.g. ${e(ex)}</div>` : '') +
+          `</li>`,
+      );
+    }
+    parts.push('</ol>');
+  }
+  parts.push('</section>');
+
+  parts.push(`<section id="matrices"><h2>Flows by check <small>rows: sender · columns: receiver</small></h2>`);
+  parts.push(legend(report));
+  if (names.length > maxNodes) {
+    parts.push(`<p class="note">The heatmaps are left out: ${names.length} nodes is more than ${maxNodes}. The flows that did not pass are listed below.</p>`);
+  } else {
+    parts.push('<div class="grids">');
+    const byCheck = new Map<CheckId, Map<string, FlowResult>>();
+    for (const r of report.results) {
+      let m = byCheck.get(r.check);
+      if (!m) byCheck.set(r.check, (m = new Map()));
+      m.set(flowKey(r), r);
+    }
+    for (const check of checks) {
+      const flows = byCheck.get(check);
+      if (flows) parts.push(matrix(report, check, flows, names));
+    }
+    parts.push('</div>');
+  }
+  parts.push('</section>');
+
+  parts.push(failingSection(report));
+
+  const embedded =
+    total > maxEmbedded
+      ? { ...report, results: report.results.filter((r) => r.verdict !== 'pass' || (r.change !== undefined && r.change !== 'unchanged')), resultsOmitted: 'passing results left out of the page; see the JSON report' }
+      : report;
+  parts.push(`<aside id="panel" hidden><button type="button" id="panel-close" aria-label="close">×</button><h3>Flow</h3><dl id="panel-body"></dl></aside>
+<div id="tip" hidden></div>
+<script type="application/json" id="report-data">${scriptJson({ ...embedded, diagnosis })}</script>
+<script>${SCRIPT}</script>
+</body></html>
+`);
+  return parts.join('\n');
+}
+
+function legend(report: Report): string {
+  const counts = new Map<string, number>();
+  for (const r of report.results) {
+    const k = cellKind(r);
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  const items = HTML_LEGEND.filter(([k]) => k === 'pass' || k === 'none' || counts.has(k)).map(
+    ([k, label]) =>
+      `<span class="lg"><i class="sw k-${k}"></i>${escapeHtml(label)}${k !== 'none' ? ` <b>${counts.get(k) ?? 0}</b>` : ''}</span>`,
+  );
+  if (counts.has('fail')) items.push(`<span class="lg"><i class="sw k-fail"></i>fail (other) <b>${counts.get('fail')}</b></span>`);
+  if (report.results.some((r) => r.change === 'regressed')) items.push(`<span class="lg"><i class="sw k-fail regressed"></i>regressed</span>`);
+  if (report.results.some((r) => r.change === 'fixed')) items.push(`<span class="lg"><i class="sw k-pass fixed"></i>fixed</span>`);
+  return `<div class="legend">${items.join('')}</div>`;
+}
+
+function tipText(r: FlowResult): string {
+  const lines = [`${r.check} ${r.from} → ${r.to}: ${r.verdict}${r.cause ? ` (${r.cause})` : ''}`];
+  if (r.change && r.change !== 'unchanged') lines.push(`change: ${r.change}`);
+  if (r.detail) lines.push(r.detail);
+  if (r.rttMs !== null && r.rttMs !== undefined) lines.push(`RTT ${formatRtt(r.rttMs)}`);
+  return lines.join('\n');
+}
+
+function matrix(report: Report, check: CheckId, flows: Map<string, FlowResult>, names: string[]): string {
+  const e = escapeHtml;
+  const froms = new Set<string>();
+  const tos = new Set<string>();
+  let sample: FlowResult | undefined;
+  for (const r of flows.values()) {
+    froms.add(r.from);
+    tos.add(r.to);
+    sample ??= r;
+  }
+  const rows = names.filter((n) => froms.has(n));
+  const cols = names.filter((n) => tos.has(n));
+  const s = summarize([...flows.values()]);
+  const bad = s.fail + s.unknown;
+  const out: string[] = [];
+  out.push(
+    `<figure class="matrix" data-check="${e(check)}"><figcaption><b>${e(check)}</b> <span class="traffic">${e(trafficName(check, portOf(check, report.ports, sample)))}</span> ` +
+      `<span class="${bad ? 'bad' : 'good'}">${s.pass}/${flows.size} pass${s.fail ? `, ${s.fail} fail` : ''}${s.unknown ? `, ${s.unknown} unknown` : ''}</span></figcaption>`,
+  );
+  out.push(`<div class="scroll"><table class="grid" data-check="${e(check)}"><thead><tr><th class="corner">from \\ to</th>`);
+  for (const to of cols) out.push(`<th class="col" title="${e(to)}"><span>${e(to)}</span></th>`);
+  out.push('</tr></thead><tbody>');
+  for (const from of rows) {
+    const cells: string[] = [`<tr><th class="row" title="${e(from)}">${e(from)}</th>`];
+    for (const to of cols) {
+      const r = flows.get(flowKey({ check, from, to }));
+      if (!r) {
+        cells.push(`<td class="c k-none" data-check="${e(check)}" data-from="${e(from)}" data-to="${e(to)}" data-verdict="none" data-cause=""></td>`);
+        continue;
+      }
+      const change = r.change && r.change !== 'unchanged' ? ` ${r.change}` : '';
+      cells.push(
+        `<td class="c k-${cellKind(r)}${change}" data-check="${e(check)}" data-from="${e(from)}" data-to="${e(to)}" data-verdict="${e(r.verdict)}" data-cause="${e(r.cause ?? '')}"` +
+          `${r.change ? ` data-change="${e(r.change)}"` : ''} title="${e(tipText(r))}"></td>`,
+      );
+    }
+    cells.push('</tr>');
+    out.push(cells.join(''));
+  }
+  out.push('</tbody></table></div></figure>');
+  return out.join('\n');
+}
+
+function flowRow(r: FlowResult): string {
+  const e = escapeHtml;
+  return (
+    `<tr class="k-row-${cellKind(r)}"><td>${e(r.check)}</td><td>${e(r.from)} → ${e(r.to)}</td><td class="v-${e(r.verdict)}">${e(r.verdict)}</td>` +
+    `<td>${e(r.cause ?? '—')}</td><td>${e(r.detail)}</td></tr>`
+  );
+}
+
+function changesSection(report: Report): string {
+  const regressed = report.results.filter((r) => r.change === 'regressed');
+  const fixed = report.results.filter((r) => r.change === 'fixed');
+  const fresh = report.results.filter((r) => r.change === 'new').length;
+  const unchanged = report.results.filter((r) => r.change === 'unchanged').length;
+  const e = escapeHtml;
+  const base = report.baseline;
+  const out = [`<section id="changes"><h2>Changes since the baseline</h2>`];
+  if (base) {
+    out.push(
+      `<p class="meta">Baseline${base.file ? ` <code>${e(base.file)}</code>` : ''} from ${e(base.startedAt)}: ${base.summary.pass} pass, ${base.summary.fail} fail, ${base.summary.unknown} unknown.</p>`,
+    );
+  }
+  out.push(
+    `<div class="counts"><span class="count fail"><b data-change-count="regressed">${regressed.length}</b> regressed</span>` +
+      `<span class="count pass"><b data-change-count="fixed">${fixed.length}</b> fixed</span>` +
+      `<span class="count"><b data-change-count="new">${fresh}</b> new</span>` +
+      `<span class="count"><b data-change-count="unchanged">${unchanged}</b> unchanged</span></div>`,
+  );
+  const list = (title: string, rs: FlowResult[]) => {
+    if (rs.length === 0) return;
+    out.push(
+      `<details class="changes"${rs.length <= 10 ? ' open' : ''}><summary>${e(title)}: ${rs.length}</summary>` +
+        `<table class="flows"><thead><tr><th>check</th><th>flow</th><th>verdict</th><th>cause</th><th>detail</th></tr></thead><tbody>`,
+    );
+    for (const r of rs.slice(0, 200)) out.push(flowRow(r));
+    out.push('</tbody></table>');
+    if (rs.length > 200) out.push(`<p class="note">and ${rs.length - 200} more.</p>`);
+    out.push('</details>');
+  };
+  list('Regressed (passed in the baseline, not now)', regressed);
+  list('Fixed (did not pass in the baseline, passes now)', fixed);
+  out.push('</section>');
+  return out.join('\n');
+}
+
+function failingSection(report: Report): string {
+  const bad = report.results.filter((r) => r.verdict !== 'pass');
+  if (bad.length === 0) return '';
+  const out = [
+    `<section id="failing"><details${bad.length <= 50 ? ' open' : ''}><summary><h2>Flows that did not pass (${bad.length})</h2></summary>`,
+    `<table class="flows"><thead><tr><th>check</th><th>flow</th><th>verdict</th><th>cause</th><th>detail</th></tr></thead><tbody>`,
+  ];
+  for (const r of bad.slice(0, 1000)) out.push(flowRow(r));
+  out.push('</tbody></table>');
+  if (bad.length > 1000) out.push(`<p class="note">and ${bad.length - 1000} more: see the JSON report.</p>`);
+  out.push('</details></section>');
+  return out.join('\n');
+}
+
+const CSS = `
+:root{--pass:#74c98a;--egress:#e8590c;--path:#8250df;--ingress:#d1242f;--blocked:#7d1020;--rejected:#d6338b;--return:#b08800;--noroute:#1f6feb;--unknown:#a8b1bb;--none:#eef1f4;--fg:#1f2328;--muted:#636c76;--line:#d0d7de}
+*{box-sizing:border-box}
+body{margin:0;padding:16px 24px 48px;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--fg);background:#fff}
+h1{font-size:22px;margin:0 0 4px}h1 .cmd{color:var(--muted);font-weight:400}
+h2{font-size:17px;margin:22px 0 8px;border-bottom:1px solid var(--line);padding-bottom:4px}h2 small{font-weight:400;color:var(--muted);font-size:13px}
+h3{font-size:14px;margin:12px 0 6px}
+.meta{color:var(--muted);font-size:13px}
+.counts{display:flex;gap:10px;margin:10px 0 4px;flex-wrap:wrap}
+.count{border:1px solid var(--line);border-radius:6px;padding:4px 12px;font-size:14px;background:#f6f8fa}
+.count b{font-size:20px;margin-right:4px}
+.count.pass b{color:#1a7f37}code{font:12px ui-monospace,"DejaVu Sans Mono",monospace;background:#f2f4f6;padding:0 3px;border-radius:3px}.count.fail b{color:var(--ingress)}.count.unknown b{color:#7a828c}
+.banner{margin:12px 0;padding:10px 14px;border:2px solid #bf8700;background:#fff8c5;border-radius:6px;font-size:15px}
+#diagnosis ol{margin:0;padding-left:22px}
+.stmt{margin:0 0 10px}.stmt .text{font-weight:600;font-size:15px}
+.stmt .advice{color:#32383f;max-width:110ch}.stmt .ex{color:var(--muted);font-size:12px}
+.ok{color:#1a7f37;font-weight:600}
+.legend{display:flex;flex-wrap:wrap;gap:6px 16px;margin:4px 0 12px;font-size:12px;color:var(--muted)}
+.lg{display:inline-flex;align-items:center;gap:5px}.lg b{color:var(--fg)}
+.sw{display:inline-block;width:12px;height:12px;border-radius:2px}
+.grids{display:flex;flex-wrap:wrap;gap:18px 28px;align-items:flex-start}
+.matrix{margin:0;max-width:100%}
+figcaption{font-size:13px;margin-bottom:4px}figcaption .traffic{color:var(--muted)}figcaption .bad{color:var(--ingress);font-weight:600}figcaption .good{color:#1a7f37}
+.scroll{overflow:auto;max-width:calc(100vw - 60px);max-height:85vh;border:1px solid var(--line);border-radius:4px}
+table.grid{border-collapse:separate;border-spacing:1px;font-size:10px;line-height:1}
+table.grid th{background:#fff;font-weight:400;color:var(--muted)}
+table.grid thead th{position:sticky;top:0;z-index:2;vertical-align:bottom;padding:2px 0}
+table.grid th.corner{left:0;z-index:3;font-size:9px;text-align:left;padding:2px 4px}
+table.grid th.col span{display:inline-block;writing-mode:vertical-rl;transform:rotate(180deg);max-height:84px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+table.grid th.row{position:sticky;left:0;z-index:1;text-align:right;padding:0 5px 0 4px;max-width:120px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+table.grid th.hl{color:var(--fg);font-weight:700;background:#fff8c5}
+td.c{width:12px;min-width:12px;height:12px;padding:0;border-radius:2px;cursor:pointer}
+td.c:hover{outline:2px solid var(--fg);outline-offset:0}
+td.c.pinned{outline:2px solid #0969da;outline-offset:0}
+.k-pass{background:var(--pass)}.k-egress-blocked{background:var(--egress)}.k-path-blocked{background:var(--path)}
+.k-ingress-blocked{background:var(--ingress)}.k-blocked{background:var(--blocked)}.k-rejected{background:var(--rejected)}
+.k-return-blocked{background:var(--return)}.k-no-route{background:var(--noroute)}.k-fail{background:#000}
+.k-unknown{background:var(--unknown);background-image:repeating-linear-gradient(45deg,transparent 0 2px,rgba(255,255,255,.55) 2px 4px)}
+.k-none{background:var(--none);cursor:default}
+.regressed{box-shadow:inset 0 0 0 2px #000,0 0 0 1px #fff;position:relative}
+.fixed{background-image:radial-gradient(circle,#fff 0 2px,transparent 2.5px)}
+table.flows{border-collapse:collapse;font-size:12px;width:100%;max-width:1400px}
+table.flows th,table.flows td{border-bottom:1px solid var(--line);padding:3px 8px;text-align:left;vertical-align:top}
+table.flows td.v-fail{color:var(--ingress);font-weight:600}table.flows td.v-unknown{color:#7a828c;font-weight:600}table.flows td.v-pass{color:var(--pass)}
+details summary{cursor:pointer}details.changes summary{font-weight:600;margin:6px 0}details summary h2{display:inline-block;border:0}
+.note{color:var(--muted)}
+#tip{position:fixed;z-index:20;pointer-events:none;max-width:420px;background:#1f2328;color:#fff;font-size:12px;padding:6px 8px;border-radius:4px;white-space:pre-wrap;box-shadow:0 2px 8px rgba(0,0,0,.25)}
+#panel{position:fixed;right:16px;bottom:16px;z-index:10;width:380px;max-height:70vh;overflow:auto;background:#fff;border:1px solid var(--line);border-radius:8px;box-shadow:0 4px 18px rgba(0,0,0,.18);padding:10px 14px;font-size:13px}
+#panel h3{margin:0 0 6px}#panel dl{display:grid;grid-template-columns:max-content 1fr;gap:3px 10px;margin:0}#panel dt{color:var(--muted)}#panel dd{margin:0;word-break:break-word}
+#panel-close{position:absolute;right:8px;top:6px;border:0;background:none;font-size:18px;cursor:pointer;color:var(--muted)}
+[hidden]{display:none!important}
+`;
+
+const SCRIPT = `
+(function () {
+  'use strict';
+  var el = document.getElementById('report-data');
+  var data;
+  try { data = JSON.parse(el.textContent || '{}'); } catch (err) { return; }
+  var index = Object.create(null);
+  (data.results || []).forEach(function (r) { index[r.check + '\\u0000' + r.from + '\\u0000' + r.to] = r; });
+  var tip = document.getElementById('tip');
+  var panel = document.getElementById('panel');
+  var body = document.getElementById('panel-body');
+  var pinned = null;
+  var cells = document.querySelectorAll('td.c');
+  for (var i = 0; i < cells.length; i++) {
+    var t = cells[i].getAttribute('title');
+    if (t !== null) { cells[i].setAttribute('data-tip', t); cells[i].removeAttribute('title'); }
+  }
+  function flowOf(td) {
+    var d = td.dataset;
+    return index[d.check + '\\u0000' + d.from + '\\u0000' + d.to] ||
+      { check: d.check, from: d.from, to: d.to, verdict: d.verdict, cause: d.cause || null, detail: '' };
+  }
+  function rtt(ms) { return typeof ms === 'number' ? (ms < 10 ? ms.toFixed(1) : Math.round(ms)) + ' ms' : '-'; }
+  function highlight(td, on) {
+    var row = td.parentNode.firstChild;
+    if (row) row.classList.toggle('hl', on);
+    var table = td.closest('table');
+    var th = table && table.tHead && table.tHead.rows[0].cells[td.cellIndex];
+    if (th) th.classList.toggle('hl', on);
+  }
+  function fill(r) {
+    while (body.firstChild) body.removeChild(body.firstChild);
+    var rows = [
+      ['check', r.check], ['flow', r.from + ' \\u2192 ' + r.to], ['verdict', r.verdict], ['cause', r.cause || '\\u2014'],
+      ['detail', r.detail || '\\u2014'], ['RTT', rtt(r.rttMs)], ['attempts', r.attempts == null ? '-' : String(r.attempts)],
+      ['rejectedBy', r.rejectedBy || '\\u2014'], ['observedSource', r.observedSource || '\\u2014']
+    ];
+    if (r.toAddress) rows.push(['to address', r.toAddress + (r.port ? ':' + r.port : '')]);
+    if (r.change) rows.push(['change', r.change]);
+    rows.forEach(function (kv) {
+      var dt = document.createElement('dt'); dt.textContent = kv[0];
+      var dd = document.createElement('dd'); dd.textContent = kv[1];
+      body.appendChild(dt); body.appendChild(dd);
+    });
+  }
+  document.addEventListener('mouseover', function (ev) {
+    var td = ev.target.closest && ev.target.closest('td.c');
+    if (!td || td.dataset.verdict === 'none') { tip.hidden = true; return; }
+    tip.textContent = td.getAttribute('data-tip') || '';
+    tip.hidden = false;
+    highlight(td, true);
+  });
+  document.addEventListener('mouseout', function (ev) {
+    var td = ev.target.closest && ev.target.closest('td.c');
+    if (td) highlight(td, false);
+  });
+  document.addEventListener('mousemove', function (ev) {
+    if (tip.hidden) return;
+    var x = ev.clientX + 14, y = ev.clientY + 14;
+    if (x + tip.offsetWidth > window.innerWidth) x = ev.clientX - tip.offsetWidth - 10;
+    if (y + tip.offsetHeight > window.innerHeight) y = ev.clientY - tip.offsetHeight - 10;
+    tip.style.left = x + 'px'; tip.style.top = y + 'px';
+  });
+  document.addEventListener('click', function (ev) {
+    var td = ev.target.closest && ev.target.closest('td.c');
+    if (!td || td.dataset.verdict === 'none') return;
+    if (pinned) pinned.classList.remove('pinned');
+    pinned = td; td.classList.add('pinned');
+    fill(flowOf(td));
+    panel.hidden = false;
+  });
+  document.getElementById('panel-close').addEventListener('click', function () {
+    panel.hidden = true;
+    if (pinned) { pinned.classList.remove('pinned'); pinned = null; }
+  });
+  document.addEventListener('keydown', function (ev) { if (ev.key === 'Escape') document.getElementById('panel-close').click(); });
+})();
+`;

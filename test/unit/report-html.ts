@@ -1,0 +1,113 @@
+import t from 'tap';
+import { renderHtml, scriptJson } from '../../src/report/html.js';
+import { compareToBaseline } from '../../src/report/diff.js';
+import type { Report } from '../../src/types.js';
+import { fail, mesh, unknown } from '../helpers/report-fixtures.js';
+
+const decode = (s: string) => s.replace(/&(amp|lt|gt|quot|#39);/g, (_m, e: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" })[e]!);
+
+/** Every heatmap cell's data attributes. */
+function cells(html: string): Array<Record<string, string>> {
+  const out: Array<Record<string, string>> = [];
+  for (const m of html.matchAll(/<td class="c [^"]*"([^>]*)>/g)) {
+    const attrs: Record<string, string> = {};
+    for (const a of m[1]!.matchAll(/ data-([a-z]+)="([^"]*)"/g)) attrs[a[1]!] = decode(a[2]!);
+    out.push(attrs);
+  }
+  return out;
+}
+
+function embedded(html: string): Report {
+  const m = /<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html);
+  return JSON.parse(m![1]!) as Report;
+}
+
+t.test('every cell with the right data attributes', async (t) => {
+  const r = mesh(5, {
+    fault: (c, f, to) => {
+      if (c === 'ipip' && to === 'node3') return fail('ingress-blocked');
+      if (c === 'bgp' && f === 'node2') return fail('egress-blocked');
+      if (c === 'vxlan' && f === 'node1' && to === 'node5') return unknown();
+      return undefined;
+    },
+  });
+  const html = renderHtml(r);
+  const cs = cells(html);
+  const flows = cs.filter((c) => c['verdict'] !== 'none');
+  t.equal(flows.length, r.results.length);
+  t.equal(cs.filter((c) => c['verdict'] === 'none').length, 3 * 5, 'self cells');
+  for (const res of r.results) {
+    const c = flows.find((x) => x['check'] === res.check && x['from'] === res.from && x['to'] === res.to);
+    t.ok(c, `${res.check} ${res.from} ${res.to}`);
+    t.equal(c!['verdict'], res.verdict);
+    t.equal(c!['cause'], res.cause ?? '');
+  }
+  t.equal(flows.filter((c) => c['cause'] === 'ingress-blocked').length, 4);
+  t.match(html, /<b data-count="fail">8<\/b>/);
+  t.match(html, /<b data-count="unknown">1<\/b>/);
+  t.match(html, /node3&#39;s own firewall drops IP-in-IP/);
+  t.same(embedded(html).results, r.results);
+  t.match(html, /<td class="c k-ingress-blocked"/);
+});
+
+t.test('self-contained: no URLs, no external references', async (t) => {
+  const html = renderHtml(mesh(4, { fault: (c, _f, to) => (c === 'bgp' && to === 'node1' ? fail('path-blocked') : undefined) }));
+  t.notMatch(html, /https?:\/\//);
+  t.notMatch(html, /\/\/[a-z0-9.-]+\.[a-z]{2,}/i, 'no protocol-relative URLs');
+  t.notMatch(html, /<(link|img|iframe|object|embed)\b/i);
+  t.notMatch(html, /<script[^>]+src=/i);
+  t.notMatch(html, /url\(/i);
+  t.notMatch(html, /@import/i);
+  t.match(html, /Content-Security-Policy" content="default-src 'none'/);
+  t.equal((html.match(/<script/g) ?? []).length, 2);
+});
+
+t.test('hostile node names and details are escaped', async (t) => {
+  const evil = '<script>alert(1)</script>';
+  const r = mesh(3, {
+    name: (i) => (i === 2 ? evil : i === 3 ? `"><img src=x onerror=alert(2)>` : 'n1'),
+    fault: (c, _f, to) => (c === 'bgp' && to === evil ? fail('ingress-blocked', { detail: `</script><!-- ${evil}` }) : undefined),
+  });
+  const html = renderHtml(r);
+  t.notMatch(html, /<script>alert/i);
+  t.notMatch(html.replace(/<script type="application\/json"[\s\S]*?<\/script>/, ''), /<img/, 'no markup outside the JSON');
+  t.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
+  // the embedded JSON cannot close its element, and still parses back to the same report
+  const m = /<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html)!;
+  t.notMatch(m[1]!, /<\//);
+  t.notMatch(m[1]!, /<!--/);
+  t.notMatch(m[1]!, /<script/i);
+  t.same(embedded(html).results, r.results);
+  t.equal(scriptJson({ a: '</script>' }), '{"a":"<\\/script>"}');
+  const cs = cells(html);
+  t.ok(cs.some((c) => c['to'] === evil && c['cause'] === 'ingress-blocked'));
+});
+
+t.test('verify: changes section and marked cells', async (t) => {
+  const baseline = mesh(4, { fault: (c, f, to) => (c === 'bgp' && f === 'node1' && to === 'node2' ? fail('path-blocked') : undefined) });
+  const now = mesh(4, { fault: (c, _f, to) => (c === 'ipip' && to === 'node4' ? fail('ingress-blocked') : undefined) });
+  const html = renderHtml(compareToBaseline(now, baseline, 'base.json'));
+  t.match(html, /<section id="changes">/);
+  t.match(html, /<b data-change-count="regressed">3<\/b>/);
+  t.match(html, /<b data-change-count="fixed">1<\/b>/);
+  t.match(html, /<code>base\.json<\/code>/);
+  const cs = cells(html);
+  t.equal(cs.filter((c) => c['change'] === 'regressed').length, 3);
+  t.equal(cs.filter((c) => c['change'] === 'fixed').length, 1);
+  t.match(html, /class="c k-ingress-blocked regressed"/);
+  t.match(html, /class="c k-pass fixed"/);
+});
+
+t.test('incomplete banner, all-pass message, large reports', async (t) => {
+  t.match(renderHtml({ ...mesh(3), incomplete: true }), /id="incomplete"/);
+  t.notMatch(renderHtml(mesh(3)), /id="incomplete"/);
+  t.match(renderHtml(mesh(3)), /Every flow passed/);
+  const big = renderHtml(mesh(6, { fault: (c, f) => (c === 'bgp' && f === 'node1' ? fail('egress-blocked') : undefined) }), {
+    maxMatrixNodes: 5,
+    maxEmbeddedResults: 10,
+  });
+  t.equal(cells(big).length, 0);
+  t.match(big, /heatmaps are left out: 6 nodes/);
+  t.equal(embedded(big).results.length, 5, 'only non-passing results embedded');
+  t.match(big, /Flows that did not pass \(5\)/);
+});
