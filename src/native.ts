@@ -142,9 +142,10 @@ function firstLine(err: unknown): string {
 
 let cached: NativeBinding | undefined;
 
-/** The addon, loaded once. */
+/** The addon, loaded once. CALICO_NETTEST_ADDON names a .node file tried first (the single-file bundle sets it). */
 export function loadNative(): NativeBinding {
-  cached ??= loadNativeFrom(addonCandidates());
+  const override = process.env.CALICO_NETTEST_ADDON;
+  cached ??= loadNativeFrom(override ? [override, ...addonCandidates()] : addonCandidates());
   return cached;
 }
 

@@ -200,7 +200,7 @@ export function joinVerdict(
       );
     }
   } else if (socketSeen) {
-    return result(flow, src, wit, 'pass', null, `witnessed at a socket on ${to}${arrivedOn}.${natNote}`);
+    return result(flow, src, wit, 'pass', null, `arrived${arrivedOn} and reached a socket on ${to}.${natNote}`);
   }
 
   if (!ctx.capture) {

@@ -77,11 +77,11 @@ export async function loadInventory(path: string, opts: InventoryOptions = {}): 
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why =
-      code === 'ENOENT' ? 'no such file'
+      code === 'ENOENT' ? 'file not found'
       : code === 'EACCES' ? 'permission denied'
       : code === 'EISDIR' ? 'is a directory, not a file'
       : `cannot read it (${code ?? (err as Error).message})`;
-    throw new InventoryError(path, `inventory ${why}`);
+    throw new InventoryError(path, `cannot load the inventory: ${why}`);
   }
   return parseInventory(text, path, opts);
 }

@@ -121,6 +121,7 @@ export function flowKey(r: Pick<FlowResult, 'check' | 'from' | 'to'>): string {
 
 export function formatRtt(ms: number | null | undefined): string {
   if (typeof ms !== 'number' || !Number.isFinite(ms)) return '-';
+  if (ms < 1) return `${ms.toFixed(2)} ms`;
   if (ms < 10) return `${ms.toFixed(1)} ms`;
   return `${Math.round(ms)} ms`;
 }

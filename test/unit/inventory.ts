@@ -221,7 +221,7 @@ t.test('loadInventory', async (t) => {
   await writeFile(bad, 'nodes:\n  - name: a\n    address: 1.2.3\n');
   await t.rejects(loadInventory(bad), { code: 'EINVENTORY', file: bad, line: 3, message: new RegExp(`^${bad}:3:14: `) });
   const missing = join(dir, 'nope.yaml');
-  await t.rejects(loadInventory(missing), { code: 'EINVENTORY', file: missing, message: `${missing}: inventory no such file` });
+  await t.rejects(loadInventory(missing), { code: 'EINVENTORY', file: missing, message: `${missing}: cannot load the inventory: file not found` });
   await t.rejects(loadInventory(dir), { code: 'EINVENTORY', message: /is a directory/ });
   if (process.getuid?.() !== 0) {
     const locked = join(dir, 'locked.yaml');
