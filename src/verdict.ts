@@ -80,7 +80,9 @@ export function joinVerdict(
       wit,
       'unknown',
       'responder-unreachable',
-      `could not ask ${from}'s responder to send the probe${ctx.sourceError ? ` (${ctx.sourceError})` : ''} — is \`calico-nettest responder\` running on ${from}, and can this machine reach its control port?`,
+      ctx.sourceError
+        ? `could not ask ${from}'s responder to send the probe: ${ctx.sourceError}`
+        : `could not ask ${from}'s responder to send the probe — is \`calico-nettest responder\` running on ${from}, and can this machine reach its control port?`,
     );
   }
 

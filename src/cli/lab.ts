@@ -31,7 +31,11 @@ export function labCommands(state: LabState): string {
 export function makeLabCommand(): Command {
   const lab = new Command('lab')
     .summary('simulated nodes in network namespaces, with real responders and real firewall faults')
-    .description('Builds nodes as network namespaces joined through a router namespace (so there is a path that can\ndrop), each running a real responder; faults are real iptables rules. Needs root.');
+    .description('Builds nodes as network namespaces joined through a router namespace (so there is a path that can\ndrop), each running a real responder; faults are real iptables rules. Needs root.')
+    .addHelpText(
+      'after',
+      `\nExamples:\n  sudo calico-nettest lab up --nodes 4 --fault drop:ipip@node2:in\n  sudo calico-nettest lab status\n  sudo calico-nettest lab fault add 'drop:vxlan@path:node1>node3'\n  sudo calico-nettest lab fault clear\n  sudo calico-nettest lab down`,
+    );
 
   lab
     .command('up')

@@ -251,7 +251,8 @@ class Parser {
     if (!(port >= 1 && port <= 65535)) throw this.error(v, `${label}: port ${m[2]} is out of range 1-65535`);
     if (!text.startsWith('[') && /^[\d.]+$/.test(host)) {
       const problem = ipv4Problem(host);
-      if (problem) throw this.error(v, `${label}: '${host}' ${problem}`);
+      // Loopback is fine for a control address: a channel forwarded through an SSH tunnel (ssh -L) looks like this.
+      if (problem && !problem.includes('loopback')) throw this.error(v, `${label}: '${host}' ${problem}`);
     } else if (!text.startsWith('[') && !HOSTNAME_RE.test(host)) {
       throw this.error(v, `${label}: '${host}' is not a valid host name or address`);
     }
