@@ -1,5 +1,6 @@
 // `calico-nettest responder`: witness sockets + prober + control server on one node. Opens every raw
 // socket and privileged port first, then (with --user) drops privileges; SIGTERM/SIGINT close it all.
+import { readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import type { Server } from 'node:http';
 import type { NativeBinding } from '../native-types.js';
@@ -35,6 +36,17 @@ export interface RunningResponder {
   info(): InfoResponse;
   controlPort: number;
   close(): Promise<void>;
+}
+
+/** A user's uid and primary gid from /etc/passwd (a name or a numeric uid). */
+export async function lookupUser(name: string): Promise<{ uid: number; gid: number }> {
+  const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
+  for (const line of passwd.split('\n')) {
+    const f = line.split(':');
+    if (f.length >= 4 && (f[0] === name || f[2] === name)) return { uid: Number(f[2]), gid: Number(f[3]) };
+  }
+  if (/^\d+$/.test(name)) return { uid: Number(name), gid: Number(name) };
+  throw new ConfigError(`--user ${name}: no such user in /etc/passwd`);
 }
 
 export function localAddresses(): Set<string> {
@@ -123,9 +135,12 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
       server!.listen(controlPort, o.controlAddress ?? o.address, () => resolve());
     });
     if (o.user) {
-      process.setgid?.(o.user);
-      process.setuid?.(o.user);
-      emit('start', `dropped privileges to ${o.user}; open sockets keep working`);
+      const u = await lookupUser(o.user);
+      // Group first (setuid would take away the right to change it); supplementary groups too.
+      process.setgroups?.([u.gid]);
+      process.setgid?.(u.gid);
+      process.setuid?.(u.uid);
+      emit('start', `dropped privileges to ${o.user} (uid ${u.uid}, gid ${u.gid}); open sockets keep working`);
     }
     for (const c of o.checks) {
       const port = byCheck[c];
