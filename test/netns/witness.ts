@@ -1,0 +1,104 @@
+// The witness for real (issue: native layer): the responder's own Witness class with its kernel filters,
+// opened inside a test namespace, fed real probes and real noise from another namespace.
+import t from 'tap';
+import { randomBytes } from 'node:crypto';
+import { loadNative } from '../../src/native.js';
+import type { NativeBinding, NativeSocket } from '../../src/native-types.js';
+import { Witness } from '../../src/responder/witness.js';
+import { Session, SessionStore } from '../../src/responder/sessions.js';
+import { deriveSessionKey, encodeProbePayload, tcpProbeSeq } from '../../src/packets/probe.js';
+import { encodeIPv4 } from '../../src/packets/ipv4.js';
+import { encodeTcp, TCP_FLAGS } from '../../src/packets/tcp.js';
+import { encodeUdp } from '../../src/packets/udp.js';
+import { buildVxlanProbe } from '../../src/packets/vxlan.js';
+import { buildIpipInner } from '../../src/packets/ipip.js';
+import { createTopology, describeTopology, destroyTopology, uniquePrefix } from '../../src/lab/topology.js';
+import { inNs, run } from '../../src/lab/sys.js';
+import { needsRoot } from '../helpers/lab.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const inNamespace = (native: NativeBinding, ns: string): NativeBinding => ({ open: (o) => native.open({ ...o, netns: `/run/netns/${ns}` }), ifIndex: (n) => native.ifIndex(n) });
+
+t.test('witness in a namespace: filters keep noise in the kernel, probes are witnessed', { skip: needsRoot }, async (t) => {
+  const topo = describeTopology(uniquePrefix(), 2);
+  await createTopology(topo);
+  t.teardown(() => destroyTopology(topo));
+  const [n1, n2] = [topo.nodes[0]!, topo.nodes[1]!];
+  const native = loadNative();
+  const secret = randomBytes(32);
+  const idBytes = randomBytes(8);
+  const key = deriveSessionKey(secret, idBytes);
+  const mkStore = () => {
+    const store = new SessionStore();
+    store.open(new Session(idBytes.toString('hex'), idBytes, key, new Set([n1.address, n2.address]), { bgp: 179, vxlan: 4789 }, Date.now() + 120_000, 100), Date.now());
+    return store;
+  };
+  const store2 = mkStore();
+  const store1 = mkStore();
+  const w2 = new Witness({ native: inNamespace(native, n2.ns), address: n2.address, ports: { tcp: [179], udp: [4789] }, store: store2 });
+  const w1 = new Witness({ native: inNamespace(native, n1.ns), address: n1.address, ports: { tcp: [179], udp: [4789] }, store: store1 });
+  w2.open();
+  w1.open();
+  t.teardown(() => {
+    w1.close();
+    w2.close();
+  });
+  t.ok(w2.capture, 'packet capture available');
+  const tx: NativeSocket = native.open({ kind: 'raw', protocol: 255, hdrincl: true, netns: `/run/netns/${n1.ns}` });
+  t.teardown(() => tx.close());
+  const send = (protocol: number, payload: Buffer, id = 0) => tx.send(encodeIPv4({ src: n1.address, dst: n2.address, protocol, payload, id }), n2.address);
+  const probe = (idx: number, check: 'vxlan' | 'ipip') => encodeProbePayload({ key, sessionId: idBytes, check, idx, attempt: 0, sendTimeMs: Date.now() });
+  const session2 = store2.active(Date.now())[0]!;
+
+  // 10 000 packets that are not probes: UDP to 4789 without the magic, TCP ACKs and SYNs to other ports, IP-in-IP without magic.
+  for (let i = 0; i < 10_000; i++) {
+    switch (i % 4) {
+      case 0:
+        send(17, encodeUdp({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 40000 + (i % 1000), dstPort: 4789, payload: randomBytes(60) }));
+        break;
+      case 1:
+        send(6, encodeTcp({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 40000 + (i % 1000), dstPort: 179, seq: i, ack: 1, flags: TCP_FLAGS.ACK }));
+        break;
+      case 2:
+        send(6, encodeTcp({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 40000 + (i % 1000), dstPort: 180, seq: i, flags: TCP_FLAGS.SYN }));
+        break;
+      default:
+        send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: randomBytes(42) }));
+    }
+  }
+  await sleep(300);
+  t.equal(w2.stats.packets, 0, 'none of 10 000 non-probe packets reached user space at the destination');
+
+  // Real probes after the noise: each is witnessed at the interface and at the socket layer, with the sender's address.
+  send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: probe(1, 'ipip') }));
+  send(17, encodeUdp({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 61001, dstPort: 4789, payload: buildVxlanProbe({ innerSrc: n1.address, innerDst: n2.address, payload: probe(2, 'vxlan') }) }));
+  send(6, encodeTcp({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 61002, dstPort: 179, seq: tcpProbeSeq(key, n2.address, 179, 3), flags: TCP_FLAGS.SYN }));
+  await sleep(300);
+  for (const idx of [1, 2, 3]) {
+    const e = session2.witnessed.get(idx);
+    t.ok(e?.iface, `probe ${idx} seen arriving on an interface`);
+    t.equal(e?.ifname, 'eth0');
+    t.ok(e?.socket, `probe ${idx} seen at the socket layer`);
+    t.equal(e?.observedSource, n1.address, `probe ${idx}: the right source address`);
+  }
+  t.equal(session2.witnessed.get(1)?.check, 'ipip');
+  t.equal(session2.witnessed.get(2)?.check, 'vxlan');
+  t.equal(session2.witnessed.get(3)?.check, 'bgp');
+  const session1 = store1.active(Date.now())[0]!;
+  t.ok(session1.left.has(`${n2.address}/1`), 'the source packet socket saw the IP-in-IP probe leave');
+  t.ok(session1.left.has(`${n2.address}/3`), 'the source packet socket saw the TCP probe leave');
+
+  // INPUT drop at the destination: the raw witness sees nothing, the packet socket still sees it arrive.
+  await run(inNs(n2.ns, ['iptables', '-A', 'INPUT', '-p', '4', '-j', 'DROP']));
+  send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: probe(4, 'ipip') }));
+  await sleep(300);
+  t.ok(session2.witnessed.get(4)?.iface, 'arrived on the interface');
+  t.notOk(session2.witnessed.get(4)?.socket, 'never reached a socket: the INPUT chain dropped it');
+
+  // OUTPUT drop at the source: the raw send fails with EPERM and nothing is seen leaving.
+  await run(inNs(n1.ns, ['iptables', '-A', 'OUTPUT', '-p', '4', '-j', 'DROP']));
+  t.throws(() => send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: probe(5, 'ipip') })), { code: 'EPERM', syscall: 'sendto' });
+  await sleep(200);
+  t.notOk(session1.left.has(`${n2.address}/5`), 'the source packet socket saw nothing leave');
+  t.notOk(session2.witnessed.has(5), 'the destination saw nothing');
+});
