@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { CATALOGUE } from '../checks/catalogue.js';
 import { expectedOutcome, parseFault } from '../lab/faults.js';
-import { coordinatorArgv, labDown, labUp, type LabState } from '../lab/lab.js';
+import { coordinatorArgv, labDown, labUp, LabError, LAUNCHER, type LabState } from '../lab/lab.js';
+import { isRoot, which } from '../lab/sys.js';
 import { parseReport } from '../report/json.js';
 import { EXIT, parseIntOption, useColor, bold } from './common.js';
 
@@ -24,6 +25,18 @@ export function makeDemoCommand(): Command {
     .option('--no-color', 'no colours')
     .addHelpText('after', `\nBuilt-in faults: ${DEMO_FAULTS.join(', ')}\n\nExamples:\n  sudo ./bin/calico-nettest demo\n  sudo ./bin/calico-nettest demo --nodes 6 --fault drop:all@node3:in`)
     .action(async (opts: { nodes: number; fault: string[]; keep?: boolean; color: boolean }) => {
+      if (!isRoot()) {
+        // The lab needs root; rather than failing, ask for it the usual way when sudo is there.
+        const sudo = await which('sudo');
+        if (!sudo) throw new LabError('the demo needs root (it creates network namespaces and firewall rules): run it as root', 2);
+        process.stderr.write('calico-nettest demo needs root (network namespaces, firewall rules): asking sudo\n');
+        process.exitCode = await new Promise<number>((resolve) => {
+          const child = spawn(sudo, [process.execPath, LAUNCHER, ...process.argv.slice(2)], { stdio: 'inherit' });
+          child.on('exit', (c) => resolve(c ?? EXIT.cannotRun));
+          child.on('error', () => resolve(EXIT.cannotRun));
+        });
+        return;
+      }
       const color = useColor(process.stdout, opts.color);
       const faults = opts.fault.length ? opts.fault : opts.nodes >= 4 ? DEMO_FAULTS : ['drop:ipip@node2:in'];
       const out = process.stdout;
