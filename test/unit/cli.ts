@@ -41,8 +41,8 @@ t.test('help and version exit 0, with examples', async (t) => {
 
 t.test('bad usage and bad input exit 2 with a clear message and no stack trace', async (t) => {
   const cases: Array<[string[], RegExp]> = [
-    [['mesh'], /--inventory is required/],
-    [['mesh', '-i', inv], /--secret-file is required/],
+    [['mesh'], /--inventory is required|required option '-i, --inventory/],
+    [['mesh', '-i', inv], /--secret-file is required|required option '-s, --secret-file/],
     [['mesh', '-i', join(dir, 'missing.yaml'), '-s', secret], /missing\.yaml: cannot load the inventory: file not found/],
     [['mesh', '-i', inv, '-s', join(dir, 'nosecret')], /secret file .* does not exist/],
     [['mesh', '-i', inv, '-s', secret, '--checks', 'bgp,ipipp'], /did you mean 'ipip'/],

@@ -12,7 +12,7 @@ t.test('pair: one line per flow', async (t) => {
   const lines = out.split('\n');
   const bgp = lines.find((l) => l.startsWith('bgp') && l.includes('node1 -> node2'));
   t.ok(bgp, 'bgp line');
-  t.match(bgp!, /pass\s+-\s+0\.4 ms\s+handshake answered/);
+  t.match(bgp!, /pass\s+-\s+0\.40 ms\s+handshake answered/);
   const ipip = lines.find((l) => l.startsWith('ipip') && l.includes('node1 -> node2'));
   t.match(ipip!, /fail\s+ingress-blocked\s+-\s+arrived on eth0 of node2, never reached a socket/);
   t.equal(lines.filter((l) => / -> /.test(l) && /^(bgp|ipip|vxlan) /.test(l)).length, 6);
