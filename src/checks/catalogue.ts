@@ -52,7 +52,7 @@ export const CATALOGUE: Readonly<Record<CheckId, CheckDef>> = Object.freeze({
   wireguard: def('wireguard', 'udp', 51820, ALL, 'WireGuard', 'Felix encrypts pod traffic between nodes over WireGuard when encryption is on.'),
   typha: def('typha', 'tcp', 5473, { kind: 'to-role', role: 'typha' }, 'Typha', 'Felix on every node reads the datastore through Typha.'),
   etcd: def('etcd', 'tcp', 2379, { kind: 'to-role', role: 'etcd' }, 'etcd', 'Calico components talk to etcd when it is the datastore.'),
-  apiserver: def('apiserver', 'tcp', 6443, { kind: 'to-role', role: 'apiserver' }, 'Kubernetes API', 'Calico components read and write the Kubernetes datastore through the API server.'),
+  apiserver: def('apiserver', 'tcp', 6443, { kind: 'to-role', role: 'apiserver' }, 'kube-apiserver', 'Calico components read and write the Kubernetes datastore through the API server.'),
 });
 
 /** Every check, in catalogue order: the default plan. */

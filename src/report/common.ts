@@ -1,26 +1,9 @@
 // Shared vocabulary of the report renderers: traffic names, ports, cause codes, summaries, ordering.
+import { CATALOGUE, defaultPorts } from '../checks/catalogue.js';
 import { CHECK_IDS, type Cause, type CheckId, type FlowResult, type Report, type Summary } from '../types.js';
 
-/** Default port of each check (DESIGN §1); ipip has none. */
-export const DEFAULT_PORTS: Record<CheckId, number | null> = {
-  bgp: 179,
-  ipip: null,
-  vxlan: 4789,
-  wireguard: 51820,
-  typha: 5473,
-  etcd: 2379,
-  apiserver: 6443,
-};
-
-const TRAFFIC: Record<CheckId, { label: string; proto: 'TCP' | 'UDP' | 'IP' }> = {
-  bgp: { label: 'BGP', proto: 'TCP' },
-  ipip: { label: 'IP-in-IP', proto: 'IP' },
-  vxlan: { label: 'VXLAN', proto: 'UDP' },
-  wireguard: { label: 'WireGuard', proto: 'UDP' },
-  typha: { label: 'Typha', proto: 'TCP' },
-  etcd: { label: 'etcd', proto: 'TCP' },
-  apiserver: { label: 'kube-apiserver', proto: 'TCP' },
-};
+/** Default port of each check (DESIGN §1), from the catalogue; ipip has none. */
+export const DEFAULT_PORTS: Record<CheckId, number | null> = defaultPorts();
 
 /** The port a check used: the result's own, else the report's override, else the default. */
 export function portOf(check: CheckId, ports?: Report['ports'], result?: Pick<FlowResult, 'port'>): number | null {
@@ -33,17 +16,27 @@ export function portOf(check: CheckId, ports?: Report['ports'], result?: Pick<Fl
 
 /** "BGP (TCP 179)", "IP-in-IP (IP protocol 4)". */
 export function trafficName(check: CheckId, port: number | null): string {
-  const t = TRAFFIC[check];
-  if (!t) return String(check);
-  if (t.proto === 'IP') return `${t.label} (IP protocol 4)`;
-  return `${t.label} (${t.proto} ${port ?? DEFAULT_PORTS[check] ?? '?'})`;
+  return CATALOGUE[check]?.traffic(port) ?? String(check);
+}
+
+/** Source rows and destination columns of one check's matrix, in node order, plus one sample result. */
+export function matrixAxes(flows: Iterable<FlowResult>, names: readonly string[]): { rows: string[]; cols: string[]; sample: FlowResult | undefined } {
+  const froms = new Set<string>();
+  const tos = new Set<string>();
+  let sample: FlowResult | undefined;
+  for (const r of flows) {
+    froms.add(r.from);
+    tos.add(r.to);
+    sample ??= r;
+  }
+  return { rows: names.filter((n) => froms.has(n)), cols: names.filter((n) => tos.has(n)), sample };
 }
 
 /** How a firewall rule would match the traffic: "tcp dport 179", "IP protocol 4 (ipencap)". */
 export function ruleMatch(check: CheckId, port: number | null): string {
-  const t = TRAFFIC[check];
-  if (!t || t.proto === 'IP') return 'IP protocol 4 (ipencap)';
-  return `${t.proto.toLowerCase()} dport ${port ?? DEFAULT_PORTS[check] ?? '?'}`;
+  const transport = CATALOGUE[check]?.transport;
+  if (!transport || transport === 'ipip') return 'IP protocol 4 (ipencap)';
+  return `${transport} dport ${port ?? DEFAULT_PORTS[check] ?? '?'}`;
 }
 
 /** One-letter cause codes of the text matrix. */

@@ -2,7 +2,7 @@
 // heatmap per check. Cells are rendered here so the page reads without JavaScript; a small inline
 // script adds the hover tooltip and the pinned detail panel from the embedded JSON report.
 import type { CheckId, FlowResult, Report } from '../types.js';
-import { checksOf, flowKey, formatRtt, nodeNamesOf, plural, portOf, summarize, trafficName } from './common.js';
+import { checksOf, flowKey, formatRtt, matrixAxes, nodeNamesOf, plural, portOf, summarize, trafficName } from './common.js';
 import { diagnose } from './diagnosis.js';
 
 export interface HtmlOptions {
@@ -178,16 +178,7 @@ function tipText(r: FlowResult): string {
 
 function matrix(report: Report, check: CheckId, flows: Map<string, FlowResult>, names: string[]): string {
   const e = escapeHtml;
-  const froms = new Set<string>();
-  const tos = new Set<string>();
-  let sample: FlowResult | undefined;
-  for (const r of flows.values()) {
-    froms.add(r.from);
-    tos.add(r.to);
-    sample ??= r;
-  }
-  const rows = names.filter((n) => froms.has(n));
-  const cols = names.filter((n) => tos.has(n));
+  const { rows, cols, sample } = matrixAxes(flows.values(), names);
   const s = summarize([...flows.values()]);
   const bad = s.fail + s.unknown;
   const out: string[] = [];

@@ -1,7 +1,7 @@
 // Terminal rendering: one line per flow for a pair, a matrix per check for a mesh, then the diagnosis.
 import pc from 'picocolors';
 import type { CheckId, DiagnosisStatement, FlowResult, Report } from '../types.js';
-import { causeCode, checksOf, flowKey, formatRtt, nodeNamesOf, plural, portOf, summarize, trafficName } from './common.js';
+import { causeCode, checksOf, flowKey, formatRtt, matrixAxes, nodeNamesOf, plural, portOf, summarize, trafficName } from './common.js';
 import { diagnose } from './diagnosis.js';
 
 export interface TableOptions {
@@ -164,16 +164,7 @@ function matrices(report: Report, names: string[], c: Colors, width: number): st
   for (const check of checksOf(report)) {
     const flows = byCheck.get(check);
     if (!flows) continue;
-    const froms = new Set<string>();
-    const tos = new Set<string>();
-    let sample: FlowResult | undefined;
-    for (const r of flows.values()) {
-      froms.add(r.from);
-      tos.add(r.to);
-      sample ??= r;
-    }
-    const rows = names.filter((n) => froms.has(n));
-    const cols = names.filter((n) => tos.has(n));
+    const { rows, cols, sample } = matrixAxes(flows.values(), names);
     const s = summarize([...flows.values()]);
     out.push(
       c.bold(`${check}`) +

@@ -112,7 +112,7 @@ t.test('explicit role checks need a holder; default ones are skipped with a note
   t.same(p.notes, [
     'typha skipped: no node has role typha (add roles: [typha] to the node(s) running Typha to check it)',
     'etcd skipped: no node has role etcd (add roles: [etcd] to the node(s) running etcd to check it)',
-    'apiserver skipped: no node has role apiserver (add roles: [apiserver] to the node(s) running Kubernetes API to check it)',
+    'apiserver skipped: no node has role apiserver (add roles: [apiserver] to the node(s) running kube-apiserver to check it)',
   ]);
   t.throws(() => planPair(inv, 'node1', 'node2', { checks: ['typha'] }), { code: 'EPLAN', message: /check typha needs a node with role typha/ });
 });
