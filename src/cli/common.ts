@@ -3,6 +3,7 @@ import { Option, InvalidArgumentError, type Command } from 'commander';
 import pc from 'picocolors';
 import { DEFAULT_TIMEOUTS } from '../checks/rtt.js';
 import { DEFAULT_CONTROL_PORT } from '../control/protocol.js';
+import { addRemoteOptions, type RemoteCliOptions } from './remote-options.js';
 
 /** Exit status (DESIGN §5): scripts rely on these. */
 export const EXIT = {
@@ -27,8 +28,13 @@ export class CliError extends Error {
 /** Errors thrown by our own modules that are the user's input, not our bug: exit 2 with their message. */
 const USAGE_CODES = new Set(['EINVENTORY', 'EPLAN', 'ECONFIG', 'EFAULT', 'EREPORT', 'ECHECKS']);
 
+/** Our own operational errors (the lab, the control channel): their message is for the user as is. */
+const OPERATIONAL_CODES = new Set(['ELAB', 'ECONTROL']);
+
 export function exitCodeFor(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
+  const own = (err as { exitCode?: unknown })?.exitCode;
+  if (typeof own === 'number' && OPERATIONAL_CODES.has(String((err as { code?: unknown }).code))) return own;
   const code = (err as { code?: unknown })?.code;
   if (typeof code === 'string' && USAGE_CODES.has(code)) return EXIT.usage;
   if (typeof code === 'string' && code.startsWith('commander.')) return EXIT.usage;
@@ -38,7 +44,8 @@ export function exitCodeFor(err: unknown): number {
 export function messageFor(err: unknown): string {
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
-    if (err instanceof CliError || (typeof code === 'string' && (USAGE_CODES.has(code) || code === 'ECONTROL'))) return err.message;
+    if (err instanceof CliError || (typeof code === 'string' && (USAGE_CODES.has(code) || OPERATIONAL_CODES.has(code)))) return err.message;
+    if (err.name === 'CommandError') return err.message; // a system command (ip, iptables) failed: it says which and why
     if (typeof code === 'string' && typeof (err as { syscall?: unknown }).syscall === 'string') return err.message;
     return `${err.message}\n(this looks like a bug in calico-nettest; please report it with the command you ran)\n${err.stack ?? ''}`;
   }
@@ -59,9 +66,9 @@ export type Format = (typeof FORMATS)[number];
 
 /** Options of every command that runs probes (mesh, pair, verify). */
 export function addRunOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('-i, --inventory <file>', 'inventory (YAML or JSON): nodes, addresses, roles').env('CALICO_NETTEST_INVENTORY').makeOptionMandatory())
-    .addOption(new Option('-s, --secret-file <file>', 'file holding the secret shared with the responders').env('CALICO_NETTEST_SECRET_FILE').makeOptionMandatory())
+  cmd
+    .addOption(new Option('-i, --inventory <file>', 'inventory (YAML or JSON): nodes, addresses, roles (required unless --kubernetes)').env('CALICO_NETTEST_INVENTORY'))
+    .addOption(new Option('-s, --secret-file <file>', 'file holding the secret shared with the responders (not with --ssh: it makes its own)').env('CALICO_NETTEST_SECRET_FILE'))
     .addOption(new Option('-c, --checks <list>', 'comma list of checks: bgp,ipip,vxlan,wireguard,typha,etcd,apiserver (default: the inventory\'s, else all)').env('CALICO_NETTEST_CHECKS'))
     .addOption(new Option('-f, --format <format>', 'output format').choices(FORMATS).default('table'))
     .addOption(new Option('-o, --out <file>', 'also write the report to this file (format from --format, else from the extension; default JSON)'))
@@ -73,11 +80,14 @@ export function addRunOptions(cmd: Command): Command {
     .addOption(new Option('--concurrency <n>', 'probes in flight at once per node').argParser(parseIntOption('--concurrency', 1, 4096)).default(64))
     .addOption(new Option('--no-color', 'no colours (also when NO_COLOR is set or output is not a terminal)'))
     .addOption(new Option('-q, --quiet', 'print nothing but errors (use the exit status and --out)'));
+  return addRemoteOptions(cmd);
 }
 
-export interface RunCliOptions {
-  inventory: string;
-  secretFile: string;
+export interface RunCliOptions extends RemoteCliOptions {
+  /** Checked by prepareRemote: required unless --kubernetes. */
+  inventory?: string;
+  /** Checked by prepareRemote: required unless --ssh. */
+  secretFile?: string;
   checks?: string;
   format: Format;
   out?: string;

@@ -10,6 +10,7 @@ import { renderReport, writeFileAtomic } from '../report/write.js';
 import { loadSecret } from '../secret.js';
 import type { CheckId, Report } from '../types.js';
 import { CliError, EXIT, useColor, type Format, type RunCliOptions } from './common.js';
+import { explainNodeErrors, prepareRemote, type PreparedRemote } from './remote-options.js';
 
 export interface RunCommandHooks {
   command: 'mesh' | 'pair' | 'verify';
@@ -37,12 +38,26 @@ function formatForFile(file: string, format: Format): Format {
 }
 
 export async function executeRun(opts: RunCliOptions, hooks: RunCommandHooks): Promise<number> {
-  const inv = await loadInventory(opts.inventory, { controlPort: opts.controlPort });
   const checks = opts.checks !== undefined ? parseCheckListOrThrow(opts.checks) : undefined;
-  const plan = hooks.plan(inv, checks);
-  const secret = await loadSecret(opts.secretFile);
   if (opts.minTimeout > opts.maxTimeout) throw new CliError(`--min-timeout (${opts.minTimeout}) is larger than --max-timeout (${opts.maxTimeout})`);
-  if (plan.flows.length === 0) throw new CliError(`nothing to test: the plan has no flows (checks: ${plan.checks.join(', ') || 'none'})${plan.notes.length ? `\n${plan.notes.join('\n')}` : ''}`);
+  const makePlan = (inv: Inventory): Plan => {
+    const plan = hooks.plan(inv, checks);
+    if (plan.flows.length === 0) throw new CliError(`nothing to test: the plan has no flows (checks: ${plan.checks.join(', ') || 'none'})${plan.notes.length ? `\n${plan.notes.join('\n')}` : ''}`);
+    return plan;
+  };
+  // --kubernetes discovers the inventory, --ssh starts responders for this run: stopped in the finally.
+  const remote = await prepareRemote(opts, opts.inventory, opts.controlPort, { plan: makePlan, log: (l) => opts.quiet || process.stderr.write(`${l}\n`) });
+  try {
+    return await executePlan(opts, hooks, remote, makePlan);
+  } finally {
+    await remote.cleanup();
+  }
+}
+
+async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: PreparedRemote, makePlan: (inv: Inventory) => Plan): Promise<number> {
+  const inv = remote.inventory ?? (await loadInventory(opts.inventory!, { controlPort: opts.controlPort }));
+  const plan = makePlan(inv);
+  const secret = remote.secret ?? (await loadSecret(opts.secretFile!));
 
   const stderr = process.stderr;
   if (!opts.quiet) for (const n of plan.notes) stderr.write(`note: ${n}\n`);
@@ -82,6 +97,7 @@ export async function executeRun(opts: RunCliOptions, hooks: RunCommandHooks): P
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+  report = explainNodeErrors(report, remote.nodeErrors);
   if (hooks.post) report = hooks.post(report);
   if (!opts.quiet) for (const e of nodeErrors) stderr.write(`warning: ${e}\n`);
 
