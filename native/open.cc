@@ -41,6 +41,9 @@ SysError ConfigureCommon(int fd, const OpenOptions& o) {
   if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0) {
     return SysError::FromErrno("setsockopt", "SO_TIMESTAMPNS");
   }
+  // The kernel's count of packets dropped on a full receive queue comes with each packet (raw sockets
+  // have no PACKET_STATISTICS); best effort, so a kernel without it still opens.
+  (void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
   if (o.rcvbuf > 0) {
     // SO_RCVBUFFORCE ignores net.core.rmem_max but needs CAP_NET_ADMIN; SO_RCVBUF is capped by rmem_max.
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &o.rcvbuf, sizeof o.rcvbuf) != 0 &&

@@ -277,7 +277,7 @@ Napi::Value NetSocket::Stats(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("received", Napi::Number::New(env, received_));
   out.Set("batches", Napi::Number::New(env, batches_));
-  out.Set("drops", Napi::Number::New(env, drops_));
+  out.Set("drops", Napi::Number::New(env, kind_ == SocketKind::kPacket ? drops_ : rxqDrops_));
   return out;
 }
 
@@ -325,6 +325,10 @@ Napi::Object NetSocket::MakePacket(Napi::Env env, unsigned i) {
       timespec t;
       std::memcpy(&t, CMSG_DATA(c), sizeof t);
       ts = static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
+    } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL && c->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
+      uint32_t dropped;
+      std::memcpy(&dropped, CMSG_DATA(c), sizeof dropped);
+      rxqDrops_ = std::max(rxqDrops_, static_cast<double>(dropped));
     }
   }
   if (ts == 0) ts = NowMs();

@@ -79,6 +79,8 @@ class NetSocket : public Napi::ObjectWrap<NetSocket> {
   double received_ = 0;
   double batches_ = 0;
   double drops_ = 0;
+  // Raw sockets: the latest SO_RXQ_OVFL value (the kernel's cumulative drop count for this socket).
+  double rxqDrops_ = 0;
   std::unordered_map<int, std::string> ifnames_;
 };
 

@@ -36,6 +36,13 @@ Typical use:
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `calico-nettest mesh | head`: a closed pipe ends the output, not the program with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
   const program = makeProgram();
   try {
     await program.parseAsync(argv);

@@ -1,5 +1,6 @@
 // The shared body of mesh, pair and verify: load and validate everything first (exit 2, nothing run),
 // run the plan with progress on stderr, write the report atomically, and map the outcome to an exit status.
+import { setMaxListeners } from 'node:events';
 import { extname } from 'node:path';
 import cliProgress from 'cli-progress';
 import { parseCheckList } from '../checks/catalogue.js';
@@ -62,6 +63,8 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
   const stderr = process.stderr;
   if (!opts.quiet) for (const n of plan.notes) stderr.write(`note: ${n}\n`);
   const ac = new AbortController();
+  // Every responder's requests listen on this one signal: dozens of nodes are normal, not a leak.
+  setMaxListeners(0, ac.signal);
   const onSigint = () => {
     if (ac.signal.aborted) return;
     stderr.write('\ninterrupted: finishing the probes in flight and writing a partial report (Ctrl-C again to quit at once)\n');
