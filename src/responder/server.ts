@@ -120,6 +120,7 @@ export function createControlServer(deps: ControlDeps): Server {
         else tcp.push(port);
       }
       deps.witness.addPorts({ tcp, udp });
+      deps.witness.refresh(now);
       return send(res, 201, { id: s.id, expiresAtMs: s.expiresAtMs, capture: deps.witness.capture });
     }
     const m = /^\/v1\/sessions\/([0-9a-f]{16})(\/probe|\/witness)?$/.exec(path);
@@ -128,6 +129,7 @@ export function createControlServer(deps: ControlDeps): Server {
     if (!session) throw new HttpError(404, `no such session ${m[1]} (expired?)`);
     if (method === 'DELETE' && !m[2]) {
       deps.store.close(session.id);
+      deps.witness.refresh();
       return send(res, 200, { closed: session.id });
     }
     if (method === 'GET' && m[2] === '/witness') {

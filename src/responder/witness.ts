@@ -8,7 +8,7 @@ import { decodeUdp } from '../packets/udp.js';
 import { PROBE_MAGIC, verifyProbePayload, tcpProbeIdx } from '../packets/probe.js';
 import { findProbeInVxlan } from '../packets/vxlan.js';
 import { findProbeInIpip } from '../packets/ipip.js';
-import { ipipProbe, tcpSynToPorts, udpProbeToPorts, witnessProgram } from '../packets/bpf.js';
+import { dropAll, ipipProbe, tcpSynToPorts, udpProbeToPorts, witnessProgram } from '../packets/bpf.js';
 import { DecodeError } from '../packets/errors.js';
 import type { CheckId } from '../types.js';
 import type { Session, SessionStore } from './sessions.js';
@@ -110,6 +110,9 @@ export class Witness {
   captureError: string | null = null;
   readonly stats: WitnessStats = { capture: false, packets: 0, probes: 0, ignored: 0 };
   private ports: WitnessPorts;
+  /** Whether the probe filters are attached (a session is live); otherwise every socket drops all. */
+  private armed = false;
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: WitnessOptions) {
     this.ports = { tcp: [...opts.ports.tcp], udp: [...opts.ports.udp] };
@@ -139,13 +142,32 @@ export class Witness {
       this.captureError = (err as Error).message;
     }
     this.stats.capture = this.capture;
+    // Sockets open with a drop-all filter (the addon's default): no session, nothing reaches user space.
     for (const s of this.sockets) {
-      s.sock.attachFilter(s.build(this.ports));
       s.sock.start(
         (packets) => this.onPackets(s.layer, packets),
         (err) => this.opts.onError?.(err),
       );
     }
+    this.refresh();
+    // Sessions expire on their own; notice it within a second and stop copying anything.
+    this.timer = setInterval(() => this.refresh(), 1000);
+    this.timer.unref();
+  }
+
+  /**
+   * Attach the probe filters while a session is live, and drop-all otherwise: on a busy node (an
+   * apiserver with thousands of connections) an idle responder then costs nothing at all.
+   */
+  refresh(nowMs = Date.now()): void {
+    const live = this.opts.store.active(nowMs).length > 0;
+    if (live === this.armed) return;
+    this.armed = live;
+    for (const s of this.sockets) s.sock.attachFilter(live ? s.build(this.ports) : dropAll());
+  }
+
+  get filtering(): boolean {
+    return this.armed;
   }
 
   /** Widen the kernel filters to ports a new session uses (the swap is race-free in the addon). */
@@ -154,7 +176,7 @@ export class Witness {
     const udp = [...new Set([...this.ports.udp, ...ports.udp])].sort((a, b) => a - b);
     if (tcp.length === this.ports.tcp.length && udp.length === this.ports.udp.length) return;
     this.ports = { tcp, udp };
-    for (const s of this.sockets) s.sock.attachFilter(s.build(this.ports));
+    if (this.armed) for (const s of this.sockets) s.sock.attachFilter(s.build(this.ports));
   }
 
   get currentPorts(): WitnessPorts {
@@ -196,6 +218,8 @@ export class Witness {
   }
 
   close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
     for (const s of this.sockets) s.sock.close();
     this.sockets.length = 0;
   }
