@@ -1,6 +1,6 @@
 // `calico-nettest report FILE --format ...`: render a saved report in any format.
 import { Command, Option } from 'commander';
-import { renderReport, writeFileAtomic } from '../report/write.js';
+import { reportChunks, writeChunks, writeFileAtomic } from '../report/write.js';
 import { FORMATS, useColor, type Format } from './common.js';
 import { loadBaseline } from './verify.js';
 
@@ -14,8 +14,8 @@ export function makeReportCommand(): Command {
     .addHelpText('after', '\nExamples:\n  calico-nettest report mesh.json\n  calico-nettest report mesh.json --format html --out mesh.html\n  calico-nettest report mesh.json --format junit > junit.xml')
     .action(async (file: string, opts: { format: Format; out?: string; color: boolean }) => {
       const report = await loadBaseline(file);
-      if (opts.out) await writeFileAtomic(opts.out, renderReport(report, opts.format, { color: false }));
-      else process.stdout.write(renderReport(report, opts.format, { color: useColor(process.stdout, opts.color) }));
+      if (opts.out) await writeFileAtomic(opts.out, reportChunks(report, opts.format, { color: false }));
+      else await writeChunks(process.stdout, reportChunks(report, opts.format, { color: useColor(process.stdout, opts.color) }));
       const failing = report.summary.fail + report.summary.unknown;
       process.exitCode = failing > 0 ? 1 : 0;
     });

@@ -7,7 +7,7 @@ import { parseCheckList } from '../checks/catalogue.js';
 import { loadInventory, type Inventory } from '../coordinator/inventory.js';
 import type { Plan } from '../coordinator/plan.js';
 import { runPlan } from '../coordinator/run.js';
-import { renderReport, writeFileAtomic } from '../report/write.js';
+import { reportChunks, writeChunks, writeFileAtomic } from '../report/write.js';
 import { loadSecret } from '../secret.js';
 import type { CheckId, Report } from '../types.js';
 import { CliError, EXIT, useColor, type Format, type RunCliOptions } from './common.js';
@@ -106,10 +106,10 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
 
   const color = useColor(process.stdout, opts.color);
   if (opts.out) {
-    await writeFileAtomic(opts.out, renderReport(report, formatForFile(opts.out, opts.format), { color: false }));
+    await writeFileAtomic(opts.out, reportChunks(report, formatForFile(opts.out, opts.format), { color: false }));
     if (!opts.quiet) stderr.write(`report written to ${opts.out}\n`);
   }
-  if (!opts.quiet && !(opts.out && opts.format !== 'table')) process.stdout.write(renderReport(report, opts.format, { color }));
+  if (!opts.quiet && !(opts.out && opts.format !== 'table')) await writeChunks(process.stdout, reportChunks(report, opts.format, { color }));
 
   const reached = report.results.some((r) => r.cause !== 'responder-unreachable');
   if (report.incomplete) return EXIT.interrupted;

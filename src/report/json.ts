@@ -18,6 +18,28 @@ export function renderJson(report: Report): string {
   return `${JSON.stringify(report, null, 2)}\n`;
 }
 
+/** Above this many results a report is written as a stream: one string would pass V8's limit (~512 M chars). */
+export const STREAM_RESULTS_OVER = 50_000;
+
+/**
+ * The same JSON document as renderJson, in pieces of about `chunkChars`, with each result compact on one
+ * line: memory stays flat however large the mesh (7 million results make a gigabyte of JSON).
+ */
+export function* jsonChunks(report: Report, chunkChars = 1 << 20): Generator<string> {
+  const { results, ...head } = report;
+  const headText = JSON.stringify(head, null, 2);
+  // `{ ...head }` then `"results": [...]` as the last member.
+  let buf = `${headText.length > 2 ? `${headText.slice(0, -2)},\n` : '{\n'}  "results": [`;
+  for (let i = 0; i < results.length; i++) {
+    buf += `${i ? ',' : ''}\n    ${JSON.stringify(results[i])}`;
+    if (buf.length >= chunkChars) {
+      yield buf;
+      buf = '';
+    }
+  }
+  yield `${buf}${results.length ? '\n  ' : ''}]\n}\n`;
+}
+
 /** Parse and validate a report; every problem is a ReportError whose message starts with `source`. */
 export function parseReport(text: string, source: string): Report {
   if (typeof text !== 'string') throw new ReportError(`${source}: not JSON (no text)`);

@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Report } from '../types.js';
 import { diagnose } from './diagnosis.js';
 import { renderHtml } from './html.js';
-import { renderJson } from './json.js';
+import { jsonChunks, renderJson, STREAM_RESULTS_OVER } from './json.js';
 import { renderJunit } from './junit.js';
 import { renderTable, type TableOptions } from './table.js';
 
@@ -36,13 +36,27 @@ export function renderReport(report: Report, format: ReportFormat, opts: { color
   }
 }
 
+/** The report in pieces: JSON is streamed when large; the other formats are one piece. */
+export function reportChunks(report: Report, format: ReportFormat, opts: { color: boolean } & Omit<TableOptions, 'color'>): Iterable<string> {
+  if (format === 'json' && report.results.length > STREAM_RESULTS_OVER) return jsonChunks(withDiagnosis(report));
+  return [renderReport(report, format, opts)];
+}
+
+/** Write pieces to a stream, waiting for it to drain (stdout to a slow pipe must not buffer a gigabyte). */
+export async function writeChunks(stream: NodeJS.WritableStream, chunks: Iterable<string>): Promise<void> {
+  for (const c of chunks) {
+    if (!stream.write(c)) await new Promise<void>((resolve) => stream.once('drain', resolve));
+  }
+}
+
 /** Write `data` to `path` atomically: a temp file in the same directory, fsync, rename. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array | Iterable<string>): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let fh: Awaited<ReturnType<typeof open>> | undefined;
   try {
     fh = await open(tmp, 'wx', 0o644);
-    await fh.writeFile(data);
+    if (typeof data === 'string' || data instanceof Uint8Array) await fh.writeFile(data);
+    else for (const piece of data) await fh.write(piece);
     await fh.sync();
     await fh.close();
     fh = undefined;

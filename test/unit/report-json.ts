@@ -136,3 +136,16 @@ t.test('property: arbitrary strings never throw anything but ReportError', async
   );
   t.pass();
 });
+
+t.test('jsonChunks: the same document as renderJson, in pieces, for any size', async (t) => {
+  const { jsonChunks } = await import('../../src/report/json.js');
+  for (const n of [2, 5]) {
+    const r = mesh(n, { fault: (c, _f, to) => (c === 'bgp' && to === 'node2' ? fail('ingress-blocked') : undefined) });
+    const pieces = [...jsonChunks(r, 200)];
+    t.ok(pieces.length > 1, 'several pieces');
+    t.same(JSON.parse(pieces.join('')), JSON.parse(renderJson(r)), `${n} nodes: same document`);
+    t.same(parseReport(pieces.join(''), 'x'), r);
+  }
+  const empty = { ...mesh(2), results: [] };
+  t.same(JSON.parse([...jsonChunks(empty)].join('')), JSON.parse(renderJson(empty)), 'no results');
+});
