@@ -69,8 +69,9 @@ export function joinVerdict(
   ctx: JoinContext,
 ): FlowResult {
   const def = CATALOGUE[flow.check];
-  const traffic = def.traffic(flow.port);
-  const rule = def.ruleHint(flow.port);
+  // Only failures need these words; most flows pass, so they are made on demand.
+  const traffic = () => def.traffic(flow.port);
+  const rule = () => def.ruleHint(flow.port);
   const { from, to } = flow;
 
   if (!ctx.sourceReachable || !src) {
@@ -99,7 +100,7 @@ export function joinVerdict(
         wit,
         'fail',
         'egress-blocked',
-        `refused by ${from}'s own firewall: sending failed with ${src.sendError} — look for a rule in ${from}'s OUTPUT chain dropping or rejecting ${traffic} (iptables -S OUTPUT / nft list ruleset / firewalld; match ${rule}).`,
+        `refused by ${from}'s own firewall: sending failed with ${src.sendError} — look for a rule in ${from}'s OUTPUT chain dropping or rejecting ${traffic()} (iptables -S OUTPUT / nft list ruleset / firewalld; match ${rule()}).`,
       );
     }
     return result(
@@ -120,23 +121,22 @@ export function joinVerdict(
       wit,
       'fail',
       'egress-blocked',
-      `dropped by ${from}'s own firewall: the probe never left ${from} (not seen on any interface after ${src.attempts} tries) — look for a rule in ${from}'s OUTPUT/POSTROUTING dropping ${traffic} (match ${rule}).`,
+      `dropped by ${from}'s own firewall: the probe never left ${from} (not seen on any interface after ${src.attempts} tries) — look for a rule in ${from}'s OUTPUT/POSTROUTING dropping ${traffic()} (match ${rule()}).`,
     );
   }
 
   const interfaceSeen = wit?.interfaceSeen ?? false;
   const socketSeen = wit?.socketSeen ?? false;
   const arrivedOn = wit?.interfaceName ? ` on ${wit.interfaceName}` : '';
-  const rtt = src.rttMs !== null ? ` in ${src.rttMs.toFixed(src.rttMs < 10 ? 2 : 0)} ms` : '';
 
   // An answer from the far side that names the destination proves the round trip for TCP.
   if (src.reply === 'synack') {
-    return result(flow, src, wit, 'pass', null, `handshake answered (SYN-ACK)${rtt}.${natNote}`);
+    return result(flow, src, wit, 'pass', null, `handshake answered (SYN-ACK).${natNote}`);
   }
 
   if (flow.sourceOnly) {
     if (src.reply === 'rst') {
-      return result(flow, src, wit, 'pass', null, `reset by ${src.replyFrom ?? flow.toAddress}${rtt}: reachable, no listener (no responder at this endpoint to tell a REJECT rule from a closed port).`, {
+      return result(flow, src, wit, 'pass', null, `reset by ${src.replyFrom ?? flow.toAddress}: reachable, no listener (no responder at this endpoint to tell a REJECT rule from a closed port).`, {
         rejectedBy: src.replyFrom,
       });
     }
@@ -149,7 +149,7 @@ export function joinVerdict(
       wit,
       'fail',
       'blocked',
-      `no answer from ${to} (${flow.toAddress}) after ${src.attempts} tries; it left ${from}${src.leftOn ? ` on ${src.leftOn}` : ''}, and with no responder at the endpoint the tool cannot tell the path from ${to}'s own firewall — check both for ${traffic}.`,
+      `no answer from ${to} (${flow.toAddress}) after ${src.attempts} tries; it left ${from}${src.leftOn ? ` on ${src.leftOn}` : ''}, and with no responder at the endpoint the tool cannot tell the path from ${to}'s own firewall — check both for ${traffic()}.`,
     );
   }
 
@@ -176,7 +176,7 @@ export function joinVerdict(
     const answer = src.reply === 'rst' ? 'a TCP reset' : icmpName(src.icmp);
     if (socketSeen) {
       // It passed the destination's firewall: the answer is the host's own "nobody home".
-      return result(flow, src, wit, 'pass', null, `reached a socket on ${to}${arrivedOn}; answered with ${answer}${rtt}: no listener on ${traffic}, the firewall passed it.${natNote}`);
+      return result(flow, src, wit, 'pass', null, `reached a socket on ${to}${arrivedOn}; answered with ${answer}: no listener on ${traffic()}, the firewall passed it.${natNote}`);
     }
     const where = !ctx.capture
       ? `before reaching a socket on ${to}`
@@ -184,8 +184,8 @@ export function joinVerdict(
         ? `by ${to}'s own firewall: it arrived${arrivedOn} but never reached a socket`
         : `in the path: it never arrived at ${to}`;
     const advice = interfaceSeen
-      ? `look for a REJECT rule in ${to}'s INPUT chain matching ${rule}`
-      : `look for a REJECT/deny rule for ${traffic} on ${by}${by === flow.toAddress ? ` (or a device answering for it)` : ''} between ${from} and ${to}`;
+      ? `look for a REJECT rule in ${to}'s INPUT chain matching ${rule()}`
+      : `look for a REJECT/deny rule for ${traffic()} on ${by}${by === flow.toAddress ? ` (or a device answering for it)` : ''} between ${from} and ${to}`;
     return result(flow, src, wit, 'fail', 'rejected', `rejected ${where} — ${by} answered with ${answer}; ${advice}.`, { rejectedBy: by });
   }
 
@@ -198,7 +198,7 @@ export function joinVerdict(
         wit,
         'fail',
         'return-blocked',
-        `arrived at ${to}${arrivedOn} and reached a socket, but no answer came back after ${src.attempts} tries — ${to}'s OUTPUT chain or the return path drops ${traffic} replies (match ${rule.replace('--dport', '--sport')}).`,
+        `arrived at ${to}${arrivedOn} and reached a socket, but no answer came back after ${src.attempts} tries — ${to}'s OUTPUT chain or the return path drops ${traffic()} replies (match ${rule().replace('--dport', '--sport')}).`,
       );
     }
   } else if (socketSeen) {
@@ -212,7 +212,7 @@ export function joinVerdict(
       wit,
       'fail',
       'blocked',
-      `never reached a socket on ${to} after ${src.attempts} tries; ${to} could not capture on its interfaces, so the path and ${to}'s own firewall cannot be told apart — check both for ${traffic}.`,
+      `never reached a socket on ${to} after ${src.attempts} tries; ${to} could not capture on its interfaces, so the path and ${to}'s own firewall cannot be told apart — check both for ${traffic()}.`,
     );
   }
   if (interfaceSeen) {
@@ -222,7 +222,7 @@ export function joinVerdict(
       wit,
       'fail',
       'ingress-blocked',
-      `dropped by ${to}'s own firewall: arrived${arrivedOn} of ${to}, never reached a socket — look for a rule on ${to} dropping ${traffic} (iptables/nftables/firewalld INPUT; match ${rule}).${natNote}`,
+      `dropped by ${to}'s own firewall: arrived${arrivedOn} of ${to}, never reached a socket — look for a rule on ${to} dropping ${traffic()} (iptables/nftables/firewalld INPUT; match ${rule()}).${natNote}`,
     );
   }
   const leftNote = src.left === true ? `it left ${from}${src.leftOn ? ` on ${src.leftOn}` : ''} but ` : '';
@@ -232,6 +232,6 @@ export function joinVerdict(
     wit,
     'fail',
     'path-blocked',
-    `dropped in the path: ${leftNote}never arrived at ${to} (${src.attempts} tries) — check what lies between ${from} and ${to} (cloud security groups, router ACLs, firewalls) for ${traffic}.`,
+    `dropped in the path: ${leftNote}never arrived at ${to} (${src.attempts} tries) — check what lies between ${from} and ${to} (cloud security groups, router ACLs, firewalls) for ${traffic()}.`,
   );
 }

@@ -5,10 +5,11 @@ import { CATALOGUE } from '../checks/catalogue.js';
 import { DEFAULT_TIMEOUTS, type TimeoutPolicy } from '../checks/rtt.js';
 import { rowToSummary, type ProbeRequestBody } from '../control/protocol.js';
 import { diagnose } from '../report/diagnosis.js';
-import type { CheckId, FlowResult, PlannedFlow, Report, SourceOutcome, Summary, WitnessSummary } from '../types.js';
+import type { CheckId, FlowResult, PlannedFlow, Report, Summary, WitnessSummary } from '../types.js';
 import { joinVerdict } from '../verdict.js';
 import { VERSION } from '../version.js';
 import { ControlClient } from './client.js';
+import { OutcomeTable } from './outcomes.js';
 import type { Inventory, InventoryNode } from './inventory.js';
 import type { Plan } from './plan.js';
 
@@ -37,14 +38,53 @@ export interface Progress {
   failed: number;
 }
 
-interface NodeState {
-  node: InventoryNode;
-  client: ControlClient;
+/** What the coordinator learnt about one node's responder during a run. */
+export interface NodeEvidence {
   reachable: boolean;
   error?: string;
   capture: boolean;
   witness: Map<number, WitnessSummary> | null;
   witnessError?: string;
+}
+
+interface NodeState extends NodeEvidence {
+  node: InventoryNode;
+  client: ControlClient;
+}
+
+/**
+ * The join of a whole plan (DESIGN §3 step 5): one result per flow. With `skipUnprobed` (an interrupted
+ * run) flows that never got an outcome are left out. Details are interned: a mesh repeats few of them.
+ */
+export function joinAll(
+  flows: readonly PlannedFlow[],
+  addressOf: ReadonlyMap<string, string>,
+  outcomes: OutcomeTable,
+  nodes: ReadonlyMap<string, NodeEvidence>,
+  opts: { skipUnprobed: boolean },
+): FlowResult[] {
+  const results: FlowResult[] = [];
+  const details = new Map<string, string>();
+  for (let i = 0; i < flows.length; i++) {
+    const f = flows[i]!;
+    const src = outcomes.get(i);
+    if (opts.skipUnprobed && !src) continue;
+    const from = nodes.get(f.from);
+    const to = f.sourceOnly ? undefined : nodes.get(f.to);
+    const r = joinVerdict(f, src, to?.witness?.get(f.idx), {
+      fromAddress: addressOf.get(f.from) ?? '',
+      sourceReachable: !!src,
+      sourceError: from?.error,
+      witnessAvailable: f.sourceOnly ? true : !!to?.witness,
+      witnessError: to?.witnessError ?? to?.error,
+      capture: to?.capture ?? false,
+    });
+    const shared = details.get(r.detail);
+    if (shared !== undefined) r.detail = shared;
+    else if (details.size < 1_000_000) details.set(r.detail, r.detail);
+    results.push(r);
+  }
+  return results;
 }
 
 /** Run `fn` over `items` with at most `limit` at once. */
@@ -92,7 +132,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
     if (!l) bySource.set(f.from, (l = []));
     l.push(i);
   });
-  const outcomes: (SourceOutcome | undefined)[] = new Array(plan.flows.length);
+  const outcomes = new OutcomeTable(plan.flows.length, (i) => plan.flows[i]!);
   const progress: Progress = { total: plan.flows.length, done: 0, failed: 0 };
   const parallel = o.parallelNodes ?? 64;
   let interrupted = false;
@@ -119,11 +159,9 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
 
     // (3) every node probes its peers, all at once; outcomes stream back.
     const unreachableFlows = (name: string) => {
-      for (const i of bySource.get(name) ?? []) {
-        progress.done++;
-        progress.failed++;
-        void i;
-      }
+      const n = bySource.get(name)?.length ?? 0;
+      progress.done += n;
+      progress.failed += n;
       o.onProgress?.({ ...progress });
     };
     await eachLimit([...states.values()], parallel, async (st) => {
@@ -147,8 +185,8 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
           (line) => {
             if ('outcome' in line) {
               const i = back.get(`${line.outcome.toAddress}/${line.outcome.idx}`);
-              if (i === undefined || outcomes[i]) return;
-              outcomes[i] = line.outcome;
+              if (i === undefined || outcomes.has(i)) return;
+              outcomes.set(i, line.outcome);
               progress.done++;
               const oc = line.outcome;
               if (oc.sendError || (CATALOGUE[oc.check].transport === 'tcp' && oc.reply !== 'synack' && oc.reply !== 'rst')) progress.failed++;
@@ -187,24 +225,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
   }
 
   // (5) the join.
-  const results: FlowResult[] = [];
-  plan.flows.forEach((f: PlannedFlow, i) => {
-    const src = outcomes[i];
-    const from = states.get(f.from);
-    if (interrupted && !src) return; // not probed before the interrupt: left out, the report says incomplete
-    const to = f.sourceOnly ? undefined : states.get(f.to);
-    const wit = to?.witness?.get(f.idx);
-    results.push(
-      joinVerdict(f, src, wit, {
-        fromAddress: byName.get(f.from)?.address ?? '',
-        sourceReachable: !!src,
-        sourceError: from?.error,
-        witnessAvailable: f.sourceOnly ? true : !!to?.witness,
-        witnessError: to?.witnessError ?? to?.error,
-        capture: to?.capture ?? false,
-      }),
-    );
-  });
+  const results = joinAll(plan.flows, new Map(inv.nodes.map((n) => [n.name, n.address])), outcomes, states, { skipUnprobed: interrupted });
   const report: Report = {
     schemaVersion: 1,
     tool: { name: 'calico-nettest', version: VERSION },
