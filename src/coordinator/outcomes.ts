@@ -1,7 +1,7 @@
 // Source outcomes of a whole mesh, column by column in typed arrays: ~35 bytes a flow instead of ~270 for
 // an object, so a 1000-node mesh (millions of flows) fits. Strings (addresses, errno names, interfaces)
 // are interned: a mesh has few distinct ones.
-import type { CheckId, SourceOutcome } from '../types.js';
+import type { CheckId, SourceOutcome, WitnessSummary } from '../types.js';
 
 const REPLIES = [null, 'synack', 'rst', 'icmp'] as const;
 
@@ -92,6 +92,58 @@ export class OutcomeTable {
       rttMs: Number.isNaN(rtt) ? null : rtt,
       attempts: this.attempts[i]!,
       srcPort: this.srcPort[i]! >= 0 ? this.srcPort[i]! : null,
+    };
+  }
+}
+
+/** One destination's witness log, packed: flags, interned interface and source address, count. */
+export class WitnessTable {
+  private readonly flags: Uint8Array; // bit 0 present, bit 1 interface, bit 2 socket
+  private readonly ifname: Int32Array;
+  private readonly observed: Int32Array;
+  private readonly count: Uint32Array;
+  private readonly strings: string[] = [];
+  private readonly ids = new Map<string, number>();
+
+  constructor(rows: ReadonlyArray<readonly [number, 0 | 1, string | null, 0 | 1, string | null, number]>) {
+    let size = 0;
+    for (const r of rows) size = Math.max(size, r[0] + 1);
+    this.flags = new Uint8Array(size);
+    this.ifname = new Int32Array(size).fill(-1);
+    this.observed = new Int32Array(size).fill(-1);
+    this.count = new Uint32Array(size);
+    for (const [idx, iface, ifname, socket, observed, count] of rows) {
+      if (!Number.isInteger(idx) || idx < 0) continue;
+      this.flags[idx] = 1 | (iface ? 2 : 0) | (socket ? 4 : 0);
+      this.ifname[idx] = this.id(ifname);
+      this.observed[idx] = this.id(observed);
+      this.count[idx] = count;
+    }
+  }
+
+  private id(s: string | null): number {
+    if (s === null) return -1;
+    let id = this.ids.get(s);
+    if (id === undefined) {
+      id = this.strings.length;
+      this.strings.push(s);
+      this.ids.set(s, id);
+    }
+    return id;
+  }
+
+  get(idx: number): WitnessSummary | undefined {
+    const f = this.flags[idx];
+    if (!f) return undefined;
+    const ifname = this.ifname[idx]!;
+    const observed = this.observed[idx]!;
+    return {
+      idx,
+      interfaceSeen: (f & 2) !== 0,
+      interfaceName: ifname >= 0 ? this.strings[ifname]! : null,
+      socketSeen: (f & 4) !== 0,
+      observedSource: observed >= 0 ? this.strings[observed]! : null,
+      count: this.count[idx]!,
     };
   }
 }

@@ -3,13 +3,13 @@
 import { randomBytes } from 'node:crypto';
 import { CATALOGUE } from '../checks/catalogue.js';
 import { DEFAULT_TIMEOUTS, type TimeoutPolicy } from '../checks/rtt.js';
-import { rowToSummary, type ProbeRequestBody } from '../control/protocol.js';
+import type { ProbeRequestBody } from '../control/protocol.js';
 import { diagnose } from '../report/diagnosis.js';
 import type { CheckId, FlowResult, PlannedFlow, Report, Summary, WitnessSummary } from '../types.js';
 import { joinVerdict } from '../verdict.js';
 import { VERSION } from '../version.js';
 import { ControlClient } from './client.js';
-import { OutcomeTable } from './outcomes.js';
+import { OutcomeTable, WitnessTable } from './outcomes.js';
 import type { Inventory, InventoryNode } from './inventory.js';
 import type { Plan } from './plan.js';
 
@@ -43,7 +43,7 @@ export interface NodeEvidence {
   reachable: boolean;
   error?: string;
   capture: boolean;
-  witness: Map<number, WitnessSummary> | null;
+  witness: { get(idx: number): WitnessSummary | undefined } | null;
   witnessError?: string;
 }
 
@@ -213,7 +213,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
       try {
         const w = await st.client.witness(sessionId);
         st.capture = w.capture;
-        st.witness = new Map(w.rows.map((r) => [r[0], rowToSummary(r)]));
+        st.witness = new WitnessTable(w.rows);
       } catch (err) {
         st.witnessError = (err as Error).message;
       }

@@ -22,10 +22,10 @@ export function renderJson(report: Report): string {
 export const STREAM_RESULTS_OVER = 50_000;
 
 /**
- * The same JSON document as renderJson, in pieces of about `chunkChars`, with each result compact on one
+ * The same JSON document as renderJson, in pieces of about `chunkChars` (small, so each dies young), with each result compact on one
  * line: memory stays flat however large the mesh (7 million results make a gigabyte of JSON).
  */
-export function* jsonChunks(report: Report, chunkChars = 1 << 20): Generator<string> {
+export function* jsonChunks(report: Report, chunkChars = 1 << 16): Generator<string> {
   const { results, ...head } = report;
   const headText = JSON.stringify(head, null, 2);
   // `{ ...head }` then `"results": [...]` as the last member.
