@@ -6,10 +6,10 @@ import pRetry, { AbortError } from 'p-retry';
 import type { NativeBinding, NativeSocket, ReceivedPacket } from '../native-types.js';
 import { isNativeErrorLike } from './native-error.js';
 import { decodeIPv4, encodeIPv4 } from '../packets/ipv4.js';
-import { decodeTcp, encodeTcp, TCP_FLAGS } from '../packets/tcp.js';
+import { decodeTcp } from '../packets/tcp.js';
 import { encodeUdp } from '../packets/udp.js';
 import { decodeIcmp } from '../packets/icmp.js';
-import { encodeProbePayload, padProbe, tcpProbeSeq } from '../packets/probe.js';
+import { encodeProbePayload, encodeProbeSyn, padProbe, PROBE_TCP_SPORT_HI, PROBE_TCP_SPORT_LO, tcpProbeSeq } from '../packets/probe.js';
 import { buildVxlanProbe } from '../packets/vxlan.js';
 import { buildIpipInner } from '../packets/ipip.js';
 import { icmpErrorQuotingProbe, tcpRepliesToPortRange } from '../packets/bpf.js';
@@ -17,9 +17,6 @@ import { DecodeError } from '../packets/errors.js';
 import type { CheckId, SourceOutcome, Transport } from '../types.js';
 import { DEFAULT_TIMEOUTS, PeerTimeouts, type TimeoutPolicy } from './rtt.js';
 
-/** Source ports for probes: above Linux's default ephemeral range (32768–60999), so no real socket uses them. */
-export const PROBE_PORT_LO = 61000;
-export const PROBE_PORT_HI = 64999;
 /** Size of a WireGuard handshake initiation, so a wireguard probe looks like one to a size-aware filter. */
 export const WIREGUARD_PROBE_SIZE = 148;
 
@@ -73,7 +70,7 @@ export class Prober {
   private replies: NativeSocket | null = null;
   private icmp: NativeSocket | null = null;
   private readonly pending = new Map<string, (r: Reply | null) => void>();
-  private nextPort = PROBE_PORT_LO;
+  private nextPort = PROBE_TCP_SPORT_LO;
   private nextIpId = 1;
   constructor(
     private readonly native: NativeBinding,
@@ -85,7 +82,7 @@ export class Prober {
     try {
       this.send = this.native.open({ kind: 'raw', protocol: 255, hdrincl: true, bindAddress: this.address });
       this.replies = this.native.open({ kind: 'raw', protocol: 6, bindAddress: this.address, rcvbuf: 1 << 20 });
-      this.replies.attachFilter(tcpRepliesToPortRange(PROBE_PORT_LO, PROBE_PORT_HI));
+      this.replies.attachFilter(tcpRepliesToPortRange(PROBE_TCP_SPORT_LO, PROBE_TCP_SPORT_HI));
       this.replies.start((p) => this.onTcp(p), () => undefined);
       this.icmp = this.native.open({ kind: 'raw', protocol: 1, bindAddress: this.address, rcvbuf: 1 << 20 });
       this.icmp.attachFilter(icmpErrorQuotingProbe());
@@ -136,9 +133,9 @@ export class Prober {
   }
 
   private allocPort(dst: string, dport: number | null, proto: 't' | 'u'): number {
-    for (let i = 0; i <= PROBE_PORT_HI - PROBE_PORT_LO; i++) {
+    for (let i = 0; i <= PROBE_TCP_SPORT_HI - PROBE_TCP_SPORT_LO; i++) {
       const p = this.nextPort;
-      this.nextPort = p >= PROBE_PORT_HI ? PROBE_PORT_LO : p + 1;
+      this.nextPort = p >= PROBE_TCP_SPORT_HI ? PROBE_TCP_SPORT_LO : p + 1;
       if (!this.pending.has(`${proto}/${dst}/${dport}/${p}`)) return p;
     }
     throw new Error('no free probe source port (too many probes in flight)');
@@ -234,7 +231,7 @@ export class Prober {
         if (signal?.aborted) throw new AbortError('aborted');
         const sport = this.allocPort(req.to, dport, 't');
         const key = `t/${req.to}/${dport}/${sport}`;
-        const segment = encodeTcp({ srcAddr: this.address, dstAddr: req.to, srcPort: sport, dstPort: dport, seq, flags: TCP_FLAGS.SYN, mss: 1460 });
+        const segment = encodeProbeSyn({ srcAddr: this.address, dstAddr: req.to, srcPort: sport, dstPort: dport, seq });
         const packet = encodeIPv4({ src: this.address, dst: req.to, protocol: 6, id: this.allocIpId(), payload: segment });
         outcome.attempts++;
         outcome.srcPort = sport;

@@ -3,7 +3,7 @@
 
 import type { BpfInstruction } from '../native-types.js';
 import { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP } from './ipv4.js';
-import { PROBE_MAGIC } from './probe.js';
+import { PROBE_MAGIC, PROBE_TCP_MSS, PROBE_TCP_SPORT_HI, PROBE_TCP_SPORT_LO } from './probe.js';
 import { TCP_FLAGS } from './tcp.js';
 import { VXLAN_MAGIC_OFFSET } from './vxlan.js';
 
@@ -244,11 +244,27 @@ function portMatch(ports: readonly number[], onMatch: string): AsmItem[] {
   return ports.map((p, i) => jeq(p, onMatch, i === ports.length - 1 ? DROP : null));
 }
 
+/** The probe SYN's only TCP option, as the 32-bit word at TCP offset 20: kind 2, length 4, PROBE_TCP_MSS. */
+const PROBE_SYN_OPTION = ((2 << 24) | (4 << 16) | PROBE_TCP_MSS) >>> 0;
+
+/**
+ * With X = IP header length: a probe SYN's stamp (probe.ts encodeProbeSyn), then the destination port.
+ * SYN set and ACK clear; source port in [PROBE_TCP_SPORT_LO, PROBE_TCP_SPORT_HI]; data offset 6 (byte 12's
+ * high nibble; the reserved low bits are ignored); the one option word == 02 04 + PROBE_TCP_MSS big-endian.
+ */
 function tcpSynSection(ports: readonly number[], base: number): AsmItem[] {
   return [
     ldInd('b', base + 13), // TCP flags
     alu(BPF_AND, TCP_FLAGS.SYN | TCP_FLAGS.ACK),
     jeq(TCP_FLAGS.SYN, null, DROP),
+    ldInd('h', base), // source port
+    jge(PROBE_TCP_SPORT_LO, null, DROP),
+    jgt(PROBE_TCP_SPORT_HI, DROP, null),
+    ldInd('b', base + 12), // data offset | reserved
+    alu(BPF_AND, 0xf0),
+    jeq(0x60, null, DROP),
+    ldInd('w', base + 20), // the only option (inside the 24-byte header: data offset is 6)
+    jeq(PROBE_SYN_OPTION, null, DROP),
     ldInd('h', base + 2), // destination port
     ...portMatch(ports, ACCEPT),
   ];
@@ -291,7 +307,14 @@ export function acceptAll(): BpfInstruction[] {
   return assemble([ret(SNAPLEN)]);
 }
 
-/** TCP segments with SYN set and ACK clear to one of `ports`: the probe SYNs. */
+/**
+ * Probe SYNs to one of `ports`: SYN set and ACK clear, AND the probe stamp (source port in
+ * [PROBE_TCP_SPORT_LO, PROBE_TCP_SPORT_HI], data offset 6, the one option MSS = PROBE_TCP_MSS), see encodeProbeSyn.
+ * Why the stamp: accepting every SYN-without-ACK to a watched port let a SYN flood or a busy apiserver's
+ * connection churn into user space, costing the responder as much as an unfiltered socket (bench
+ * witness-cost). The HMAC tag in the sequence number cannot be checked here; the stamp can, in a few
+ * instructions, and real clients' SYNs (ephemeral source ports, several options) never carry it.
+ */
 export function tcpSynToPorts(ports: readonly number[], base = 0): BpfInstruction[] {
   checkBase(base);
   const set = portSet(ports);
@@ -363,7 +386,11 @@ export interface WitnessProgramOptions {
   base?: number;
 }
 
-/** One program accepting what tcpSynToPorts, udpProbeToPorts and ipipProbe accept: the responder's witness filter. */
+/**
+ * One program accepting what tcpSynToPorts, udpProbeToPorts and ipipProbe accept: the responder's witness filter.
+ * Its TCP part is tcpSynToPorts's: only SYNs carrying the probe stamp (source port range, data offset 6, one
+ * MSS = PROBE_TCP_MSS option) reach user space, so a SYN flood or a busy apiserver stays in the kernel.
+ */
 export function witnessProgram(o: WitnessProgramOptions): BpfInstruction[] {
   const base = o.base ?? 0;
   checkBase(base);

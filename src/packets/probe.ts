@@ -1,10 +1,12 @@
 // Probe identity (DESIGN §3): the authenticated UDP/IP-in-IP probe payload and the TCP SYN sequence tag.
 // HMAC-SHA256 (RFC 2104, FIPS 180-4) truncated to 128 bits for payloads, to 16 bits for TCP sequence tags.
+// TCP probe SYNs also carry a stamp a kernel filter can check (source port range + one distinctive MSS option).
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { CheckId } from '../types.js';
 import { DecodeError, need } from './errors.js';
 import { ipToBytes } from './ipv4.js';
+import { TCP_FLAGS, TCP_HEADER_LENGTH, encodeTcp } from './tcp.js';
 
 export const PROBE_MAGIC = 0x434e5450; // 'CNTP'
 export const PROBE_VERSION = 1;
@@ -172,4 +174,51 @@ export function tcpProbeIdx(key: Uint8Array, dstAddr: string, dstPort: number, s
   if (!Number.isInteger(dstPort) || dstPort < 0 || dstPort > 0xffff) return null;
   const idx = seq >>> 16;
   return tcpTag(key, dstAddr, dstPort, idx) === (seq & 0xffff) ? idx : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The TCP probe stamp. The HMAC tag in the sequence number is what proves a SYN is ours, but a classic
+// BPF filter cannot compute an HMAC, and a filter that lets every SYN to 179/5473/2379/6443 through
+// costs the responder as much as no filter at all under a SYN flood or on a busy apiserver. So a probe
+// SYN is also shaped in a way the filter can test in a few instructions and real clients never are:
+// a source port in [PROBE_TCP_SPORT_LO, PROBE_TCP_SPORT_HI], and a 24-byte header whose only option
+// is MSS = PROBE_TCP_MSS. The stamp only keeps noise out of user space; it proves nothing — the
+// HMAC tag still decides what is a probe.
+
+/**
+ * Source ports of TCP probes: above Linux's default ephemeral range (32768–60999, net.ipv4.ip_local_port_range),
+ * so no real client connection uses them.
+ */
+export const PROBE_TCP_SPORT_LO = 61000;
+export const PROBE_TCP_SPORT_HI = 64999;
+/**
+ * The MSS option value of a probe SYN: a distinctive value rather than the usual 1460 / 1448 / 8960. Harmless:
+ * only our own SYN carries it, and the half-open handshake never carries data (the SYN-ACK or reset it draws is
+ * the whole exchange), so no segment is ever sized by it.
+ */
+export const PROBE_TCP_MSS = 1380;
+/** Header length of a probe SYN: the fixed 20 bytes + one MSS option (data offset 6). */
+export const PROBE_TCP_HEADER_LENGTH = TCP_HEADER_LENGTH + 4;
+
+export interface ProbeSynFields {
+  srcAddr: string;
+  dstAddr: string;
+  /** PROBE_TCP_SPORT_LO..PROBE_TCP_SPORT_HI. */
+  srcPort: number;
+  dstPort: number;
+  /** The tagged sequence number (tcpProbeSeq). */
+  seq: number;
+}
+
+/** A TCP probe SYN carrying the stamp: SYN only, 24-byte header, one option (MSS = PROBE_TCP_MSS), no payload. */
+export function encodeProbeSyn(f: ProbeSynFields): Buffer {
+  if (!Number.isInteger(f.srcPort) || f.srcPort < PROBE_TCP_SPORT_LO || f.srcPort > PROBE_TCP_SPORT_HI) {
+    throw new RangeError(`probe srcPort must be an integer ${PROBE_TCP_SPORT_LO}..${PROBE_TCP_SPORT_HI}, got ${f.srcPort}`);
+  }
+  const seg = encodeTcp({ srcAddr: f.srcAddr, dstAddr: f.dstAddr, srcPort: f.srcPort, dstPort: f.dstPort, seq: f.seq, flags: TCP_FLAGS.SYN, mss: PROBE_TCP_MSS });
+  // The filter checks data offset 6 and the option bytes at 20..23: encodeTcp must keep that shape.
+  if (seg.length !== PROBE_TCP_HEADER_LENGTH || (seg[12] as number) >> 4 !== PROBE_TCP_HEADER_LENGTH / 4) {
+    throw new Error(`probe SYN came out ${seg.length} bytes with data offset ${(seg[12] as number) >> 4}`);
+  }
+  return seg;
 }

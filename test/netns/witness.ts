@@ -6,7 +6,7 @@ import { loadNative } from '../../src/native.js';
 import type { NativeBinding, NativeSocket } from '../../src/native-types.js';
 import { Witness } from '../../src/responder/witness.js';
 import { Session, SessionStore } from '../../src/responder/sessions.js';
-import { deriveSessionKey, encodeProbePayload, tcpProbeSeq } from '../../src/packets/probe.js';
+import { deriveSessionKey, encodeProbePayload, encodeProbeSyn, tcpProbeSeq } from '../../src/packets/probe.js';
 import { encodeIPv4 } from '../../src/packets/ipv4.js';
 import { encodeTcp, TCP_FLAGS } from '../../src/packets/tcp.js';
 import { encodeUdp } from '../../src/packets/udp.js';
@@ -50,7 +50,8 @@ t.test('witness in a namespace: filters keep noise in the kernel, probes are wit
   const probe = (idx: number, check: 'vxlan' | 'ipip') => encodeProbePayload({ key, sessionId: idBytes, check, idx, attempt: 0, sendTimeMs: Date.now() });
   const session2 = store2.active(Date.now())[0]!;
 
-  // 10 000 packets that are not probes: UDP to 4789 without the magic, TCP ACKs and SYNs to other ports, IP-in-IP without magic.
+  // 10 000 packets that are not probes: UDP to 4789 without the magic, TCP ACKs to 179, SYNs without the probe
+  // stamp (a real client's: ephemeral source port, MSS 1460) to the watched 179 and to 180, IP-in-IP without magic.
   for (let i = 0; i < 10_000; i++) {
     switch (i % 4) {
       case 0:
@@ -60,7 +61,7 @@ t.test('witness in a namespace: filters keep noise in the kernel, probes are wit
         send(6, encodeTcp({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 40000 + (i % 1000), dstPort: 179, seq: i, ack: 1, flags: TCP_FLAGS.ACK }));
         break;
       case 2:
-        send(6, encodeTcp({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 40000 + (i % 1000), dstPort: 180, seq: i, flags: TCP_FLAGS.SYN }));
+        send(6, encodeTcp({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 40000 + (i % 1000), dstPort: i % 8 === 2 ? 179 : 180, seq: i, flags: TCP_FLAGS.SYN, mss: 1460 }));
         break;
       default:
         send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: randomBytes(42) }));
@@ -72,7 +73,7 @@ t.test('witness in a namespace: filters keep noise in the kernel, probes are wit
   // Real probes after the noise: each is witnessed at the interface and at the socket layer, with the sender's address.
   send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: probe(1, 'ipip') }));
   send(17, encodeUdp({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 61001, dstPort: 4789, payload: buildVxlanProbe({ innerSrc: n1.address, innerDst: n2.address, payload: probe(2, 'vxlan') }) }));
-  send(6, encodeTcp({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 61002, dstPort: 179, seq: tcpProbeSeq(key, n2.address, 179, 3), flags: TCP_FLAGS.SYN }));
+  send(6, encodeProbeSyn({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 61002, dstPort: 179, seq: tcpProbeSeq(key, n2.address, 179, 3) }));
   await sleep(300);
   for (const idx of [1, 2, 3]) {
     const e = session2.witnessed.get(idx);

@@ -77,7 +77,16 @@ import { BpfValidationError, runBpf, validateBpf } from '../../src/packets/bpf-r
 import { encodeIcmpError } from '../../src/packets/icmp.js';
 import { buildIpipInner } from '../../src/packets/ipip.js';
 import { encodeIPv4, internetChecksum } from '../../src/packets/ipv4.js';
-import { PROBE_MAGIC, deriveSessionKey, encodeProbePayload, padProbe } from '../../src/packets/probe.js';
+import {
+  PROBE_MAGIC,
+  PROBE_TCP_MSS,
+  PROBE_TCP_SPORT_HI,
+  PROBE_TCP_SPORT_LO,
+  deriveSessionKey,
+  encodeProbePayload,
+  encodeProbeSyn,
+  padProbe,
+} from '../../src/packets/probe.js';
 import { TCP_FLAGS, encodeTcp } from '../../src/packets/tcp.js';
 import { encodeUdp } from '../../src/packets/udp.js';
 import { VXLAN_MAGIC_OFFSET, buildVxlanProbe } from '../../src/packets/vxlan.js';
@@ -92,8 +101,25 @@ const KEY = deriveSessionKey(Buffer.from('k'), SESSION);
 const PROBE = encodeProbePayload({ key: KEY, sessionId: SESSION, check: 'wireguard', idx: 1, attempt: 0, sendTimeMs: 0 });
 
 const ip = (protocol: number, payload: Buffer) => encodeIPv4({ src: A, dst: B, protocol, payload });
+/** An ordinary TCP segment (a real client's: ephemeral source port, MSS 1460): never a probe. */
 const tcp = (dstPort: number, flags: number, srcPort = 40000) =>
   ip(6, encodeTcp({ srcAddr: A, dstAddr: B, srcPort, dstPort, seq: 1, flags, mss: 1460 }));
+/** A probe SYN as the prober sends it: the stamp (probe source port, data offset 6, MSS = PROBE_TCP_MSS). */
+const probeSyn = (dstPort: number, srcPort = PROBE_TCP_SPORT_LO) =>
+  ip(6, encodeProbeSyn({ srcAddr: A, dstAddr: B, srcPort, dstPort, seq: 0x002a1234 }));
+/** A TCP segment shaped like the stamp but with any flags, source port, MSS (undefined: no option) or extra option words. */
+function stamped(dstPort: number, o: { flags?: number; srcPort?: number; mss?: number | null; extraWords?: number } = {}): Buffer {
+  const { flags = TCP_FLAGS.SYN, srcPort = PROBE_TCP_SPORT_LO, mss = PROBE_TCP_MSS, extraWords = 0 } = o;
+  const seg = encodeTcp({ srcAddr: A, dstAddr: B, srcPort, dstPort, seq: 0x002a1234, flags, ...(mss === null ? {} : { mss }) });
+  return ip(6, withTcpOptionWords(seg, extraWords));
+}
+/** Appends `words` 4-byte words of NOP options to a TCP header without payload and fixes its data offset. */
+function withTcpOptionWords(seg: Buffer, words: number): Buffer {
+  if (words === 0) return seg;
+  const out = Buffer.concat([seg, Buffer.alloc(words * 4, 1)]);
+  out[12] = (((out[12] as number) >> 4) + words) << 4;
+  return out;
+}
 const udp = (dstPort: number, payload: Buffer) => ip(17, encodeUdp({ srcAddr: A, dstAddr: B, srcPort: 40000, dstPort, payload }));
 const ipip = (inner: Buffer) => ip(4, inner);
 const icmp = (type: number, quoted: Buffer) => ip(1, encodeIcmpError({ type, code: 3, quoted }));
@@ -332,66 +358,106 @@ t.test('dropAll / acceptAll', async (t) => {
 });
 
 t.test('tcpSynToPorts: exact program', async (t) => {
-  // Hand-checked listing (tcpdump -d style) for ports [179], base 14.
+  // Hand-checked listing (tcpdump -d style) for ports [179], base 14. X = IP header length from 7 on;
+  // TCP offsets are x+14+n: sport x+14, dport x+16, data offset x+26, flags x+27, the one option x+34.
   t.same(
     tcpSynToPorts([179], 14).map((i) => [i.code, i.jt, i.jf, i.k]),
     [
       [0x28, 0, 0, 0xfffff000], //  0 ldh [protocol]
-      [0x15, 0, 13, 0x0800], //     1 jeq #0x800, 2, 15
+      [0x15, 0, 21, 0x0800], //     1 jeq #0x800, 2, 23
       [0x30, 0, 0, 14], //          2 ldb [14]
-      [0x35, 0, 11, 0x45], //       3 jge #0x45, 4, 15
-      [0x25, 10, 0, 0x4f], //       4 jgt #0x4f, 15, 5
+      [0x35, 0, 19, 0x45], //       3 jge #0x45, 4, 23
+      [0x25, 18, 0, 0x4f], //       4 jgt #0x4f, 23, 5
       [0x28, 0, 0, 20], //          5 ldh [20]
-      [0x45, 8, 0, 0x1fff], //      6 jset #0x1fff, 15, 7
+      [0x45, 16, 0, 0x1fff], //     6 jset #0x1fff, 23, 7
       [0xb1, 0, 0, 14], //          7 ldx 4*([14]&0xf)
       [0x30, 0, 0, 23], //          8 ldb [23]
-      [0x15, 0, 5, 6], //           9 jeq #6, 10, 15
-      [0x50, 0, 0, 27], //         10 ldb [x+27]
+      [0x15, 0, 13, 6], //          9 jeq #6, 10, 23
+      [0x50, 0, 0, 27], //         10 ldb [x+27]            flags
       [0x54, 0, 0, 0x12], //       11 and #0x12
-      [0x15, 0, 2, 0x02], //       12 jeq #0x02, 13, 15
-      [0x48, 0, 0, 16], //         13 ldh [x+16]
-      [0x15, 1, 0, 179], //        14 jeq #179, 16, 15
-      [0x06, 0, 0, 0], //          15 ret #0
-      [0x06, 0, 0, SNAPLEN], //    16 ret #256
+      [0x15, 0, 10, 0x02], //      12 jeq #0x02, 13, 23     SYN, not ACK
+      [0x48, 0, 0, 14], //         13 ldh [x+14]            source port
+      [0x35, 0, 8, 61000], //      14 jge #61000, 15, 23
+      [0x25, 7, 0, 64999], //      15 jgt #64999, 23, 16
+      [0x50, 0, 0, 26], //         16 ldb [x+26]            data offset | reserved
+      [0x54, 0, 0, 0xf0], //       17 and #0xf0
+      [0x15, 0, 4, 0x60], //       18 jeq #0x60, 19, 23     data offset 6
+      [0x40, 0, 0, 34], //         19 ld [x+34]             the one option
+      [0x15, 0, 2, 0x02040564], // 20 jeq #0x02040564, 21, 23   MSS 1380
+      [0x48, 0, 0, 16], //         21 ldh [x+16]            destination port
+      [0x15, 1, 0, 179], //        22 jeq #179, 24, 23
+      [0x06, 0, 0, 0], //          23 ret #0
+      [0x06, 0, 0, SNAPLEN], //    24 ret #256
     ],
   );
+  t.equal(PROBE_TCP_MSS, 0x0564, 'the listing spells MSS 1380');
+  t.same([PROBE_TCP_SPORT_LO, PROBE_TCP_SPORT_HI], [61000, 64999]);
 });
 
 t.test('tcpSynToPorts', async (t) => {
+  t.same(probeSyn(179), stamped(179), 'stamped() builds exactly what encodeProbeSyn builds');
   const build = (base: number) => tcpSynToPorts([179, 2379, 6443], base);
   runCases(t, build, [
-    { name: 'SYN to 179', pkt: tcp(179, SYN), accept: true },
-    { name: 'SYN to 6443', pkt: tcp(6443, SYN), accept: true },
-    { name: 'SYN|ECE|CWR to 2379', pkt: tcp(2379, SYN | 0xc0), accept: true },
-    { name: 'SYN to 180', pkt: tcp(180, SYN), accept: false },
+    { name: 'probe SYN to 179', pkt: probeSyn(179), accept: true },
+    { name: 'probe SYN to 6443', pkt: probeSyn(6443), accept: true },
+    { name: 'probe SYN from 61000 (lowest)', pkt: probeSyn(2379, 61000), accept: true },
+    { name: 'probe SYN from 64999 (highest)', pkt: probeSyn(2379, 64999), accept: true },
+    { name: 'stamped SYN|ECE|CWR to 2379', pkt: stamped(2379, { flags: SYN | 0xc0 }), accept: true },
+    { name: 'stamped, reserved bits of byte 12 set', pkt: withByte(probeSyn(179), 20 + 12, 0x61), accept: true },
+    // Near-misses of the stamp: each one field off.
+    { name: 'stamped from 60999 (the top of the ephemeral range)', pkt: stamped(179, { srcPort: 60999 }), accept: false },
+    { name: 'stamped from 65000', pkt: stamped(179, { srcPort: 65000 }), accept: false },
+    { name: 'data offset 5 (no options)', pkt: stamped(179, { mss: null }), accept: false },
+    { name: 'data offset 6, MSS 1460', pkt: stamped(179, { mss: 1460 }), accept: false },
+    { name: 'data offset 6, MSS 1381', pkt: stamped(179, { mss: PROBE_TCP_MSS + 1 }), accept: false },
+    { name: 'data offset 6, four NOPs', pkt: stamped(179, { mss: null, extraWords: 1 }), accept: false },
+    { name: 'data offset 7 (an extra option)', pkt: stamped(179, { extraWords: 1 }), accept: false },
+    { name: 'data offset 6 byte written 0x70', pkt: withByte(probeSyn(179), 20 + 12, 0x70), accept: false },
+    { name: 'stamped SYN-ACK', pkt: stamped(179, { flags: SYNACK }), accept: false },
+    { name: 'stamped ACK', pkt: stamped(179, { flags: TCP_FLAGS.ACK }), accept: false },
+    { name: 'stamped RST', pkt: stamped(179, { flags: TCP_FLAGS.RST }), accept: false },
+    { name: 'probe SYN to 180 (unwatched)', pkt: probeSyn(180), accept: false },
+    // What real clients send: no stamp, so no longer accepted (the witness-cost finding).
+    { name: 'plain SYN to 179', pkt: tcp(179, SYN), accept: false },
+    { name: 'plain SYN from a probe port, MSS 1460', pkt: tcp(179, SYN, 61000), accept: false },
+    { name: 'plain SYN to 180', pkt: tcp(180, SYN), accept: false },
     { name: 'SYN from 179 to 40000', pkt: tcp(40000, SYN, 179), accept: false },
     { name: 'SYN-ACK to 179', pkt: tcp(179, SYNACK), accept: false },
     { name: 'ACK to 179', pkt: tcp(179, TCP_FLAGS.ACK), accept: false },
     { name: 'RST to 179', pkt: tcp(179, TCP_FLAGS.RST), accept: false },
     { name: 'UDP to 179', pkt: udp(179, PROBE), accept: false },
-    { name: 'IHL 6 SYN to 179', pkt: withIpOptions(tcp(179, SYN), 1), accept: true },
-    { name: 'IHL 15 SYN to 2379', pkt: withIpOptions(tcp(2379, SYN), 10), accept: true },
-    { name: 'IHL 6 SYN-ACK to 179', pkt: withIpOptions(tcp(179, SYNACK), 1), accept: false },
-    { name: 'first fragment (MF set)', pkt: withFrag(tcp(179, SYN), 0x2000), accept: true },
-    { name: 'non-first fragment', pkt: withFrag(tcp(179, SYN), 0x0001), accept: false },
-    { name: 'non-first fragment, DF set', pkt: withFrag(tcp(179, SYN), 0x4000 | 0x1000), accept: false },
-    { name: 'IPv6 skb protocol', pkt: tcp(179, SYN), accept: false, ctx: { protocol: 0x86dd } },
-    { name: 'version 6 nibble', pkt: withByte(tcp(179, SYN), 0, 0x65), accept: false },
-    { name: 'IHL 4', pkt: withByte(tcp(179, SYN), 0, 0x44), accept: false },
-    { name: 'outgoing copy (pkttype 4)', pkt: tcp(179, SYN), accept: true, ctx: { pktType: 4 } },
+    { name: 'UDP from a probe port to 179', pkt: ip(17, encodeUdp({ srcAddr: A, dstAddr: B, srcPort: 61000, dstPort: 179, payload: Buffer.from('02040564', 'hex') })), accept: false },
+    { name: 'IHL 6 probe SYN to 179', pkt: withIpOptions(probeSyn(179), 1), accept: true },
+    { name: 'IHL 15 probe SYN to 2379', pkt: withIpOptions(probeSyn(2379), 10), accept: true },
+    { name: 'IHL 6 stamped SYN-ACK to 179', pkt: withIpOptions(stamped(179, { flags: SYNACK }), 1), accept: false },
+    { name: 'first fragment (MF set)', pkt: withFrag(probeSyn(179), 0x2000), accept: true },
+    { name: 'non-first fragment', pkt: withFrag(probeSyn(179), 0x0001), accept: false },
+    { name: 'non-first fragment, DF set', pkt: withFrag(probeSyn(179), 0x4000 | 0x1000), accept: false },
+    { name: 'IPv6 skb protocol', pkt: probeSyn(179), accept: false, ctx: { protocol: 0x86dd } },
+    { name: 'version 6 nibble', pkt: withByte(probeSyn(179), 0, 0x65), accept: false },
+    { name: 'IHL 4', pkt: withByte(probeSyn(179), 0, 0x44), accept: false },
+    { name: 'outgoing copy (pkttype 4)', pkt: probeSyn(179), accept: true, ctx: { pktType: 4 } },
   ]);
-  // With IHL 6, the bytes where an IHL-5 reader would look for the port hold something else.
-  const opts = withIpOptions(tcp(40000, SYN, 179), 1);
-  t.equal(opts.readUInt16BE(20), 0x0101);
-  t.equal(runBpf(tcpSynToPorts([179]), opts), 0, 'source port 179 behind options is not taken for the destination');
-  truncations(t, tcpSynToPorts([179]), tcp(179, SYN), 34);
+  // With IHL 6, an IHL-5 reader would take the IP option word and the real segment, shifted by 4, for a
+  // TCP header. Plant a whole stamp where such a reader looks: ports 61000 -> 179 in the option word, the
+  // data offset and flags in the real ack number, the MSS option in the real checksum and urgent pointer.
+  const trap = withIpOptions(stamped(40000, { flags: SYN }), 1);
+  trap.writeUInt16BE(PROBE_TCP_SPORT_LO, 20);
+  trap.writeUInt16BE(179, 22);
+  trap[24 + 8] = 0x60;
+  trap[24 + 9] = SYN;
+  trap.writeUInt32BE(0x02040564, 24 + 16);
+  t.equal(runBpf(tcpSynToPorts([179]), withByte(trap, 0, 0x45)), SNAPLEN, 'read as IHL 5, the trap is a probe SYN to 179');
+  t.equal(runBpf(tcpSynToPorts([179]), trap), 0, 'read with its real IHL, it is a SYN to 40000: the header length is read, not assumed');
+  // The last byte the filter reads is the option's: 20 + 24 bytes.
+  truncations(t, tcpSynToPorts([179]), probeSyn(179), 44);
   t.throws(() => tcpSynToPorts([0]), RangeError);
   t.throws(() => tcpSynToPorts([65536]), RangeError);
   t.throws(() => tcpSynToPorts([80.5]), RangeError);
   t.throws(() => tcpSynToPorts(Array.from({ length: 33 }, (_, i) => i + 1)), RangeError);
   t.throws(() => tcpSynToPorts([179], -1), RangeError);
-  t.equal(runBpf(tcpSynToPorts([]), tcp(179, SYN)), 0, 'no ports: never matches');
-  t.equal(runBpf(tcpSynToPorts([179, 179]), tcp(179, SYN)), SNAPLEN, 'duplicates are harmless');
+  t.equal(runBpf(tcpSynToPorts([]), probeSyn(179)), 0, 'no ports: never matches');
+  t.equal(runBpf(tcpSynToPorts([179, 179]), probeSyn(179)), SNAPLEN, 'duplicates are harmless');
 });
 
 t.test('udpProbeToPorts', async (t) => {
@@ -459,7 +525,7 @@ t.test('ipipProbe', async (t) => {
 });
 
 t.test('icmpErrorQuotingProbe', async (t) => {
-  const synPkt = tcp(179, SYN);
+  const synPkt = probeSyn(179);
   const udpPkt = udp(51820, PROBE);
   const ipipPkt = ipip(buildIpipInner({ innerSrc: A, innerDst: B, payload: PROBE }));
   runCases(t, (base) => icmpErrorQuotingProbe(base), [
@@ -505,9 +571,16 @@ t.test('witnessProgram', async (t) => {
   const inner = buildIpipInner({ innerSrc: A, innerDst: B, payload: PROBE });
   const vx = buildVxlanProbe({ innerSrc: A, innerDst: B, payload: PROBE });
   runCases(t, (base) => witnessProgram({ ...opts, base }), [
-    { name: 'SYN to 179', pkt: tcp(179, SYN), accept: true },
-    { name: 'SYN to 5473', pkt: tcp(5473, SYN), accept: true },
-    { name: 'SYN to 4789 (a UDP port)', pkt: tcp(4789, SYN), accept: false },
+    { name: 'probe SYN to 179', pkt: probeSyn(179), accept: true },
+    { name: 'probe SYN to 5473', pkt: probeSyn(5473, PROBE_TCP_SPORT_HI), accept: true },
+    { name: 'IHL 7 probe SYN to 179', pkt: withIpOptions(probeSyn(179), 2), accept: true },
+    { name: 'probe SYN to 4789 (a UDP port)', pkt: probeSyn(4789), accept: false },
+    { name: 'probe SYN to 180 (unwatched)', pkt: probeSyn(180), accept: false },
+    { name: 'plain SYN to 179', pkt: tcp(179, SYN), accept: false },
+    { name: 'plain SYN to 5473 from a probe port', pkt: tcp(5473, SYN, 62000), accept: false },
+    { name: 'stamped from 65000', pkt: stamped(179, { srcPort: 65000 }), accept: false },
+    { name: 'stamped with data offset 7', pkt: stamped(179, { extraWords: 1 }), accept: false },
+    { name: 'stamped SYN-ACK to 179', pkt: stamped(179, { flags: SYNACK }), accept: false },
     { name: 'SYN-ACK to 179', pkt: tcp(179, SYNACK), accept: false },
     { name: 'bare probe to 51820', pkt: udp(51820, PROBE), accept: true },
     { name: 'VXLAN probe to 4789', pkt: udp(4789, vx), accept: true },
@@ -520,21 +593,23 @@ t.test('witnessProgram', async (t) => {
     { name: 'non-first fragment', pkt: withFrag(udp(51820, PROBE), 0x0007), accept: false },
   ]);
   const onlyTcp = witnessProgram({ tcpPorts: [179], udpPorts: [], ipip: false });
-  t.equal(runBpf(onlyTcp, tcp(179, SYN)), SNAPLEN);
+  t.equal(runBpf(onlyTcp, probeSyn(179)), SNAPLEN);
+  t.equal(runBpf(onlyTcp, tcp(179, SYN)), 0, 'an un-stamped SYN stays in the kernel');
   t.equal(runBpf(onlyTcp, udp(51820, PROBE)), 0, 'empty UDP list never matches');
   t.equal(runBpf(onlyTcp, ipip(inner)), 0, 'ipip disabled');
   const onlyIpip = witnessProgram({ tcpPorts: [], udpPorts: [], ipip: true });
-  t.equal(runBpf(onlyIpip, tcp(179, SYN)), 0, 'empty TCP list never matches');
+  t.equal(runBpf(onlyIpip, probeSyn(179)), 0, 'empty TCP list never matches');
   t.equal(runBpf(onlyIpip, ipip(inner)), SNAPLEN);
   const nothing = witnessProgram({ tcpPorts: [], udpPorts: [], ipip: false });
-  t.equal(runBpf(nothing, tcp(179, SYN)), 0);
+  t.equal(runBpf(nothing, probeSyn(179)), 0);
 
   // The largest program: 32 ports each, base 14; the last port of each set still matches.
   const ports = (from: number) => Array.from({ length: MAX_PORTS }, (_, i) => from + i);
   const big = witnessProgram({ tcpPorts: ports(1000), udpPorts: ports(2000), ipip: true, base: 14 });
   validateBpf(big);
-  t.equal(runBpf(big, eth(tcp(1031, SYN))), SNAPLEN);
-  t.equal(runBpf(big, eth(tcp(1032, SYN))), 0);
+  t.equal(runBpf(big, eth(probeSyn(1031))), SNAPLEN);
+  t.equal(runBpf(big, eth(probeSyn(1032))), 0);
+  t.equal(runBpf(big, eth(tcp(1031, SYN))), 0);
   t.equal(runBpf(big, eth(udp(2031, PROBE))), SNAPLEN);
   t.equal(runBpf(big, eth(ipip(inner))), SNAPLEN);
   t.throws(() => witnessProgram({ tcpPorts: ports(1), udpPorts: [1, 2, 3, 0], ipip: false }), RangeError);
@@ -580,8 +655,14 @@ function refWitness(p: Buffer, o: { tcpPorts: number[]; udpPorts: number[]; ipip
   const hl = (b0 & 0xf) * 4;
   const proto = u8(p, 9);
   if (proto === 6 && o.tcpPorts.length > 0) {
+    // A probe SYN (SYN without ACK) carrying the stamp: a probe source port, data offset 6, one option = MSS 1380.
     const flags = u8(p, hl + 13);
     if (flags === null || (flags & 0x12) !== 0x02) return false;
+    const sport = u16(p, hl);
+    if (sport === null || sport < 61000 || sport > 64999) return false;
+    const doff = u8(p, hl + 12);
+    if (doff === null || doff >> 4 !== 6) return false;
+    if (u32(p, hl + 20) !== 0x02040564) return false;
     return o.tcpPorts.includes(u16(p, hl + 2) ?? -1);
   }
   if (proto === 17 && o.udpPorts.length > 0) {
@@ -620,6 +701,14 @@ const packetArb = fc
     kind: fc.constantFrom('tcp', 'tcp', 'udp', 'udp', 'ipip', 'ipip', 'icmp', 'other'),
     port: fc.oneof({ arbitrary: fc.constantFrom(179, 5473, 4789, 51820, 180), weight: 4 }, fc.integer({ min: 1, max: 65535 })),
     flags: fc.oneof({ arbitrary: fc.constantFrom(SYN, SYN, SYNACK, TCP_FLAGS.RST), weight: 3 }, fc.integer({ min: 0, max: 255 })),
+    // TCP stamp fields: mostly right, each sometimes just off.
+    srcPort: fc.oneof(
+      { arbitrary: fc.constantFrom(61000, 62000, 64999), weight: 4 },
+      { arbitrary: fc.constantFrom(60999, 65000, 40000), weight: 2 },
+      fc.integer({ min: 1, max: 65535 }),
+    ),
+    mss: fc.constantFrom<number | null>(1380, 1380, 1380, 1460, 1381, 0x6405, null), // 0x6405: 1380 byte-swapped
+    extraWords: fc.constantFrom(0, 0, 0, 0, 1, 5),
     payload: payloadArb,
     outerOpts: fc.constantFrom(0, 0, 1, 3),
     innerOpts: fc.constantFrom(0, 0, 2),
@@ -631,7 +720,7 @@ const packetArb = fc
   })
   .map((r) => {
     let pkt: Buffer;
-    if (r.kind === 'tcp') pkt = tcp(r.port, r.flags);
+    if (r.kind === 'tcp') pkt = stamped(r.port, { flags: r.flags, srcPort: r.srcPort, mss: r.mss, extraWords: r.extraWords });
     else if (r.kind === 'udp') pkt = udp(r.port, r.payload);
     else if (r.kind === 'ipip') {
       let inner = buildIpipInner({ innerSrc: A, innerDst: B, payload: r.payload });

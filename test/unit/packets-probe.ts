@@ -7,17 +7,22 @@ import {
   CHECK_CODES,
   PROBE_MAGIC,
   PROBE_PAYLOAD_LENGTH,
+  PROBE_TCP_MSS,
+  PROBE_TCP_SPORT_HI,
+  PROBE_TCP_SPORT_LO,
   PROBE_VERSION,
   checkFromCode,
   decodeProbePayload,
   deriveSessionKey,
   encodeProbePayload,
+  encodeProbeSyn,
   hasProbeMagic,
   padProbe,
   tcpProbeIdx,
   tcpProbeSeq,
   verifyProbePayload,
 } from '../../src/packets/probe.js';
+import { TCP_FLAGS, decodeTcp, tcpChecksumOk } from '../../src/packets/tcp.js';
 
 const SECRET = Buffer.from('correct horse battery staple');
 const SESSION = Buffer.from('0102030405060708', 'hex');
@@ -214,4 +219,32 @@ t.test('property: tcpProbeIdx round trips and refuses other port, destination, k
     { seed: 20240601, numRuns: 500 },
   );
   t.ok(refused >= tried - 1, `refused ${refused} of ${tried}`);
+});
+
+t.test('encodeProbeSyn: the stamp a kernel filter can check', async (t) => {
+  t.equal(PROBE_TCP_SPORT_LO, 61000);
+  t.equal(PROBE_TCP_SPORT_HI, 64999);
+  t.ok(PROBE_TCP_SPORT_LO > 60999, "above Linux's default ephemeral range 32768..60999");
+  t.equal(PROBE_TCP_MSS, 1380);
+  const seq = tcpProbeSeq(KEY, '10.0.0.2', 179, 7);
+  const seg = encodeProbeSyn({ srcAddr: '10.0.0.1', dstAddr: '10.0.0.2', srcPort: 61234, dstPort: 179, seq });
+  t.equal(seg.length, 24, 'fixed header + one option, no payload');
+  t.equal((seg[12] as number) >> 4, 6, 'data offset 6');
+  t.equal(seg[12]! & 0x0f, 0, 'reserved bits clear');
+  t.equal(seg[13], TCP_FLAGS.SYN, 'SYN only');
+  t.same([...seg.subarray(20, 24)], [0x02, 0x04, 0x05, 0x64], 'the one option: MSS 1380');
+  t.ok(tcpChecksumOk('10.0.0.1', '10.0.0.2', seg), 'checksum right for the address pair');
+  t.notOk(tcpChecksumOk('10.0.0.1', '10.0.0.3', seg), 'and only for it');
+  const d = decodeTcp(seg);
+  t.match(d, { srcPort: 61234, dstPort: 179, seq, ackNumber: 0, headerLength: 24, isSyn: true, isAck: false, mss: PROBE_TCP_MSS });
+  t.equal(d.payload.length, 0);
+  t.equal(tcpProbeIdx(KEY, '10.0.0.2', 179, d.seq), 7, 'the sequence tag rides along unchanged');
+  for (const srcPort of [PROBE_TCP_SPORT_LO, PROBE_TCP_SPORT_HI]) {
+    t.equal(decodeTcp(encodeProbeSyn({ srcAddr: '10.0.0.1', dstAddr: '10.0.0.2', srcPort, dstPort: 6443, seq: 0xffffffff })).srcPort, srcPort, `edge ${srcPort}`);
+  }
+  for (const srcPort of [60999, 65000, 40000, 0, 65536, 61000.5, NaN]) {
+    t.throws(() => encodeProbeSyn({ srcAddr: '10.0.0.1', dstAddr: '10.0.0.2', srcPort, dstPort: 179, seq }), RangeError, `srcPort ${srcPort}`);
+  }
+  t.throws(() => encodeProbeSyn({ srcAddr: '10.0.0.1', dstAddr: '10.0.0.2', srcPort: 61000, dstPort: 65536, seq }), RangeError, 'dstPort');
+  t.throws(() => encodeProbeSyn({ srcAddr: '10.0.0.1', dstAddr: '10.0.0.2', srcPort: 61000, dstPort: 179, seq: 2 ** 32 }), RangeError, 'seq');
 });

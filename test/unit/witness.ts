@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import { classifyProbe, withinExpect } from '../../src/responder/witness.js';
 import { Session } from '../../src/responder/sessions.js';
-import { deriveSessionKey, encodeProbePayload, tcpProbeSeq } from '../../src/packets/probe.js';
+import { PROBE_TCP_MSS, PROBE_TCP_SPORT_LO, deriveSessionKey, encodeProbePayload, encodeProbeSyn, tcpProbeSeq } from '../../src/packets/probe.js';
 import { encodeIPv4 } from '../../src/packets/ipv4.js';
 import { encodeTcp, TCP_FLAGS } from '../../src/packets/tcp.js';
 import { encodeUdp } from '../../src/packets/udp.js';
@@ -20,8 +20,12 @@ const lookup = { active: [session], byId: (b: Buffer) => (b.equals(idBytes) ? se
 const SRC = '198.18.1.2';
 const DST = '198.18.2.2';
 
-const syn = (seq: number, port = 179, flags: number = TCP_FLAGS.SYN) =>
-  encodeIPv4({ src: SRC, dst: DST, protocol: 6, payload: encodeTcp({ srcAddr: SRC, dstAddr: DST, srcPort: 61000, dstPort: port, seq, flags }) });
+/** A probe SYN as the prober sends it (encodeProbeSyn: the stamp); other `flags`: the same stamp with those flags. */
+const syn = (seq: number, port = 179, flags: number = TCP_FLAGS.SYN) => {
+  const f = { srcAddr: SRC, dstAddr: DST, srcPort: PROBE_TCP_SPORT_LO, dstPort: port, seq };
+  const seg = flags === TCP_FLAGS.SYN ? encodeProbeSyn(f) : encodeTcp({ ...f, flags, mss: PROBE_TCP_MSS });
+  return encodeIPv4({ src: SRC, dst: DST, protocol: 6, payload: seg });
+};
 const payload = (idx: number, k = key, check: 'vxlan' | 'ipip' | 'wireguard' = 'vxlan') => encodeProbePayload({ key: k, sessionId: idBytes, check, idx, attempt: 0, sendTimeMs: 1 });
 
 t.test('TCP SYN with the session tag -> its idx and check', async (t) => {
