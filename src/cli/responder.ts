@@ -37,7 +37,7 @@ export function makeResponderCommand(): Command {
     .summary('run on every node: witness probes, send this node\'s probes on request')
     .description(
       'Opens raw and packet sockets behind kernel filters to witness probes (whoever holds the ports: BIRD,\n' +
-        'etcd, the apiserver, the kernel\'s VXLAN device), holds free ports itself, and serves the\n' +
+        'etcd, the apiserver, the kernel\'s VXLAN device), holds free TCP ports itself, and serves the\n' +
         'authenticated control channel the coordinator (mesh/pair/verify) talks to.\n' +
         'Needs root, or CAP_NET_RAW + CAP_NET_ADMIN (+ CAP_NET_BIND_SERVICE to hold ports below 1024).',
     )
@@ -47,7 +47,7 @@ export function makeResponderCommand(): Command {
     .addOption(new Option('-c, --checks <list>', 'checks to witness (default: all)').env('CALICO_NETTEST_CHECKS'))
     .addOption(new Option('-p, --port <check=port>', 'port override, repeatable (e.g. --port vxlan=8472)').argParser((v: string, prev: string[]) => [...prev, v]).default([]))
     .addOption(new Option('-u, --user <name>', 'drop to this user after opening the sockets').env('CALICO_NETTEST_USER'))
-    .addOption(new Option('--no-hold', 'do not hold free ports (TCP probes to free ports are then answered by RST: still a pass)'))
+    .addOption(new Option('--no-hold', 'do not hold free TCP ports (TCP probes to free ports are then answered by RST: still a pass)'))
     .addOption(new Option('--log-format <format>', 'one line per witnessed probe: text or json').choices(['text', 'json']).default('text'))
     .addHelpText(
       'after',

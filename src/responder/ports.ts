@@ -7,7 +7,7 @@ import { readdir, readFile, readlink } from 'node:fs/promises';
 export interface PortHolding {
   proto: 'tcp' | 'udp';
   port: number;
-  /** 'responder' when we hold it; otherwise who does, as far as /proc tells. */
+  /** 'responder' when we hold it, 'nobody' when free; otherwise who does, as far as /proc tells. */
   holder: string;
   ours: boolean;
 }
@@ -99,14 +99,12 @@ export async function whoHolds(port: number, proto: 'tcp' | 'udp'): Promise<stri
   return proto === 'udp' ? 'the kernel (a VXLAN or WireGuard device)' : 'a process this responder cannot see (another PID namespace?)';
 }
 
-/** Try to hold every port; where that fails with EADDRINUSE, say who holds it. Other errors are rethrown. */
+/** Hold every free TCP port and look at every UDP port; where one is taken (EADDRINUSE), say who holds it. */
 export async function holdPorts(address: string, wanted: { tcp: number[]; udp: number[] }): Promise<HeldPorts> {
   const servers: Server[] = [];
-  const sockets: UdpSocket[] = [];
   const holdings: PortHolding[] = [];
   const close = async () => {
     await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-    for (const s of sockets) s.close();
   };
   try {
     for (const port of [...new Set(wanted.tcp)]) {
@@ -119,10 +117,14 @@ export async function holdPorts(address: string, wanted: { tcp: number[]; udp: n
         holdings.push({ proto: 'tcp', port, holder: await whoHolds(port, 'tcp'), ours: false });
       }
     }
+    // UDP ports are only looked at, not held: a held UDP socket would copy every datagram to this
+    // process (a flood to 4789 would cost the responder as much as having no filter). A free port makes
+    // the kernel answer a probe with ICMP port-unreachable, after the raw witness saw it: still a pass.
     for (const port of [...new Set(wanted.udp)]) {
       try {
-        sockets.push(await bindUdp(port, address));
-        holdings.push({ proto: 'udp', port, holder: 'responder', ours: true });
+        const probe = await bindUdp(port, address);
+        probe.close();
+        holdings.push({ proto: 'udp', port, holder: 'nobody', ours: false });
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'EADDRINUSE') throw err;

@@ -151,9 +151,11 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
       const h = held.holdings.find((x) => x.port === port && x.proto === (CATALOGUE[c].transport === 'udp' ? 'udp' : 'tcp'));
       emit(
         'start',
-        h && !h.ours
-          ? `${c}: port ${port} is held by ${h.holder}; witnessing it with a raw socket instead`
-          : `${c}: holding port ${port} and witnessing it`,
+        h && h.holder === 'nobody'
+          ? `${c}: port ${port} is free; witnessing it with a raw socket`
+          : h && !h.ours
+            ? `${c}: port ${port} is held by ${h.holder}; witnessing it with a raw socket instead`
+            : `${c}: holding port ${port} and witnessing it`,
         { check: c, port, holder: h?.holder ?? null },
       );
     }
