@@ -3,7 +3,7 @@
 
 import type { BpfInstruction } from '../native-types.js';
 import { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP } from './ipv4.js';
-import { PROBE_MAGIC, PROBE_TCP_MSS, PROBE_TCP_SPORT_HI, PROBE_TCP_SPORT_LO } from './probe.js';
+import { PROBE_MAGIC, PROBE_TCP_MSS } from './probe.js';
 import { TCP_FLAGS } from './tcp.js';
 import { VXLAN_MAGIC_OFFSET } from './vxlan.js';
 
@@ -244,27 +244,26 @@ function portMatch(ports: readonly number[], onMatch: string): AsmItem[] {
   return ports.map((p, i) => jeq(p, onMatch, i === ports.length - 1 ? DROP : null));
 }
 
-/** The probe SYN's only TCP option, as the 32-bit word at TCP offset 20: kind 2, length 4, PROBE_TCP_MSS. */
-const PROBE_SYN_OPTION = ((2 << 24) | (4 << 16) | PROBE_TCP_MSS) >>> 0;
-
 /**
  * With X = IP header length: a probe SYN's stamp (probe.ts encodeProbeSyn), then the destination port.
- * SYN set and ACK clear; source port in [PROBE_TCP_SPORT_LO, PROBE_TCP_SPORT_HI]; data offset 6 (byte 12's
- * high nibble; the reserved low bits are ignored); the one option word == 02 04 + PROBE_TCP_MSS big-endian.
+ * SYN set and ACK clear; data offset 6 (byte 12's high nibble; the reserved low bits are ignored); the one
+ * option is an MSS (02 04) of at most PROBE_TCP_MSS. Real clients send several options (SACK, timestamps,
+ * window scale) and floods none, so neither passes; the source port is not checked (a NAT may rewrite
+ * it) and a lower MSS is accepted (a middlebox may clamp it).
  */
 function tcpSynSection(ports: readonly number[], base: number): AsmItem[] {
   return [
     ldInd('b', base + 13), // TCP flags
     alu(BPF_AND, TCP_FLAGS.SYN | TCP_FLAGS.ACK),
     jeq(TCP_FLAGS.SYN, null, DROP),
-    ldInd('h', base), // source port
-    jge(PROBE_TCP_SPORT_LO, null, DROP),
-    jgt(PROBE_TCP_SPORT_HI, DROP, null),
+    // Not the source port: a NAT in the path may rewrite it, and the witness must still see the probe.
     ldInd('b', base + 12), // data offset | reserved
     alu(BPF_AND, 0xf0),
     jeq(0x60, null, DROP),
-    ldInd('w', base + 20), // the only option (inside the 24-byte header: data offset is 6)
-    jeq(PROBE_SYN_OPTION, null, DROP),
+    ldInd('h', base + 20), // the only option (inside the 24-byte header: data offset is 6): MSS, length 4
+    jeq(0x0204, null, DROP),
+    ldInd('h', base + 22), // its value: ours, or lower where a middlebox clamped it
+    jgt(PROBE_TCP_MSS, DROP, null),
     ldInd('h', base + 2), // destination port
     ...portMatch(ports, ACCEPT),
   ];
@@ -308,12 +307,12 @@ export function acceptAll(): BpfInstruction[] {
 }
 
 /**
- * Probe SYNs to one of `ports`: SYN set and ACK clear, AND the probe stamp (source port in
- * [PROBE_TCP_SPORT_LO, PROBE_TCP_SPORT_HI], data offset 6, the one option MSS = PROBE_TCP_MSS), see encodeProbeSyn.
+ * Probe SYNs to one of `ports`: SYN set and ACK clear, AND the probe stamp (data offset 6, the one option
+ * an MSS ≤ PROBE_TCP_MSS), see encodeProbeSyn and tcpSynSection.
  * Why the stamp: accepting every SYN-without-ACK to a watched port let a SYN flood or a busy apiserver's
  * connection churn into user space, costing the responder as much as an unfiltered socket (bench
  * witness-cost). The HMAC tag in the sequence number cannot be checked here; the stamp can, in a few
- * instructions, and real clients' SYNs (ephemeral source ports, several options) never carry it.
+ * instructions, and real clients' SYNs (several options) and floods (none) never carry it.
  */
 export function tcpSynToPorts(ports: readonly number[], base = 0): BpfInstruction[] {
   checkBase(base);

@@ -359,35 +359,34 @@ t.test('dropAll / acceptAll', async (t) => {
 
 t.test('tcpSynToPorts: exact program', async (t) => {
   // Hand-checked listing (tcpdump -d style) for ports [179], base 14. X = IP header length from 7 on;
-  // TCP offsets are x+14+n: sport x+14, dport x+16, data offset x+26, flags x+27, the one option x+34.
+  // TCP offsets are x+14+n: dport x+16, data offset x+26, flags x+27, the one option x+34, its value x+36.
   t.same(
     tcpSynToPorts([179], 14).map((i) => [i.code, i.jt, i.jf, i.k]),
     [
       [0x28, 0, 0, 0xfffff000], //  0 ldh [protocol]
-      [0x15, 0, 21, 0x0800], //     1 jeq #0x800, 2, 23
+      [0x15, 0, 20, 0x0800], //     1 jeq #0x800, 2, 22
       [0x30, 0, 0, 14], //          2 ldb [14]
-      [0x35, 0, 19, 0x45], //       3 jge #0x45, 4, 23
-      [0x25, 18, 0, 0x4f], //       4 jgt #0x4f, 23, 5
+      [0x35, 0, 18, 0x45], //       3 jge #0x45, 4, 22
+      [0x25, 17, 0, 0x4f], //       4 jgt #0x4f, 22, 5
       [0x28, 0, 0, 20], //          5 ldh [20]
-      [0x45, 16, 0, 0x1fff], //     6 jset #0x1fff, 23, 7
+      [0x45, 15, 0, 0x1fff], //     6 jset #0x1fff, 22, 7
       [0xb1, 0, 0, 14], //          7 ldx 4*([14]&0xf)
       [0x30, 0, 0, 23], //          8 ldb [23]
-      [0x15, 0, 13, 6], //          9 jeq #6, 10, 23
+      [0x15, 0, 12, 6], //          9 jeq #6, 10, 22
       [0x50, 0, 0, 27], //         10 ldb [x+27]            flags
       [0x54, 0, 0, 0x12], //       11 and #0x12
-      [0x15, 0, 10, 0x02], //      12 jeq #0x02, 13, 23     SYN, not ACK
-      [0x48, 0, 0, 14], //         13 ldh [x+14]            source port
-      [0x35, 0, 8, 61000], //      14 jge #61000, 15, 23
-      [0x25, 7, 0, 64999], //      15 jgt #64999, 23, 16
-      [0x50, 0, 0, 26], //         16 ldb [x+26]            data offset | reserved
-      [0x54, 0, 0, 0xf0], //       17 and #0xf0
-      [0x15, 0, 4, 0x60], //       18 jeq #0x60, 19, 23     data offset 6
-      [0x40, 0, 0, 34], //         19 ld [x+34]             the one option
-      [0x15, 0, 2, 0x02040564], // 20 jeq #0x02040564, 21, 23   MSS 1380
-      [0x48, 0, 0, 16], //         21 ldh [x+16]            destination port
-      [0x15, 1, 0, 179], //        22 jeq #179, 24, 23
-      [0x06, 0, 0, 0], //          23 ret #0
-      [0x06, 0, 0, SNAPLEN], //    24 ret #256
+      [0x15, 0, 9, 0x02], //       12 jeq #0x02, 13, 22     SYN, not ACK
+      [0x50, 0, 0, 26], //         13 ldb [x+26]            data offset | reserved
+      [0x54, 0, 0, 0xf0], //       14 and #0xf0
+      [0x15, 0, 6, 0x60], //       15 jeq #0x60, 16, 22     data offset 6
+      [0x48, 0, 0, 34], //         16 ldh [x+34]            the one option: kind, length
+      [0x15, 0, 4, 0x0204], //     17 jeq #0x0204, 18, 22   MSS, length 4
+      [0x48, 0, 0, 36], //         18 ldh [x+36]            its value
+      [0x25, 2, 0, 1380], //       19 jgt #1380, 22, 20
+      [0x48, 0, 0, 16], //         20 ldh [x+16]            destination port
+      [0x15, 1, 0, 179], //        21 jeq #179, 23, 22
+      [0x06, 0, 0, 0], //          22 ret #0
+      [0x06, 0, 0, SNAPLEN], //    23 ret #256
     ],
   );
   t.equal(PROBE_TCP_MSS, 0x0564, 'the listing spells MSS 1380');
@@ -405,8 +404,11 @@ t.test('tcpSynToPorts', async (t) => {
     { name: 'stamped SYN|ECE|CWR to 2379', pkt: stamped(2379, { flags: SYN | 0xc0 }), accept: true },
     { name: 'stamped, reserved bits of byte 12 set', pkt: withByte(probeSyn(179), 20 + 12, 0x61), accept: true },
     // Near-misses of the stamp: each one field off.
-    { name: 'stamped from 60999 (the top of the ephemeral range)', pkt: stamped(179, { srcPort: 60999 }), accept: false },
-    { name: 'stamped from 65000', pkt: stamped(179, { srcPort: 65000 }), accept: false },
+    // The source port is not part of the stamp: a NAT in the path may rewrite it.
+    { name: 'stamped from 60999 (rewritten by a NAT)', pkt: stamped(179, { srcPort: 60999 }), accept: true },
+    { name: 'stamped from 1024', pkt: stamped(179, { srcPort: 1024 }), accept: true },
+    // A middlebox may clamp the MSS lower: still ours.
+    { name: 'data offset 6, MSS clamped to 1360', pkt: stamped(179, { mss: 1360 }), accept: true },
     { name: 'data offset 5 (no options)', pkt: stamped(179, { mss: null }), accept: false },
     { name: 'data offset 6, MSS 1460', pkt: stamped(179, { mss: 1460 }), accept: false },
     { name: 'data offset 6, MSS 1381', pkt: stamped(179, { mss: PROBE_TCP_MSS + 1 }), accept: false },
@@ -578,7 +580,7 @@ t.test('witnessProgram', async (t) => {
     { name: 'probe SYN to 180 (unwatched)', pkt: probeSyn(180), accept: false },
     { name: 'plain SYN to 179', pkt: tcp(179, SYN), accept: false },
     { name: 'plain SYN to 5473 from a probe port', pkt: tcp(5473, SYN, 62000), accept: false },
-    { name: 'stamped from 65000', pkt: stamped(179, { srcPort: 65000 }), accept: false },
+    { name: 'stamped from 65000 (a NAT)', pkt: stamped(179, { srcPort: 65000 }), accept: true },
     { name: 'stamped with data offset 7', pkt: stamped(179, { extraWords: 1 }), accept: false },
     { name: 'stamped SYN-ACK to 179', pkt: stamped(179, { flags: SYNACK }), accept: false },
     { name: 'SYN-ACK to 179', pkt: tcp(179, SYNACK), accept: false },
@@ -655,14 +657,14 @@ function refWitness(p: Buffer, o: { tcpPorts: number[]; udpPorts: number[]; ipip
   const hl = (b0 & 0xf) * 4;
   const proto = u8(p, 9);
   if (proto === 6 && o.tcpPorts.length > 0) {
-    // A probe SYN (SYN without ACK) carrying the stamp: a probe source port, data offset 6, one option = MSS 1380.
+    // A probe SYN (SYN without ACK) carrying the stamp: data offset 6, one option = an MSS of at most 1380.
     const flags = u8(p, hl + 13);
     if (flags === null || (flags & 0x12) !== 0x02) return false;
-    const sport = u16(p, hl);
-    if (sport === null || sport < 61000 || sport > 64999) return false;
     const doff = u8(p, hl + 12);
     if (doff === null || doff >> 4 !== 6) return false;
-    if (u32(p, hl + 20) !== 0x02040564) return false;
+    if (u16(p, hl + 20) !== 0x0204) return false;
+    const mss = u16(p, hl + 22);
+    if (mss === null || mss > 1380) return false;
     return o.tcpPorts.includes(u16(p, hl + 2) ?? -1);
   }
   if (proto === 17 && o.udpPorts.length > 0) {
@@ -707,7 +709,7 @@ const packetArb = fc
       { arbitrary: fc.constantFrom(60999, 65000, 40000), weight: 2 },
       fc.integer({ min: 1, max: 65535 }),
     ),
-    mss: fc.constantFrom<number | null>(1380, 1380, 1380, 1460, 1381, 0x6405, null), // 0x6405: 1380 byte-swapped
+    mss: fc.constantFrom<number | null>(1380, 1380, 1380, 1360, 1460, 1381, 0x6405, null), // 0x6405: 1380 byte-swapped
     extraWords: fc.constantFrom(0, 0, 0, 0, 1, 5),
     payload: payloadArb,
     outerOpts: fc.constantFrom(0, 0, 1, 3),
