@@ -55,20 +55,25 @@ interface NodeState extends NodeEvidence {
 /**
  * The join of a whole plan (DESIGN §3 step 5): one result per flow. With `skipUnprobed` (an interrupted
  * run) flows that never got an outcome are left out. Details are interned: a mesh repeats few of them.
+ * With `consume`, each planned flow is let go as soon as its result exists, so that plan and results
+ * are never both whole in memory (a 1000-node mesh has millions of each); `flows` is empty afterwards.
  */
 export function joinAll(
-  flows: readonly PlannedFlow[],
+  flows: PlannedFlow[],
   addressOf: ReadonlyMap<string, string>,
   outcomes: OutcomeTable,
   nodes: ReadonlyMap<string, NodeEvidence>,
-  opts: { skipUnprobed: boolean },
+  opts: { skipUnprobed: boolean; consume?: boolean },
 ): FlowResult[] {
   const results: FlowResult[] = [];
   const details = new Map<string, string>();
   for (let i = 0; i < flows.length; i++) {
     const f = flows[i]!;
     const src = outcomes.get(i);
-    if (opts.skipUnprobed && !src) continue;
+    if (opts.skipUnprobed && !src) {
+      if (opts.consume) (flows as (PlannedFlow | undefined)[])[i] = undefined;
+      continue;
+    }
     const from = nodes.get(f.from);
     const to = f.sourceOnly ? undefined : nodes.get(f.to);
     const r = joinVerdict(f, src, to?.witness?.get(f.idx), {
@@ -83,7 +88,9 @@ export function joinAll(
     if (shared !== undefined) r.detail = shared;
     else if (details.size < 1_000_000) details.set(r.detail, r.detail);
     results.push(r);
+    if (opts.consume) (flows as (PlannedFlow | undefined)[])[i] = undefined;
   }
+  if (opts.consume) flows.length = 0;
   return results;
 }
 
@@ -102,15 +109,18 @@ export function summarize(results: readonly FlowResult[]): Summary {
   return s;
 }
 
+/** Run a plan end to end. It consumes `plan.flows` (empty when it returns): see joinAll. */
 export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promise<Report> {
   const startedAt = new Date().toISOString();
   const tries = o.tries ?? 3;
   const timeouts = o.timeouts ?? DEFAULT_TIMEOUTS;
   const byName = new Map(inv.nodes.map((n) => [n.name, n]));
   const involved = new Set<string>();
+  const endpointTargets = new Set<string>();
   for (const f of plan.flows) {
     involved.add(f.from);
     if (!f.sourceOnly) involved.add(f.to);
+    else endpointTargets.add(f.to);
   }
   const states = new Map<string, NodeState>();
   for (const name of involved) {
@@ -225,7 +235,8 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
   }
 
   // (5) the join.
-  const results = joinAll(plan.flows, new Map(inv.nodes.map((n) => [n.name, n.address])), outcomes, states, { skipUnprobed: interrupted });
+  // The plan's flows are consumed by the join (see joinAll): callers must not use plan.flows afterwards.
+  const results = joinAll(plan.flows, new Map(inv.nodes.map((n) => [n.name, n.address])), outcomes, states, { skipUnprobed: interrupted, consume: true });
   const report: Report = {
     schemaVersion: 1,
     tool: { name: 'calico-nettest', version: VERSION },
@@ -238,7 +249,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
     checks: plan.checks,
     ports,
   };
-  for (const e of inv.endpoints ?? []) if (involved.has(e.name) || plan.flows.some((f) => f.to === e.name)) report.nodes.push({ name: e.name, address: e.address });
+  for (const e of inv.endpoints ?? []) if (involved.has(e.name) || endpointTargets.has(e.name)) report.nodes.push({ name: e.name, address: e.address });
   if (interrupted) report.incomplete = true;
   report.diagnosis = diagnose(report);
   return report;
