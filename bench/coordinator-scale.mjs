@@ -56,6 +56,8 @@ async function child(n) {
   const expected = countFlows(inv);
   const plan = planMesh(inv);
   const F = plan.flows.length;
+  const { PackedFlows } = await import('../dist/coordinator/outcomes.js');
+  const flows = PackedFlows.pack(plan.flows); // as runPlan does first: the plan's objects are let go
   mark('planMesh', { flows: F, countFlows: expected });
 
   // Synthesise evidence as the responders would return it.
@@ -64,11 +66,11 @@ async function child(n) {
   const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
   const KINDS = ['egress-eperm', 'path', 'ingress', 'rejected', 'return', 'left-never'];
   const kindOf = new Int8Array(F); // index into KINDS, -1: passes
-  let outcomes = new OutcomeTable(F, (i) => plan.flows[i]); // as run.ts holds them
+  let outcomes = new OutcomeTable(F, (i) => flows.get(i)); // as run.ts holds them
   const nodeIndex = new Map(inv.nodes.map((x, j) => [x.name, j]));
   const toOf = new Int32Array(F); // destination of each flow, to build each node's witness log in turn
   for (let i = 0; i < F; i++) {
-    const f = plan.flows[i];
+    const f = flows.get(i);
     const fail = rnd() < 0.02 ? KINDS[Math.floor(rnd() * KINDS.length)] : null;
     const tcp = f.transport === 'tcp';
     const k = fail === 'return' && !tcp ? 'path' : fail;
@@ -103,13 +105,13 @@ async function child(n) {
     const rows = [];
     for (const i of byTo[j]) {
       const k = kindOf[i] < 0 ? null : KINDS[kindOf[i]];
-      const f = plan.flows[i];
+      const f = flows.get(i);
       if (k === null || k === 'ingress' || k === 'return') rows.push([f.idx, 1, 'eth0', k !== 'ingress' ? 1 : 0, addrOf.get(f.from), k === null ? 1 : 3]);
     }
     byTo[j] = null;
     nodes.set(x.name, { reachable: true, capture: true, witness: new WitnessTable(rows) });
   });
-  const results = joinAll(plan.flows, addrOf, outcomes, nodes, { skipUnprobed: false });
+  const results = joinAll(flows, addrOf, outcomes, nodes, { skipUnprobed: false });
   mark('join (run.ts joinAll)', { results: results.length });
   // run.ts keeps outcomes/witness reachable until it returns; drop them now as the report is all that is left.
   nodes.clear();

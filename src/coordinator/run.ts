@@ -9,7 +9,7 @@ import type { CheckId, FlowResult, PlannedFlow, Report, Summary, WitnessSummary 
 import { joinVerdict } from '../verdict.js';
 import { VERSION } from '../version.js';
 import { ControlClient } from './client.js';
-import { OutcomeTable, WitnessTable } from './outcomes.js';
+import { OutcomeTable, PackedFlows, WitnessTable } from './outcomes.js';
 import type { Inventory, InventoryNode } from './inventory.js';
 import type { Plan } from './plan.js';
 
@@ -55,25 +55,20 @@ interface NodeState extends NodeEvidence {
 /**
  * The join of a whole plan (DESIGN §3 step 5): one result per flow. With `skipUnprobed` (an interrupted
  * run) flows that never got an outcome are left out. Details are interned: a mesh repeats few of them.
- * With `consume`, each planned flow is let go as soon as its result exists, so that plan and results
- * are never both whole in memory (a 1000-node mesh has millions of each); `flows` is empty afterwards.
  */
 export function joinAll(
-  flows: PlannedFlow[],
+  flows: { readonly length: number; get(i: number): PlannedFlow },
   addressOf: ReadonlyMap<string, string>,
   outcomes: OutcomeTable,
   nodes: ReadonlyMap<string, NodeEvidence>,
-  opts: { skipUnprobed: boolean; consume?: boolean },
+  opts: { skipUnprobed: boolean },
 ): FlowResult[] {
   const results: FlowResult[] = [];
   const details = new Map<string, string>();
   for (let i = 0; i < flows.length; i++) {
-    const f = flows[i]!;
     const src = outcomes.get(i);
-    if (opts.skipUnprobed && !src) {
-      if (opts.consume) (flows as (PlannedFlow | undefined)[])[i] = undefined;
-      continue;
-    }
+    if (opts.skipUnprobed && !src) continue;
+    const f = flows.get(i);
     const from = nodes.get(f.from);
     const to = f.sourceOnly ? undefined : nodes.get(f.to);
     const r = joinVerdict(f, src, to?.witness?.get(f.idx), {
@@ -88,9 +83,7 @@ export function joinAll(
     if (shared !== undefined) r.detail = shared;
     else if (details.size < 1_000_000) details.set(r.detail, r.detail);
     results.push(r);
-    if (opts.consume) (flows as (PlannedFlow | undefined)[])[i] = undefined;
   }
-  if (opts.consume) flows.length = 0;
   return results;
 }
 
@@ -109,7 +102,7 @@ export function summarize(results: readonly FlowResult[]): Summary {
   return s;
 }
 
-/** Run a plan end to end. It consumes `plan.flows` (empty when it returns): see joinAll. */
+/** Run a plan end to end. It takes `plan.flows` over (packed; the array is empty when it returns). */
 export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promise<Report> {
   const startedAt = new Date().toISOString();
   const tries = o.tries ?? 3;
@@ -137,13 +130,17 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
   }
   // Flows grouped by source node, and the way back from (toAddress, idx) to the flow.
   const bySource = new Map<string, number[]>();
+  const expect = new Map<string, number>();
   plan.flows.forEach((f, i) => {
     let l = bySource.get(f.from);
     if (!l) bySource.set(f.from, (l = []));
     l.push(i);
+    expect.set(f.to, Math.max(expect.get(f.to) ?? 0, f.idx + 1));
   });
-  const outcomes = new OutcomeTable(plan.flows.length, (i) => plan.flows[i]!);
-  const progress: Progress = { total: plan.flows.length, done: 0, failed: 0 };
+  // From here on the flows live packed; the plan's objects are let go (a 1000-node mesh has millions).
+  const flows = PackedFlows.pack(plan.flows);
+  const outcomes = new OutcomeTable(flows.length, (i) => flows.get(i));
+  const progress: Progress = { total: flows.length, done: 0, failed: 0 };
   const parallel = o.parallelNodes ?? 64;
   let interrupted = false;
   const onAbort = () => {
@@ -153,10 +150,8 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
 
   try {
     // (2) sessions everywhere.
-    const expect = new Map<string, number>();
-    for (const f of plan.flows) expect.set(f.to, Math.max(expect.get(f.to) ?? 0, f.idx + 1));
     await eachLimit([...states.values()], parallel, async (st) => {
-      const peers = [...new Set((bySource.get(st.node.name) ?? []).map((i) => plan.flows[i]!.toAddress))];
+      const peers = [...new Set((bySource.get(st.node.name) ?? []).map((i) => flows.get(i).toAddress))];
       try {
         const r = await st.client.openSession({ id: sessionId, peers, ports, ttlMs: 10 * 60_000, expect: expect.get(st.node.name) ?? 0 }, o.signal);
         st.reachable = true;
@@ -183,7 +178,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
       }
       const back = new Map<string, number>();
       const probes: ProbeRequestBody['probes'] = mine.map((i) => {
-        const f = plan.flows[i]!;
+        const f = flows.get(i);
         back.set(`${f.toAddress}/${f.idx}`, i);
         return { idx: f.idx, check: f.check, transport: f.transport, to: f.toAddress, port: f.port };
       });
@@ -235,8 +230,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
   }
 
   // (5) the join.
-  // The plan's flows are consumed by the join (see joinAll): callers must not use plan.flows afterwards.
-  const results = joinAll(plan.flows, new Map(inv.nodes.map((n) => [n.name, n.address])), outcomes, states, { skipUnprobed: interrupted, consume: true });
+  const results = joinAll(flows, new Map(inv.nodes.map((n) => [n.name, n.address])), outcomes, states, { skipUnprobed: interrupted });
   const report: Report = {
     schemaVersion: 1,
     tool: { name: 'calico-nettest', version: VERSION },

@@ -28,3 +28,18 @@ t.test('round trip of arbitrary outcomes; missing ones stay missing', async (t) 
   );
   t.throws(() => new OutcomeTable(1, flow).set(1, { ...flow(1) } as SourceOutcome), RangeError);
 });
+
+t.test('PackedFlows gives back every flow and lets the array go', async (t) => {
+  const { PackedFlows } = await import('../../src/coordinator/outcomes.js');
+  const flows = [
+    { check: 'bgp' as const, transport: 'tcp' as const, from: 'a', to: 'b', toAddress: '198.18.2.2', port: 179, idx: 0 },
+    { check: 'ipip' as const, transport: 'ipip' as const, from: 'b', to: 'a', toAddress: '198.18.1.2', port: null, idx: 65535 },
+    { check: 'apiserver' as const, transport: 'tcp' as const, from: 'a', to: 'vip', toAddress: '198.18.0.100', port: 443, idx: 3, sourceOnly: true },
+  ];
+  const copy = flows.map((f) => ({ ...f }));
+  const packed = PackedFlows.pack(flows);
+  t.equal(flows.length, 0, 'the array is emptied');
+  t.equal(packed.length, 3);
+  t.same([0, 1, 2].map((i) => packed.get(i)), copy);
+  t.throws(() => packed.get(3), RangeError);
+});
