@@ -5,6 +5,27 @@ import type { CheckId, PlannedFlow, SourceOutcome, WitnessSummary } from '../typ
 
 const REPLIES = [null, 'synack', 'rst', 'icmp'] as const;
 
+/** Strings stored once each, referred to by number (-1 for null). */
+class Interner {
+  private readonly strings: string[] = [];
+  private readonly ids = new Map<string, number>();
+
+  id(s: string | null): number {
+    if (s === null) return -1;
+    let id = this.ids.get(s);
+    if (id === undefined) {
+      id = this.strings.length;
+      this.strings.push(s);
+      this.ids.set(s, id);
+    }
+    return id;
+  }
+
+  at(id: number): string | null {
+    return id < 0 ? null : (this.strings[id] ?? null);
+  }
+}
+
 export class OutcomeTable {
   private readonly present: Uint8Array;
   private readonly reply: Uint8Array;
@@ -17,8 +38,7 @@ export class OutcomeTable {
   private readonly replyFrom: Int32Array; // string ids, -1: none
   private readonly sendError: Int32Array;
   private readonly leftOn: Int32Array;
-  private readonly strings: string[] = [];
-  private readonly ids = new Map<string, number>();
+  private readonly strings = new Interner();
   count = 0;
 
   constructor(
@@ -40,18 +60,11 @@ export class OutcomeTable {
   }
 
   private id(s: string | null): number {
-    if (s === null) return -1;
-    let id = this.ids.get(s);
-    if (id === undefined) {
-      id = this.strings.length;
-      this.strings.push(s);
-      this.ids.set(s, id);
-    }
-    return id;
+    return this.strings.id(s);
   }
 
   private str(id: number): string | null {
-    return id < 0 ? null : (this.strings[id] ?? null);
+    return this.strings.at(id);
   }
 
   has(i: number): boolean {
@@ -102,8 +115,7 @@ export class WitnessTable {
   private readonly ifname: Int32Array;
   private readonly observed: Int32Array;
   private readonly count: Uint32Array;
-  private readonly strings: string[] = [];
-  private readonly ids = new Map<string, number>();
+  private readonly strings = new Interner();
 
   constructor(rows: ReadonlyArray<readonly [number, 0 | 1, string | null, 0 | 1, string | null, number]>) {
     let size = 0;
@@ -122,14 +134,7 @@ export class WitnessTable {
   }
 
   private id(s: string | null): number {
-    if (s === null) return -1;
-    let id = this.ids.get(s);
-    if (id === undefined) {
-      id = this.strings.length;
-      this.strings.push(s);
-      this.ids.set(s, id);
-    }
-    return id;
+    return this.strings.id(s);
   }
 
   get(idx: number): WitnessSummary | undefined {
@@ -140,9 +145,9 @@ export class WitnessTable {
     return {
       idx,
       interfaceSeen: (f & 2) !== 0,
-      interfaceName: ifname >= 0 ? this.strings[ifname]! : null,
+      interfaceName: this.strings.at(ifname),
       socketSeen: (f & 4) !== 0,
-      observedSource: observed >= 0 ? this.strings[observed]! : null,
+      observedSource: this.strings.at(observed),
       count: this.count[idx]!,
     };
   }

@@ -1,6 +1,7 @@
 // Test helpers for real labs: build one, run the CLI inside its router namespace, always tear down.
 import { execFile } from 'node:child_process';
 import type { Test } from 'tap';
+import type { NativeBinding } from '../../src/native-types.js';
 import { coordinatorArgv, labDown, labUp, type LabState, type LabUpOptions } from '../../src/lab/lab.js';
 import { isRoot } from '../../src/lab/sys.js';
 import { parseReport } from '../../src/report/json.js';
@@ -49,3 +50,9 @@ export async function labReport(state: LabState, args: string[]): Promise<{ run:
   }
   return { run, report };
 }
+
+/** A native binding whose sockets all open inside network namespace `ns` (the test stays where it is). */
+export const nativeIn = (native: NativeBinding, ns: string): NativeBinding => ({
+  open: (o) => native.open({ ...o, netns: `/run/netns/${ns}` }),
+  ifIndex: (n) => native.ifIndex(n),
+});

@@ -3,17 +3,15 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { loadNative } from '../../src/native.js';
-import type { NativeBinding } from '../../src/native-types.js';
 import { Witness } from '../../src/responder/witness.js';
 import { Session, SessionStore } from '../../src/responder/sessions.js';
 import { deriveSessionKey, encodeProbePayload } from '../../src/packets/probe.js';
 import { encodeIPv4 } from '../../src/packets/ipv4.js';
 import { buildIpipInner } from '../../src/packets/ipip.js';
 import { createTopology, describeTopology, destroyTopology, uniquePrefix } from '../../src/lab/topology.js';
-import { needsRoot } from '../helpers/lab.js';
+import { nativeIn, needsRoot } from '../helpers/lab.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const inNamespace = (native: NativeBinding, ns: string): NativeBinding => ({ open: (o) => native.open({ ...o, netns: `/run/netns/${ns}` }), ifIndex: (n) => native.ifIndex(n) });
 
 t.test('no session: nothing reaches user space; a session arms the filters; its end disarms them', { skip: needsRoot }, async (t) => {
   const topo = describeTopology(uniquePrefix(), 2);
@@ -22,7 +20,7 @@ t.test('no session: nothing reaches user space; a session arms the filters; its 
   const [n1, n2] = [topo.nodes[0]!, topo.nodes[1]!];
   const native = loadNative();
   const store = new SessionStore();
-  const w = new Witness({ native: inNamespace(native, n2.ns), address: n2.address, ports: { tcp: [179], udp: [4789] }, store });
+  const w = new Witness({ native: nativeIn(native, n2.ns), address: n2.address, ports: { tcp: [179], udp: [4789] }, store });
   w.open();
   t.teardown(() => w.close());
   const tx = native.open({ kind: 'raw', protocol: 255, hdrincl: true, netns: `/run/netns/${n1.ns}` });

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { loadNative } from '../../src/native.js';
-import type { NativeBinding, NativeSocket } from '../../src/native-types.js';
+import type { NativeSocket } from '../../src/native-types.js';
 import { Witness } from '../../src/responder/witness.js';
 import { Session, SessionStore } from '../../src/responder/sessions.js';
 import { deriveSessionKey, encodeProbePayload, encodeProbeSyn, tcpProbeSeq } from '../../src/packets/probe.js';
@@ -14,10 +14,9 @@ import { buildVxlanProbe } from '../../src/packets/vxlan.js';
 import { buildIpipInner } from '../../src/packets/ipip.js';
 import { createTopology, describeTopology, destroyTopology, uniquePrefix } from '../../src/lab/topology.js';
 import { inNs, run } from '../../src/lab/sys.js';
-import { needsRoot } from '../helpers/lab.js';
+import { nativeIn, needsRoot } from '../helpers/lab.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const inNamespace = (native: NativeBinding, ns: string): NativeBinding => ({ open: (o) => native.open({ ...o, netns: `/run/netns/${ns}` }), ifIndex: (n) => native.ifIndex(n) });
 
 t.test('witness in a namespace: filters keep noise in the kernel, probes are witnessed', { skip: needsRoot }, async (t) => {
   const topo = describeTopology(uniquePrefix(), 2);
@@ -35,8 +34,8 @@ t.test('witness in a namespace: filters keep noise in the kernel, probes are wit
   };
   const store2 = mkStore();
   const store1 = mkStore();
-  const w2 = new Witness({ native: inNamespace(native, n2.ns), address: n2.address, ports: { tcp: [179], udp: [4789] }, store: store2 });
-  const w1 = new Witness({ native: inNamespace(native, n1.ns), address: n1.address, ports: { tcp: [179], udp: [4789] }, store: store1 });
+  const w2 = new Witness({ native: nativeIn(native, n2.ns), address: n2.address, ports: { tcp: [179], udp: [4789] }, store: store2 });
+  const w1 = new Witness({ native: nativeIn(native, n1.ns), address: n1.address, ports: { tcp: [179], udp: [4789] }, store: store1 });
   w2.open();
   w1.open();
   t.teardown(() => {
