@@ -4,7 +4,7 @@
 // TCP probes are half-open SYNs whose sequence number carries the probe's HMAC tag (DESIGN §3).
 import pRetry, { AbortError } from 'p-retry';
 import type { NativeBinding, NativeSocket, ReceivedPacket } from '../native-types.js';
-import { isNativeErrorLike } from './native-error.js';
+import { isNativeError } from '../native.js';
 import { decodeIPv4, encodeIPv4 } from '../packets/ipv4.js';
 import { decodeTcp } from '../packets/tcp.js';
 import { encodeUdp } from '../packets/udp.js';
@@ -153,7 +153,7 @@ export class Prober {
     try {
       this.send.send(packet, dst);
     } catch (err) {
-      if (isNativeErrorLike(err)) throw new SendRefused(err.code);
+      if (isNativeError(err)) throw new SendRefused(err.code);
       throw err;
     }
   }
