@@ -97,6 +97,8 @@ export interface RunCliOptions extends RemoteCliOptions {
   minTimeout: number;
   maxTimeout: number;
   concurrency: number;
+  /** mesh only: responders driven at once. */
+  parallelNodes?: number;
   color: boolean;
   quiet?: boolean;
 }

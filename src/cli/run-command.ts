@@ -91,6 +91,7 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
       tries: opts.tries,
       timeouts: { initialMs: opts.timeout, minMs: opts.minTimeout, maxMs: opts.maxTimeout },
       concurrency: opts.concurrency,
+      parallelNodes: opts.parallelNodes,
       signal: ac.signal,
       onProgress: (p) => bar?.update(p.done, { failed: p.failed }),
       onNodeError: (node, msg) => nodeErrors.push(`${node}: ${msg}`),
