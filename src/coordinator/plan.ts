@@ -242,17 +242,7 @@ function materialise(p: Prepared): Plan {
   for (const span of p.spans) total += spanCount(p, span);
   const flows = new Array<PlannedFlow>(total);
   let k = 0;
-  const next = new Array<number>(p.slots).fill(0);
-  for (const span of p.spans) {
-    for (const s of p.sources) {
-      for (const t of span.targets) {
-        if (t.name === s.name) continue;
-        const idx = next[t.slot]!;
-        next[t.slot] = idx + 1;
-        flows[k++] = makeFlow(span, s.name, t, idx);
-      }
-    }
-  }
+  for (const f of generate(p)) flows[k++] = f;
   return { checks: p.checks, ports: p.ports, flows, notes: p.notes };
 }
 

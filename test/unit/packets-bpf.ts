@@ -90,6 +90,7 @@ import {
 import { TCP_FLAGS, encodeTcp } from '../../src/packets/tcp.js';
 import { encodeUdp } from '../../src/packets/udp.js';
 import { VXLAN_MAGIC_OFFSET, buildVxlanProbe } from '../../src/packets/vxlan.js';
+import { withIpOptions } from '../helpers/packets.js';
 
 // ------------------------------------------------------------------------------------------------
 // Packet helpers
@@ -124,15 +125,6 @@ const udp = (dstPort: number, payload: Buffer) => ip(17, encodeUdp({ srcAddr: A,
 const ipip = (inner: Buffer) => ip(4, inner);
 const icmp = (type: number, quoted: Buffer) => ip(1, encodeIcmpError({ type, code: 3, quoted }));
 
-/** Inserts `words` 4-byte words of NOP options into an IHL-5 IPv4 header and fixes length and checksum. */
-function withIpOptions(pkt: Buffer, words: number, at = 0): Buffer {
-  const out = Buffer.concat([pkt.subarray(0, at + 20), Buffer.alloc(words * 4, 1), pkt.subarray(at + 20)]);
-  out[at] = 0x45 + words;
-  out.writeUInt16BE(out.length - at, at + 2);
-  out.writeUInt16BE(0, at + 10);
-  out.writeUInt16BE(internetChecksum(out.subarray(at, at + 20 + words * 4)), at + 10);
-  return out;
-}
 function withFrag(pkt: Buffer, field: number): Buffer {
   const out = Buffer.from(pkt);
   out.writeUInt16BE(field, 6);

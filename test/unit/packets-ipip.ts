@@ -4,19 +4,12 @@ import { decodeIPv4, encodeIPv4, internetChecksum } from '../../src/packets/ipv4
 import { IPIP_MAGIC_OFFSET, buildIpipInner, findProbeInIpip } from '../../src/packets/ipip.js';
 import { PROBE_MAGIC, deriveSessionKey, encodeProbePayload, padProbe, verifyProbePayload } from '../../src/packets/probe.js';
 import { decodeUdp, udpChecksumOk } from '../../src/packets/udp.js';
+import { withIpOptions } from '../helpers/packets.js';
 
 const SESSION = Buffer.from('0000000000000001', 'hex');
 const KEY = deriveSessionKey(Buffer.from('s'), SESSION);
 const PROBE = encodeProbePayload({ key: KEY, sessionId: SESSION, check: 'ipip', idx: 3, attempt: 1, sendTimeMs: 5 });
 
-function withIpOptions(ip: Buffer, words: number): Buffer {
-  const out = Buffer.concat([ip.subarray(0, 20), Buffer.alloc(words * 4, 1), ip.subarray(20)]);
-  out[0] = 0x45 + words;
-  out.writeUInt16BE(out.length, 2);
-  out.writeUInt16BE(0, 10);
-  out.writeUInt16BE(internetChecksum(out.subarray(0, 20 + words * 4)), 10);
-  return out;
-}
 
 t.test('inner packet', async (t) => {
   const inner = buildIpipInner({ innerSrc: '10.0.0.1', innerDst: '10.0.0.2', payload: PROBE });

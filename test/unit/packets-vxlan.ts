@@ -17,20 +17,12 @@ import {
   findProbeInVxlan,
   macToBytes,
 } from '../../src/packets/vxlan.js';
+import { withIpOptions } from '../helpers/packets.js';
 
 const SESSION = Buffer.from('a1a2a3a4a5a6a7a8', 'hex');
 const KEY = deriveSessionKey(Buffer.from('secret'), SESSION);
 const PROBE = encodeProbePayload({ key: KEY, sessionId: SESSION, check: 'vxlan', idx: 7, attempt: 0, sendTimeMs: 1000 });
 
-/** Inserts `words` 4-byte words of NOP options into an IHL-5 IPv4 packet and fixes length and checksum. */
-function withIpOptions(ip: Buffer, words: number): Buffer {
-  const out = Buffer.concat([ip.subarray(0, 20), Buffer.alloc(words * 4, 1), ip.subarray(20)]);
-  out[0] = 0x45 + words;
-  out.writeUInt16BE(out.length, 2);
-  out.writeUInt16BE(0, 10);
-  out.writeUInt16BE(internetChecksum(out.subarray(0, 20 + words * 4)), 10);
-  return out;
-}
 
 t.test('MAC addresses', async (t) => {
   t.same([...macToBytes('02:CA:11:c0:00:01')], [2, 0xca, 0x11, 0xc0, 0, 1]);
