@@ -9,7 +9,7 @@ import { stringify as toYaml } from 'yaml';
 import { defaultPorts } from '../checks/catalogue.js';
 import type { CheckId, Role } from '../types.js';
 import { faultClearArgv, faultRules, parseFault, validateFaultNodes, type Fault } from './faults.js';
-import { inNs, isRoot, run, start, which } from './sys.js';
+import { inNs, isRoot, isRunning, run, start, which } from './sys.js';
 import { createTopology, describeTopology, destroyTopology, listNamespaces, uniquePrefix, MAX_NODES, type Topology } from './topology.js';
 
 export const LAB_ROOT = process.env.CALICO_NETTEST_LAB_DIR ?? '/run/calico-nettest';
@@ -188,12 +188,7 @@ async function waitForResponder(log: string, pid: number, timeoutMs: number, sig
     if (signal?.aborted) return; // the caller's next checkpoint turns this into LabInterrupted
     const text = await readFile(log, 'utf8').catch(() => '');
     if (text.includes('"event":"start"') && text.includes('"controlPort"')) return;
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch {
-      alive = false;
-    }
+    const alive = isRunning(pid);
     if (!alive || Date.now() > deadline) {
       const tail = text.trim().split('\n').slice(-8).join('\n  ');
       throw new LabError(`responder (pid ${pid}) ${alive ? 'did not start in time' : 'exited'}; its log (${log}):\n  ${tail || '(empty)'}`);
@@ -348,14 +343,7 @@ export async function labDown(state: Pick<LabState, 'prefix' | 'dir' | 'nodes'>)
   }
   const deadline = Date.now() + 3000;
   for (const n of state.nodes) {
-    while (n.pid && Date.now() < deadline) {
-      try {
-        process.kill(n.pid, 0);
-      } catch {
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    while (n.pid && isRunning(n.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
   }
   const left = await destroyTopology({ prefix: state.prefix });
   await rm(resolve(state.dir), { recursive: true, force: true });
@@ -366,15 +354,7 @@ export async function labStatus(state: LabState): Promise<Array<{ name: string; 
   const { stdout } = await run(['ip', 'netns', 'list'], { allowFail: true });
   const present = new Set(stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]));
   return state.nodes.map((n) => {
-    let alive = false;
-    if (n.pid && present.has(n.ns)) {
-      try {
-        process.kill(n.pid, 0);
-        alive = true;
-      } catch {
-        alive = false;
-      }
-    }
+    const alive = !!n.pid && present.has(n.ns) && isRunning(n.pid);
     return { name: n.name, address: n.address, alive, roles: n.roles };
   });
 }
