@@ -1,7 +1,7 @@
 // `calico-nettest lab up|down|status|fault`: the network-namespace lab.
 import { Command, Option } from 'commander';
 import { parseCheckList } from '../checks/catalogue.js';
-import { FAULT_GRAMMAR } from '../lab/faults.js';
+import { FAULT_GRAMMAR, parseFault } from '../lab/faults.js';
 import { join } from 'node:path';
 import { describeRemoval, LAUNCHER, LabInterrupted, labDown, labFaultAdd, labFaultClear, labStatus, labUp, launcherForHumans, listLabs, resolveLab, type LabState } from '../lab/lab.js';
 import { isRoot } from '../lab/sys.js';
@@ -131,6 +131,7 @@ export function makeLabCommand(): Command {
     .option('--lab <name>', 'which lab (default: the only one)')
     .addHelpText('after', `\n${FAULT_GRAMMAR}\n\nExamples (quote specs: the shell takes '>' for a redirect):\n  sudo calico-nettest lab fault add 'drop:ipip@node2:in'\n  sudo calico-nettest lab fault add 'reject:bgp@path:node1>node3' --lab cnt-1a2b3c`)
     .action(async (specs: string[], opts: { lab?: string }) => {
+      for (const spec of specs) parseFault(spec); // a bad spec is the first thing to say, whatever the lab
       const state = await resolveLab(opts.lab);
       await labFaultAdd(state, specs);
       process.stdout.write(`faults now: ${state.faults.join(', ')}\n`);

@@ -1,7 +1,7 @@
 // `calico-nettest lab`: simulated nodes (network namespaces behind a router namespace), each running a
 // real responder, with faults injected as real iptables rules. State lives in one directory per lab.
 import { closeSync, openSync } from 'node:fs';
-import { access, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -362,4 +362,29 @@ export async function labStatus(state: LabState): Promise<Array<{ name: string; 
 /** argv that runs calico-nettest inside the lab's router namespace (it reaches every node). */
 export function coordinatorArgv(state: LabState, args: string[]): string[] {
   return inNs(state.router, [process.execPath, LAUNCHER, ...args]);
+}
+
+/** The first line `lab up` writes into its inventory: names the lab and its router namespace. */
+const LAB_INVENTORY_HEADER = /^# calico-nettest lab (cnt-[0-9a-f]{6}): .* router namespace (\S+)/;
+
+/**
+ * When `inventoryFile` came from `lab up` and this process is not in that lab's router namespace, what to do
+ * instead (else null). Lab addresses are reachable only from there: run elsewhere, the control requests
+ * would go out by the default route to whatever answers for 198.18.0.0/15 (an HTTP 404 from upstream).
+ */
+export async function labNamespaceProblem(inventoryFile: string): Promise<string | null> {
+  let head: string;
+  try {
+    head = (await readFile(inventoryFile, 'utf8')).slice(0, 512).split('\n', 1)[0] ?? '';
+  } catch {
+    return null; // loading the inventory reports that
+  }
+  const m = LAB_INVENTORY_HEADER.exec(head);
+  if (!m) return null;
+  const [, prefix, router] = m as unknown as [string, string, string];
+  const [here, there] = await Promise.all([stat('/proc/self/ns/net').catch(() => null), stat(`/run/netns/${router}`).catch(() => null)]);
+  if (!there) return `${inventoryFile} is the inventory of lab ${prefix}, which is not up any more (no namespace ${router}); start a lab: ${launcherForHumans()} lab up`;
+  if (here && here.ino === there.ino && here.dev === there.dev) return null;
+  const args = process.argv.slice(2).join(' ');
+  return `${inventoryFile} is the inventory of lab ${prefix}: its nodes are reachable only from the lab's router namespace. Run:\n  ${isRoot() ? '' : 'sudo '}ip netns exec ${router} ${LAUNCHER} ${args}`;
 }
