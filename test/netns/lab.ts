@@ -2,8 +2,9 @@
 import t from 'tap';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { parseReport } from '../../src/report/json.js';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isRunning, run } from '../../src/lab/sys.js';
 import { listLabs } from '../../src/lab/lab.js';
@@ -43,6 +44,14 @@ t.test('demo: verdicts match its faults, and it leaves no namespace behind', { s
   t.ok(prefix, 'the demo says which lab it removed');
   t.equal(await namespaces(prefix!), 0, 'no namespace of the demo is left');
   t.notOk((await listLabs()).some((l) => l.prefix === prefix), 'no lab state left');
+  // It said "report written to …": that file is kept, says where, and is a whole report.
+  const kept = /report kept: (\S+)/.exec(r.stderr)?.[1];
+  t.ok(kept && existsSync(kept), `the report it names exists: ${kept}`);
+  if (kept) {
+    t.teardown(() => rm(dirname(kept), { recursive: true, force: true }));
+    t.match(r.stdout + r.stderr, new RegExp(`report written to ${kept.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    t.ok(parseReport(await readFile(kept, 'utf8'), kept).results.length > 0);
+  }
 });
 
 t.test('lab up / status / fault add / fault clear / down through the CLI', { skip: needsRoot }, async (t) => {
