@@ -123,6 +123,8 @@ export interface DiagnosisStatement {
   /** What to check, in plain words. */
   advice: string;
   examples: Array<{ check: CheckId; from: string; to: string }>;
+  /** Added (verify): these failures were already in the baseline; statements without it are new. */
+  known?: boolean;
 }
 
 export interface Report {
@@ -142,5 +144,18 @@ export interface Report {
   ports?: Partial<Record<CheckId, number>>;
   diagnosis?: DiagnosisStatement[];
   /** verify only. */
-  baseline?: { startedAt: string; summary: Summary; file?: string };
+  baseline?: {
+    startedAt: string;
+    summary: Summary;
+    file?: string;
+    /** Added: how many of the baseline's flows this run did not test (another --checks, a node removed, Ctrl-C). */
+    notTested?: number;
+    /** Added: their keys ("check from -> to"), the first NOT_TESTED_LIST_CAP of them. */
+    notTestedFlows?: string[];
+    /** Added: checks of the baseline this run left out, and baseline nodes it does not have. */
+    notTestedChecks?: string[];
+    notTestedNodes?: string[];
+    /** Added: why the comparison is weak (an incomplete baseline, one of other nodes). */
+    warnings?: string[];
+  };
 }
