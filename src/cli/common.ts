@@ -29,7 +29,7 @@ export class CliError extends Error {
 const USAGE_CODES = new Set(['EINVENTORY', 'EPLAN', 'ECONFIG', 'EFAULT', 'EREPORT', 'ECHECKS']);
 
 /** Our own operational errors (the lab, the control channel): their message is for the user as is. */
-const OPERATIONAL_CODES = new Set(['ELAB', 'ECONTROL']);
+const OPERATIONAL_CODES = new Set(['ELAB', 'ECONTROL', 'EWRITE']);
 
 export function exitCodeFor(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
@@ -71,7 +71,7 @@ export function addRunOptions(cmd: Command): Command {
     .addOption(new Option('-s, --secret-file <file>', 'file holding the secret shared with the responders (not with --ssh: it makes its own)').env('CALICO_NETTEST_SECRET_FILE'))
     .addOption(new Option('-c, --checks <list>', 'comma list of checks: bgp,ipip,vxlan,wireguard,typha,etcd,apiserver (default: the inventory\'s, else all)').env('CALICO_NETTEST_CHECKS'))
     .addOption(new Option('-f, --format <format>', 'output format').choices(FORMATS).default('table'))
-    .addOption(new Option('-o, --out <file>', 'also write the report to this file (format from --format, else from the extension; default JSON)'))
+    .addOption(new Option('-o, --out <file>', 'also write the report to this file (format from --format, else from the extension; default JSON); - is stdout; devices and FIFOs are written in place; a file is replaced only by a complete report (exit 3 and the old file kept otherwise)'))
     .addOption(new Option('--control-port <n>', 'responders\' control port where the inventory gives none').argParser(parseIntOption('--control-port', 1, 65535)).default(DEFAULT_CONTROL_PORT))
     .addOption(new Option('--tries <n>', 'tries before a silent probe counts as blocked').argParser(parseIntOption('--tries', 1, 10)).default(3))
     .addOption(new Option('--timeout <ms>', 'initial probe timeout; adapts to the measured RTT (srtt + 4·rttvar)').argParser(parseIntOption('--timeout', 10, 60000)).default(DEFAULT_TIMEOUTS.initialMs))
