@@ -1,10 +1,11 @@
 // Loading the shared secret that authenticates the control channel and keys the probe HMACs.
 import { readFile } from 'node:fs/promises';
+import { EXIT, UserError } from './errors.js';
 
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   readonly code = 'ECONFIG';
   constructor(message: string) {
-    super(message);
+    super(message, EXIT.usage);
     this.name = 'ConfigError';
   }
 }
