@@ -1,11 +1,12 @@
 // Loading the shared secret that authenticates the control channel and keys the probe HMACs: refuse
 // the placeholder and guessable secrets, warn when others can read or change the file.
 import { open } from 'node:fs/promises';
+import { EXIT, UserError } from './errors.js';
 
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   readonly code = 'ECONFIG';
   constructor(message: string) {
-    super(message);
+    super(message, EXIT.usage);
     this.name = 'ConfigError';
   }
 }

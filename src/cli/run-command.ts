@@ -11,7 +11,7 @@ import { ReportWriteError, reportChunks, writeChunks, writeReportFile } from '..
 import { loadSecret } from '../secret.js';
 import type { CheckId, Report } from '../types.js';
 import { CliError, EXIT, useColor, type Format, type RunCliOptions } from './common.js';
-import { explainNodeErrors, prepareRemote, type PreparedRemote } from './remote-options.js';
+import { explainNodeErrors, prepareRemote, type PreparedRemote } from '../remote/prepare.js';
 
 export interface RunCommandHooks {
   command: 'mesh' | 'pair' | 'verify';

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { EXIT, UserError } from '../errors.js';
 import type { Report } from '../types.js';
 import { diagnose } from './diagnosis.js';
 import { renderHtml } from './html.js';
@@ -80,14 +81,13 @@ export async function writeChunks(stream: NodeJS.WritableStream, chunks: Iterabl
 const OWN_FD_PATH = /^\/(?:dev\/(?:stdout|stderr|fd\/\d+)|proc\/(?:self|thread-self|\d+)\/fd\/\d+)$/;
 
 /** A report that could not be written: says where, why and what is left (exit 3, DESIGN §5). */
-export class ReportWriteError extends Error {
+export class ReportWriteError extends UserError {
   readonly code = 'EWRITE' as const;
-  readonly exitCode = 3;
   constructor(
     message: string,
     readonly errno?: string,
   ) {
-    super(message);
+    super(message, EXIT.cannotRun);
     this.name = 'ReportWriteError';
   }
 }
