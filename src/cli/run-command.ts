@@ -1,11 +1,14 @@
 // The shared body of mesh, pair and verify: load and validate everything first (exit 2, nothing run),
 // run the plan with progress on stderr, write the report (atomically, or in place for devices), and map the outcome to an exit status.
 import { setMaxListeners } from 'node:events';
+import { totalmem } from 'node:os';
 import { extname } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import cliProgress from 'cli-progress';
 import { parseCheckList } from '../checks/catalogue.js';
 import { loadInventory, type Inventory } from '../coordinator/inventory.js';
-import type { Plan } from '../coordinator/plan.js';
+import { checkRunMemory } from '../coordinator/budget.js';
+import { countFlows, type Plan } from '../coordinator/plan.js';
 import { runPlan } from '../coordinator/run.js';
 import { ReportWriteError, reportChunks, writeChunks, writeReportFile } from '../report/write.js';
 import { loadSecret } from '../secret.js';
@@ -42,6 +45,11 @@ export async function executeRun(opts: RunCliOptions, hooks: RunCommandHooks): P
   const checks = opts.checks !== undefined ? parseCheckListOrThrow(opts.checks) : undefined;
   if (opts.minTimeout > opts.maxTimeout) throw new CliError(`--min-timeout (${opts.minTimeout}) is larger than --max-timeout (${opts.maxTimeout})`);
   const makePlan = (inv: Inventory): Plan => {
+    // Before a single flow object exists: a mesh too large for this process is refused now (exit 3).
+    if (hooks.command !== 'pair') {
+      const mem = checkRunMemory({ nodes: inv.nodes.length, flows: countFlows(inv, { checks }), command: hooks.command }, { heapLimit: getHeapStatistics().heap_size_limit, totalMem: totalmem() });
+      if (!mem.fits) throw new CliError(mem.message!, EXIT.cannotRun);
+    }
     const plan = hooks.plan(inv, checks);
     if (plan.flows.length === 0) throw new CliError(`nothing to test: the plan has no flows (checks: ${plan.checks.join(', ') || 'none'})${plan.notes.length ? `\n${plan.notes.join('\n')}` : ''}`);
     return plan;

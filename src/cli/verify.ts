@@ -34,7 +34,8 @@ Examples:
   calico-nettest verify -i nodes.yaml -s secret --baseline last-good.json --out after.json
 
 Exit status: 0 nothing regressed (failures already in the baseline are reported, not fatal; --strict
-makes them fatal); 1 a flow regressed; 2 bad usage, inventory or baseline; 3 could not run.`,
+makes them fatal); 1 a flow regressed; 2 bad usage, inventory or baseline; 3 could not run (no
+responder reachable, not enough memory for the inventory, --out not written).`,
   );
   cmd.action(async (opts: RunCliOptions & { baseline: string; strict?: boolean }) => {
     const baseline = await loadBaseline(opts.baseline);
