@@ -28,7 +28,7 @@ t.test('the estimate and its verdict', async (t) => {
   const no = checkRunMemory({ nodes: 10_000, flows: 400_119_984, command: 'mesh' }, { heapLimit: 4 * GB, totalMem: 24 * GB });
   t.notOk(no.fits);
   t.match(no.message, /a mesh of 10000 nodes has 400,119,984 flows and would need about 138 GB.*may use 4\.0 GB.*Nothing was run\./s);
-  t.ok(checkRunMemory({ nodes: 1000, flows: 4_011_984, command: 'mesh' }, { heapLimit: 1.1 * GB, totalMem: 24 * GB }).fits, 'it ran with --max-old-space-size=1024');
+  t.ok(checkRunMemory({ nodes: 1000, flows: 4_011_984, command: 'mesh' }, { heapLimit: 1072 * 1048576, totalMem: 24 * GB }).fits, 'it ran with --max-old-space-size=1024 (heap limit 1072 MB)');
   t.match(no.message, /groups of at most \d+ nodes.*--checks.*no --max-old-space-size makes it hold this run/s);
   const raise = checkRunMemory({ nodes: 2000, flows: 16_000_000, command: 'verify' }, { heapLimit: 2 * GB, totalMem: 24 * GB });
   t.notOk(raise.fits);
@@ -59,12 +59,10 @@ t.test('nodesThatFit: a group of that size fits, one twice as big does not', asy
   );
 });
 
-t.test('countFlows on a 10,000-node inventory is cheap and agrees with the shape of the plan', async (t) => {
+t.test('countFlows counts a 10,000-node mesh without making its flows', async (t) => {
   const inv = parseInventory(inventory(10_000), 'big.yaml');
-  const t0 = performance.now();
   const n = countFlows(inv, { checks: ['bgp', 'ipip', 'vxlan', 'wireguard'] });
   t.equal(n, 4 * 10_000 * 9_999);
-  t.ok(performance.now() - t0 < 5_000, 'no flow is made to count them');
 });
 
 t.test('CLI: a 10,000-node mesh exits 3 at once with what it needs and what to do', async (t) => {
