@@ -21,7 +21,7 @@ const LIMIT_MS = Number(process.env.SCALE_TIMEOUT_MS ?? 400_000);
 // Measured before this change (same machine, ~8 engineers sharing 2 cores; bench/results/scale.md).
 const BEFORE = {
   1000: 'main ab5c206: exit 3 (no responder), 110 s wall / 51 s CPU, peak 1476 MB',
-  10000: 'main ab5c206: V8 heap OOM, exit 134 (see scale.md)',
+  10000: 'main ab5c206: V8 heap OOM, exit 134 after 2.75 GB (issue); here >500 s, >2.1 GB, killed',
 };
 
 function inventory(n) {
