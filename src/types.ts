@@ -21,7 +21,9 @@ export type Cause =
   | 'return-blocked'
   | 'responder-unreachable'
   | 'no-route'
-  | 'not-probed';
+  | 'not-probed'
+  /** No reply, but the sender's reply socket failed to receive meanwhile: a reply may have been lost there. */
+  | 'receive-error';
 
 /** One flow the plan calls for: one check from one node to one node (or endpoint). */
 export interface PlannedFlow {
@@ -57,6 +59,9 @@ export interface SourceOutcome {
   attempts: number;
   /** Source port the TCP/UDP probe used. */
   srcPort: number | null;
+  /** Added: a reply socket (TCP replies, ICMP errors) failed to receive while this probe waited, by errno
+   *  name (e.g. 'ENOBUFS': replies overflowed it). "Nothing came back" is then no evidence of a drop. */
+  receiveError?: string;
 }
 
 /** What the destination witnessed of one flow (DESIGN §2, middle columns). */
@@ -98,6 +103,8 @@ export interface FlowResult {
   port?: number | null;
   /** Added: true when only the source side could judge (no responder at the destination). */
   sourceOnly?: boolean;
+  /** Added (fact): the sender's reply socket failed to receive while the probe waited (errno name). */
+  receiveError?: string;
   /** verify only. */
   change?: Change;
 }

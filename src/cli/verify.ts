@@ -38,7 +38,8 @@ Examples:
 
 Exit status: 0 nothing regressed (failures already in the baseline are reported, not fatal; --strict
 makes them fatal, and also baseline flows this run did not test, e.g. with fewer --checks); 1 a flow
-regressed; 2 bad usage, inventory or baseline; 3 could not run.`,
+regressed; 2 bad usage, inventory or baseline; 3 could not run (no responder reachable, not enough
+memory for the inventory, --out not written).`,
   );
   cmd.action(async (opts: RunCliOptions & { baseline: string; strict?: boolean }) => {
     const baseline = await loadBaseline(opts.baseline);
