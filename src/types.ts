@@ -1,5 +1,6 @@
 // Domain types shared by every layer: checks, planned flows, source outcomes, witness summaries, reports.
 // The Report shape is the public contract (DESIGN §5): add fields, never rename or remove.
+import type { ExplainSummary, RuleFact } from './explain/types.js';
 
 export const CHECK_IDS = ['bgp', 'ipip', 'vxlan', 'wireguard', 'typha', 'etcd', 'apiserver'] as const;
 export type CheckId = (typeof CHECK_IDS)[number];
@@ -100,6 +101,10 @@ export interface FlowResult {
   sourceOnly?: boolean;
   /** verify only. */
   change?: Change;
+  /** --explain: the host rule that took the verdict, as the user wrote it. */
+  rule?: RuleFact;
+  /** --explain ran for this flow but names no rule: why (words, for people). */
+  explainNote?: string;
 }
 
 export interface ReportNode {
@@ -141,6 +146,8 @@ export interface Report {
   checks?: CheckId[];
   ports?: Partial<Record<CheckId, number>>;
   diagnosis?: DiagnosisStatement[];
+  /** --explain: what was traced where, and what the hosts added and removed. */
+  explain?: ExplainSummary;
   /** verify only. */
   baseline?: { startedAt: string; summary: Summary; file?: string };
 }

@@ -7,6 +7,7 @@ import { parseCheckList } from '../checks/catalogue.js';
 import { loadInventory, type Inventory } from '../coordinator/inventory.js';
 import type { Plan } from '../coordinator/plan.js';
 import { runPlan } from '../coordinator/run.js';
+import { explainReport } from '../explain/coordinator.js';
 import { reportChunks, writeChunks, writeFileAtomic } from '../report/write.js';
 import { loadSecret } from '../secret.js';
 import type { CheckId, Report } from '../types.js';
@@ -21,6 +22,8 @@ export interface RunCommandHooks {
   /** Exit status for a finished report (verify has its own rule). */
   exitCode?: (report: Report) => number;
   /** Lines printed before the report (verify: what changed). */
+  /** Whether --explain is on when neither --explain nor --no-explain is given (pair: yes). */
+  explainByDefault?: boolean;
 }
 
 function formatForFile(file: string, format: Format): Format {
@@ -100,6 +103,14 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
     bar?.stop();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
+  }
+  if ((opts.explain ?? hooks.explainByDefault ?? false) && !report.incomplete) {
+    report = await explainReport(report, inv, {
+      secret,
+      tries: opts.tries,
+      timeouts: { initialMs: opts.timeout, minMs: opts.minTimeout, maxMs: opts.maxTimeout },
+      log: (l) => opts.quiet || stderr.write(`${l}\n`),
+    });
   }
   report = explainNodeErrors(report, remote.nodeErrors);
   if (hooks.post) report = hooks.post(report);

@@ -32,6 +32,7 @@ Examples:
   calico-nettest mesh   -i nodes.yaml -s secret --format json --out last-good.json
   # ... change the firewall ...
   calico-nettest verify -i nodes.yaml -s secret --baseline last-good.json --out after.json
+  calico-nettest verify -i nodes.yaml -s secret --baseline last-good.json --explain   # name the rules behind regressions
 
 Exit status: 0 nothing regressed (failures already in the baseline are reported, not fatal; --strict
 makes them fatal); 1 a flow regressed; 2 bad usage, inventory or baseline; 3 could not run.`,
