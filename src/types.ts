@@ -73,6 +73,8 @@ export interface Facts {
   control?: string;
   errorKind?: NodeErrorKind;
   error?: string;
+  /** --explain: the host rule that took the verdict (also the result's `rule`). */
+  rule?: RuleFact;
 }
 
 /** One flow the plan calls for: one check from one node to one node (or endpoint). */

@@ -79,6 +79,12 @@ export function splitBackendSentence(node: string, r: RuleFact): string {
   return ` ${node} has iptables rules in both backends, legacy (${s.legacyRules}) and nft (${s.nftRules})${uses}: the dropping rule is in ${r.backend}, so \`iptables${r.backend === 'iptables-legacy' ? '-legacy' : '-nft'} -S ${r.chain}\` shows it and the other backend's listing does not.`;
 }
 
+/** What a flow's detail says of its rule. */
+export function ruleDetail(node: string, r: RuleFact): string {
+  const what = r.policy ? 'Verdict from' : r.method === 'counters' ? 'Likely rule' : 'Rule';
+  return `${what} on ${node}: ${quoteRule(r)}.`;
+}
+
 /** The sentence a flow's rule adds to a diagnosis. */
 export function ruleSentence(node: string, r: RuleFact, f: AllowFlow): string {
   const how = r.method === 'counters' ? ` Likely (its packet counter grew by the probes sent; tracing was not used: ${r.traceUnavailable ?? 'unavailable'}).` : '';

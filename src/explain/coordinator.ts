@@ -10,7 +10,7 @@ import { ControlClient } from '../coordinator/client.js';
 import type { Inventory } from '../coordinator/inventory.js';
 import { diagnose } from '../report/diagnosis.js';
 import type { CheckId, FlowResult, Report } from '../types.js';
-import { annotateDiagnosis, directionOf } from './advice.js';
+import { annotateDiagnosis, directionOf, ruleDetail } from './advice.js';
 import type { ExplainArmResponse, ExplainCollectResponse, ExplainSummary, TraceSpec } from './types.js';
 
 export interface ExplainOptions {
@@ -37,7 +37,7 @@ export interface Blame {
 export function blamedFlows(results: readonly FlowResult[], addressOf: ReadonlyMap<string, string>): Blame[] {
   const out: Blame[] = [];
   results.forEach((r, i) => {
-    if (r.verdict !== 'fail' || r.sourceOnly) return;
+    if (r.verdict !== 'fail' || r.sourceOnly || r.where === 'path') return;
     const direction = directionOf(r.cause);
     if (!direction) return;
     if (r.cause === 'rejected' && (!r.rejectedBy || r.rejectedBy !== (addressOf.get(r.to) ?? r.toAddress))) return;
@@ -164,6 +164,10 @@ export async function explainReport(report: Report, inv: Inventory, o: ExplainOp
             const r = report.results[f.blame.result]!;
             if (oc.rule) {
               r.rule = oc.rule;
+              r.facts = { ...r.facts, rule: oc.rule };
+              // A traced rule in the destination's OUTPUT settles what the verdict alone could not: not the return path.
+              if (r.cause === 'return-blocked' && oc.rule.method === 'trace') r.where = 'destination';
+              r.detail = `${r.detail} ${ruleDetail(f.blame.host, oc.rule)}`;
               summary.named++;
             } else notes.set(oc.id, oc.note ?? 'no rule named');
           }
