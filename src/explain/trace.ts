@@ -96,7 +96,7 @@ export interface NftTraceEvent {
 
 /** One line of `nft -a monitor trace`, or null for anything else. */
 export function parseNftTraceLine(line: string): NftTraceEvent | null {
-  const head = /^trace id ([0-9a-f]+) (\S+) (\S+) (\S+) (rule|policy|packet:|return)\s?(.*)$/.exec(line.trimEnd());
+  const head = /^trace id ([0-9a-f]+) (\S+) (\S+) (\S+) (rule|policy|packet:|return|unknown rule)\s?(.*)$/.exec(line.trimEnd());
   if (!head) return null;
   const [, id, family, table, chain, kindWord, rest] = head as unknown as [string, string, string, string, string, string, string];
   if (kindWord === 'packet:') return { id, family, table, chain, kind: 'packet', text: rest, handle: null, verdict: null };
@@ -105,9 +105,11 @@ export function parseNftTraceLine(line: string): NftTraceEvent | null {
     return { id, family, table, chain, kind: 'policy', text: v, handle: null, verdict: v || null };
   }
   if (kindWord === 'return') return { id, family, table, chain, kind: 'return', text: rest.trim(), handle: null, verdict: 'return' };
-  // nft knows the rules that existed when it started; a later one is "unknown rule handle N".
-  const unknown = /^unknown rule handle (\d+)\s+\(verdict ([^)]*)\)\s*$/.exec(rest);
-  if (unknown) return { id, family, table, chain, kind: 'rule', text: '', handle: Number(unknown[1]), verdict: unknown[2]!.trim() };
+  if (kindWord === 'unknown rule') {
+    // nft knows the rules that existed when it started; a later one is "unknown rule handle N".
+    const unknown = /^handle (\d+)\s+\(verdict ([^)]*)\)\s*$/.exec(rest);
+    return { id, family, table, chain, kind: 'rule', text: '', handle: unknown ? Number(unknown[1]) : null, verdict: unknown ? unknown[2]!.trim() : null };
+  }
   const m = /^(.*?)(?:\s+# handle (\d+))?\s+\(verdict ([^)]*)\)\s*$/.exec(rest);
   if (!m) return { id, family, table, chain, kind: 'rule', text: rest.trim(), handle: null, verdict: null };
   return { id, family, table, chain, kind: 'rule', text: m[1]!.trim(), handle: m[2] !== undefined ? Number(m[2]) : null, verdict: m[3]!.trim() };
