@@ -107,8 +107,6 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
   if ((opts.explain ?? hooks.explainByDefault ?? false) && !report.incomplete) {
     report = await explainReport(report, inv, {
       secret,
-      tries: opts.tries,
-      timeouts: { initialMs: opts.timeout, minMs: opts.minTimeout, maxMs: opts.maxTimeout },
       log: (l) => opts.quiet || stderr.write(`${l}\n`),
     });
   }

@@ -4,7 +4,7 @@
 // nothing is contacted at all.
 import { randomBytes } from 'node:crypto';
 import { CATALOGUE } from '../checks/catalogue.js';
-import { DEFAULT_TIMEOUTS, type TimeoutPolicy } from '../checks/rtt.js';
+import type { TimeoutPolicy } from '../checks/rtt.js';
 import type { ProbeRequestBody } from '../control/protocol.js';
 import { ControlClient } from '../coordinator/client.js';
 import type { Inventory } from '../coordinator/inventory.js';
@@ -13,8 +13,15 @@ import type { CheckId, FlowResult, Report } from '../types.js';
 import { annotateDiagnosis, directionOf, ruleDetail } from './advice.js';
 import type { ExplainArmResponse, ExplainCollectResponse, ExplainSummary, TraceSpec } from './types.js';
 
+/**
+ * One try, a short wait: the blamed host traces the first packet as it is dropped, so the source waiting
+ * out a silent SYN adds nothing but time (a reply after the wait changes nothing here).
+ */
+export const EXPLAIN_TIMEOUTS: TimeoutPolicy = { initialMs: 250, minMs: 100, maxMs: 250 };
+
 export interface ExplainOptions {
   secret: Buffer;
+  /** Tries per re-sent probe (default 1). */
   tries?: number;
   timeouts?: TimeoutPolicy;
   controlTimeoutMs?: number;
@@ -135,7 +142,7 @@ export async function explainReport(report: Report, inv: Inventory, o: ExplainOp
         try {
           await client.probe(
             sessionId,
-            { probes, tries: o.tries ?? 3, timeouts: o.timeouts ?? DEFAULT_TIMEOUTS, concurrency: 64, spacingMs: 30 },
+            { probes, tries: o.tries ?? 1, timeouts: o.timeouts ?? EXPLAIN_TIMEOUTS, concurrency: 64, spacingMs: 30 },
             (line) => {
               if ('outcome' in line) {
                 const f = back.get(`${line.outcome.toAddress}/${line.outcome.idx}`);
