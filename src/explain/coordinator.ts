@@ -98,7 +98,8 @@ export async function explainReport(report: Report, inv: Inventory, o: ExplainOp
   const hostSpecs = new Map<string, TraceSpec[]>();
   flows.forEach((f, id) => {
     const r = report.results[f.blame.result]!;
-    const peer = f.blame.direction === 'out' ? f.toAddress : (addressOf.get(r.from) ?? '');
+    // Behind NAT the host saw another source: trace what it sees (the probe's tag still makes it ours).
+    const peer = f.blame.direction === 'out' ? f.toAddress : (r.observedSource ?? addressOf.get(r.from) ?? '');
     const list = hostSpecs.get(f.blame.host) ?? [];
     list.push({ id, direction: f.blame.direction, check: f.check, transport: CATALOGUE[f.check].transport, peer, port: f.port, idx: f.idx });
     hostSpecs.set(f.blame.host, list);

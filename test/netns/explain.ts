@@ -103,46 +103,76 @@ t.test('every rule shape is named by --explain (on by default for pair); the rul
   t.equal(off.report.explain, undefined);
 });
 
-t.test('a responder SIGKILLed with tracing armed leaves its table; its restart removes it', { skip: needsRoot }, async (t) => {
+async function waitGone(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+t.test('SIGTERM with tracing armed removes the table; a SIGKILL leaves it and the restart removes it', { skip: needsRoot }, async (t) => {
   const lab = await withLab(t, { nodes: 2, checks: ['bgp'] });
   const n2 = lab.nodes[1]!;
+  const peer = lab.nodes[0]!.address;
   const snap = await rulesets(n2.ns);
-  const host = n2.address;
-  const id = randomBytes(8).toString('hex');
+  const tables = async () => (await run(inNs(n2.ns, ['nft', 'list', 'tables']))).stdout;
   // The lab's addresses live in its namespaces: talk to node2 from the router namespace, where the coordinator runs.
-  const script = `
+  const arm = async (): Promise<ExplainArmResponse> => {
+    const id = randomBytes(8).toString('hex');
+    const script = `
       import { ControlClient } from ${JSON.stringify(new URL('../../dist/coordinator/client.js', import.meta.url).href)};
       import { loadSecret } from ${JSON.stringify(new URL('../../dist/secret.js', import.meta.url).href)};
-      const c = new ControlClient(${JSON.stringify(host)}, 5478, await loadSecret(${JSON.stringify(lab.secretFile)}));
-      await c.openSession({ id: ${JSON.stringify(id)}, peers: [${JSON.stringify(lab.nodes[0]!.address)}], ports: { bgp: 179 }, ttlMs: 60000 });
-      const a = await c.explain(${JSON.stringify(id)}, { op: 'arm', specs: [{ id: 0, direction: 'in', check: 'bgp', transport: 'tcp', peer: ${JSON.stringify(lab.nodes[0]!.address)}, port: 179, idx: 0 }], ttlMs: 60000 });
+      const c = new ControlClient(${JSON.stringify(n2.address)}, 5478, await loadSecret(${JSON.stringify(lab.secretFile)}));
+      await c.openSession({ id: '${id}', peers: ['${peer}'], ports: { bgp: 179 }, ttlMs: 60000 });
+      const a = await c.explain('${id}', { op: 'arm', specs: [{ id: 0, direction: 'in', check: 'bgp', transport: 'tcp', peer: '${peer}', port: 179, idx: 0 }], ttlMs: 60000 });
       console.log(JSON.stringify(a)); c.close();`;
-  const armed = JSON.parse((await run(inNs(lab.router, [process.execPath, '--input-type=module', '-e', script]))).stdout) as ExplainArmResponse;
+    return JSON.parse((await run(inNs(lab.router, [process.execPath, '--input-type=module', '-e', script]))).stdout) as ExplainArmResponse;
+  };
+  const restart = async () => {
+    const starts = ((await readFile(n2.log, 'utf8')).match(/"controlPort"/g) ?? []).length;
+    const fd = openSync(n2.log, 'a');
+    const child = spawn('ip', ['netns', 'exec', n2.ns, process.execPath, LAUNCHER, 'responder', '--listen', n2.address, '--secret-file', lab.secretFile, '--log-format', 'json'], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+    });
+    closeSync(fd);
+    child.unref();
+    n2.pid = child.pid ?? null; // the lab's teardown stops this one
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const log = await readFile(n2.log, 'utf8');
+      if ((log.match(/"controlPort"/g) ?? []).length > starts) break;
+      if (Date.now() > deadline) throw new Error(`restarted responder did not start:\n${log.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  let armed = await arm();
   t.equal(armed.method, 'trace', armed.note ?? '');
-  const table = /nft table ip (\S+)/.exec(armed.added ?? '')?.[1];
+  let table = /nft table ip (\S+)/.exec(armed.added ?? '')?.[1];
   t.ok(table, `named what it added: ${armed.added}`);
-  t.match((await run(inNs(n2.ns, ['nft', 'list', 'tables']))).stdout, table!, 'the trace table is there while armed');
+  t.match(await tables(), table!, 'the trace table is there while armed');
+  process.kill(n2.pid!, 'SIGTERM');
+  t.ok(await waitGone(n2.pid!, 10_000), 'the responder exits on SIGTERM');
+  t.notMatch(await tables(), table!, 'SIGTERM: the table went with it');
+  t.equal(await rulesets(n2.ns), snap, 'ruleset exactly as before');
+  t.match(await readFile(n2.log, 'utf8'), /removed nft table ip calico-nettest-/, 'it says what it removed');
 
+  await restart();
+  armed = await arm();
+  table = /nft table ip (\S+)/.exec(armed.added ?? '')?.[1];
+  t.ok(table);
   process.kill(n2.pid!, 'SIGKILL');
-  await new Promise((r) => setTimeout(r, 300));
-  t.match((await run(inNs(n2.ns, ['nft', 'list', 'tables']))).stdout, table!, 'a SIGKILL leaves it behind');
-
-  const fd = openSync(n2.log, 'a');
-  const child = spawn('ip', ['netns', 'exec', n2.ns, process.execPath, LAUNCHER, 'responder', '--listen', n2.address, '--secret-file', lab.secretFile, '--log-format', 'json'], {
-    detached: true,
-    stdio: ['ignore', fd, fd],
-  });
-  closeSync(fd);
-  child.unref();
-  n2.pid = child.pid ?? null; // the lab's teardown stops this one
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const log = await readFile(n2.log, 'utf8');
-    if ((log.match(/"controlPort"/g) ?? []).length >= 2) break;
-    if (Date.now() > deadline) throw new Error(`restarted responder did not start:\n${log.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  t.match(await readFile(n2.log, 'utf8'), /removed leftover trace tables of an earlier run: table ip calico-nettest-/, 'it says what it removed');
-  t.notMatch((await run(inNs(n2.ns, ['nft', 'list', 'tables']))).stdout, table!, 'the restart removed it');
+  t.ok(await waitGone(n2.pid!, 5000));
+  t.match(await tables(), table!, 'a SIGKILL leaves it behind');
+  await restart();
+  t.match(await readFile(n2.log, 'utf8'), /removed leftover trace tables of an earlier run: table ip calico-nettest-/, 'the restart says what it removed');
+  t.notMatch(await tables(), table!, 'the restart removed it');
   t.equal(await rulesets(n2.ns), snap, 'ruleset exactly as before');
 });
