@@ -104,11 +104,24 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+  let explainInterrupted = false;
   if ((opts.explain ?? hooks.explainByDefault ?? false) && !report.incomplete) {
-    report = await explainReport(report, inv, {
-      secret,
-      log: (l) => opts.quiet || stderr.write(`${l}\n`),
-    });
+    // Ctrl-C while tracing: stop tracing (the hosts remove their tables), still write the verdicts.
+    const stop = new AbortController();
+    const onStop = () => {
+      stderr.write('\ninterrupted: not naming the rules; writing the report (Ctrl-C again to quit at once)\n');
+      explainInterrupted = true;
+      stop.abort();
+      process.once('SIGINT', () => process.exit(EXIT.interrupted));
+    };
+    process.once('SIGINT', onStop);
+    process.once('SIGTERM', onStop);
+    try {
+      report = await explainReport(report, inv, { secret, signal: stop.signal, log: (l) => opts.quiet || stderr.write(`${l}\n`) });
+    } finally {
+      process.off('SIGINT', onStop);
+      process.off('SIGTERM', onStop);
+    }
   }
   report = explainNodeErrors(report, remote.nodeErrors);
   if (hooks.post) report = hooks.post(report);
@@ -122,7 +135,7 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
   if (!opts.quiet && !(opts.out && opts.format !== 'table')) await writeChunks(process.stdout, reportChunks(report, opts.format, { color }));
 
   const reached = report.results.some((r) => r.cause !== 'responder-unreachable');
-  if (report.incomplete) return EXIT.interrupted;
+  if (report.incomplete || explainInterrupted) return EXIT.interrupted;
   if (!reached && report.results.length > 0) {
     stderr.write(`calico-nettest: could not reach any responder — start \`calico-nettest responder\` on the nodes, and check the secret and the control port\n`);
     return EXIT.cannotRun;

@@ -33,6 +33,12 @@ export interface ExplainOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * Flows traced per blamed host: each is one rule in the trace table, evaluated for every packet the host
+ * sees while armed; on a node whose firewall drops a whole mesh the same few rules drop them all.
+ */
+export const MAX_TRACED_PER_HOST = 256;
+
 /** One flow to explain: its result, the host blamed, and which of its packets that host traces. */
 export interface Blame {
   result: number;
@@ -68,8 +74,16 @@ interface Flow {
 /** Explain a finished report in place and return it (with `rule` on the flows named and a fresh diagnosis). */
 export async function explainReport(report: Report, inv: Inventory, o: ExplainOptions): Promise<Report> {
   const addressOf = new Map(inv.nodes.map((n) => [n.name, n.address]));
-  const blames = blamedFlows(report.results, addressOf);
-  if (blames.length === 0) return report;
+  const all = blamedFlows(report.results, addressOf);
+  if (all.length === 0) return report;
+  const perHost = new Map<string, number>();
+  const blames: Blame[] = [];
+  for (const b of all) {
+    const n = (perHost.get(b.host) ?? 0) + 1;
+    perHost.set(b.host, n);
+    if (n <= MAX_TRACED_PER_HOST) blames.push(b);
+    else report.results[b.result]!.explainNote = `not traced: only the first ${MAX_TRACED_PER_HOST} flows blamed on ${b.host} are (see theirs: the same rules usually drop them all)`;
+  }
   const byName = new Map(inv.nodes.map((n) => [n.name, n]));
   const sessionId = randomBytes(8).toString('hex');
   const nextIdx = new Map<string, number>();

@@ -275,3 +275,27 @@ t.test('the explain call validates its body', async (t) => {
     }
   }));
 });
+
+t.test('explainReport: nothing blamed contacts no one; a responder that cannot be reached says so per flow; tracing is capped per host', async (t) => {
+  const { explainReport, MAX_TRACED_PER_HOST } = await import('../../src/explain/coordinator.js');
+  const inv = {
+    file: 'x',
+    nodes: [
+      { name: 'n1', address: '198.18.1.2', roles: [], control: { host: '127.0.0.1', port: 1 } },
+      { name: 'n2', address: '198.18.2.2', roles: [], control: { host: '127.0.0.1', port: 1 } },
+    ],
+    endpoints: [],
+    checks: null,
+    ports: { bgp: 179, ipip: null, vxlan: 4789, wireguard: 51820, typha: 5473, etcd: 2379, apiserver: 6443 },
+  };
+  const base = { schemaVersion: 1 as const, tool: { name: 'calico-nettest' as const, version: '0' }, startedAt: '', finishedAt: '', nodes: [], summary: { pass: 0, fail: 0, unknown: 0 } };
+  const clean = { ...base, results: [result({ verdict: 'pass', cause: null })] };
+  t.equal(await explainReport(clean, inv, { secret: Buffer.alloc(32) }), clean, 'the same report, untouched');
+  t.equal(clean.results[0]!.explainNote, undefined);
+  const many = { ...base, results: Array.from({ length: MAX_TRACED_PER_HOST + 2 }, () => result({})) };
+  const out = await explainReport(many, inv, { secret: Buffer.alloc(32) });
+  t.match(out.results[0]!.explainNote, /could not open an explain session on n2/);
+  t.match(out.results[MAX_TRACED_PER_HOST + 1]!.explainNote, /not traced: only the first 256 flows blamed on n2/);
+  t.match(out.explain, { flows: MAX_TRACED_PER_HOST, named: 0 });
+  t.equal(out.results.filter((r) => r.rule).length, 0, 'no rule is made up');
+});
