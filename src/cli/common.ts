@@ -60,6 +60,8 @@ export function addRunOptions(cmd: Command): Command {
     .addOption(new Option('--min-timeout <ms>', 'lower clamp of the adaptive timeout').argParser(parseIntOption('--min-timeout', 1, 60000)).default(DEFAULT_TIMEOUTS.minMs))
     .addOption(new Option('--max-timeout <ms>', 'upper clamp of the adaptive timeout').argParser(parseIntOption('--max-timeout', 10, 60000)).default(DEFAULT_TIMEOUTS.maxMs))
     .addOption(new Option('--concurrency <n>', 'probes in flight at once per node').argParser(parseIntOption('--concurrency', 1, 4096)).default(64))
+    .addOption(new Option('--explain', 'after the run, have each blamed host trace its failing flows\' probes and name the rule that dropped them (on by default for pair)'))
+    .addOption(new Option('--no-explain', 'do not trace failing flows (pair traces them by default)'))
     .addOption(new Option('--no-color', 'no colours (also when NO_COLOR is set or output is not a terminal)'))
     .addOption(new Option('-q, --quiet', 'print nothing but errors (use the exit status and --out)'));
   return addRemoteOptions(cmd);
@@ -83,6 +85,8 @@ export interface RunCliOptions extends RemoteCliOptions {
   parallelNodes?: number;
   color: boolean;
   quiet?: boolean;
+  /** --explain / --no-explain; undefined: the command's default. */
+  explain?: boolean;
 }
 
 export function useColor(stream: NodeJS.WriteStream, flag: boolean): boolean {

@@ -10,6 +10,7 @@ import { loadInventory, type Inventory } from '../coordinator/inventory.js';
 import { checkRunMemory } from '../coordinator/budget.js';
 import { countFlows, type Plan } from '../coordinator/plan.js';
 import { runPlan } from '../coordinator/run.js';
+import { explainReport } from '../explain/coordinator.js';
 import { ReportWriteError, reportChunks, writeChunks, writeReportFile } from '../report/write.js';
 import { labNamespaceProblem } from '../lab/lab.js';
 import { loadSecret } from '../secret.js';
@@ -25,6 +26,8 @@ export interface RunCommandHooks {
   /** Exit status for a finished report (verify has its own rule). */
   exitCode?: (report: Report) => number;
   /** Lines printed before the report (verify: what changed). */
+  /** Whether --explain is on when neither --explain nor --no-explain is given (pair: yes). */
+  explainByDefault?: boolean;
 }
 
 function formatForFile(file: string, format: Format): Format {
@@ -123,6 +126,25 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+  let explainInterrupted = false;
+  if ((opts.explain ?? hooks.explainByDefault ?? false) && !report.incomplete) {
+    // Ctrl-C while tracing: stop tracing (the hosts remove their tables), still write the verdicts.
+    const stop = new AbortController();
+    const onStop = () => {
+      stderr.write('\ninterrupted: not naming the rules; writing the report (Ctrl-C again to quit at once)\n');
+      explainInterrupted = true;
+      stop.abort();
+      process.once('SIGINT', () => process.exit(EXIT.interrupted));
+    };
+    process.once('SIGINT', onStop);
+    process.once('SIGTERM', onStop);
+    try {
+      report = await explainReport(report, inv, { secret, signal: stop.signal, log: (l) => opts.quiet || stderr.write(`${l}\n`) });
+    } finally {
+      process.off('SIGINT', onStop);
+      process.off('SIGTERM', onStop);
+    }
+  }
   report = explainNodeErrors(report, remote.nodeErrors);
   if (hooks.post) report = hooks.post(report);
   if (!opts.quiet) for (const e of nodeErrors) stderr.write(`warning: ${e}\n`);
@@ -150,7 +172,7 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
   }
 
   const reached = report.results.some((r) => r.cause !== 'responder-unreachable');
-  if (report.incomplete) return EXIT.interrupted;
+  if (report.incomplete || explainInterrupted) return EXIT.interrupted;
   if (!reached && report.results.length > 0) {
     stderr.write(`calico-nettest: could not reach any responder — start \`calico-nettest responder\` on the nodes, and check the secret and the control port\n`);
     return EXIT.cannotRun;

@@ -35,6 +35,7 @@ Examples:
   calico-nettest mesh   -i nodes.yaml -s secret --format json --out last-good.json
   # ... change the firewall ...
   calico-nettest verify -i nodes.yaml -s secret --baseline last-good.json --out after.json
+  calico-nettest verify -i nodes.yaml -s secret --baseline last-good.json --explain   # name the rules behind regressions
 
 Exit status: 0 nothing regressed (failures already in the baseline are reported, not fatal; --strict
 makes them fatal, and also baseline flows this run did not test, e.g. with fewer --checks); 1 a flow

@@ -153,6 +153,11 @@ export class ControlClient {
     return this.retried(() => this.raw('GET', `${API}/sessions/${id}/witness`, undefined, undefined, signal, 60_000) as Promise<WitnessResponse>, signal);
   }
 
+  /** --explain: arm tracing or collect what it saw (src/explain/route.ts). Not retried: arming twice is not idempotent. */
+  explain<T>(id: string, body: unknown, signal?: AbortSignal, timeoutMs = 60_000): Promise<T> {
+    return this.raw('POST', `${API}/sessions/${id}/explain`, body, undefined, signal, timeoutMs) as Promise<T>;
+  }
+
   async closeSession(id: string): Promise<void> {
     await this.raw('DELETE', `${API}/sessions/${id}`, undefined).catch(() => undefined);
   }

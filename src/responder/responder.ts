@@ -14,6 +14,7 @@ import { describeDrop, dropPrivileges } from './privileges.js';
 import { SessionStore } from './sessions.js';
 import { createControlServer } from './server.js';
 import { Witness, type WitnessEvent } from './witness.js';
+import { Explainer } from '../explain/host.js';
 
 export interface ResponderOptions {
   native: NativeBinding;
@@ -91,17 +92,21 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
     onError: (err) => emit('error', `witness receive error: ${err.message}`),
   });
   const prober = new Prober(o.native, o.address);
+  const explainer = new Explainer({ address: o.address, log: (m) => emit('explain', m) });
   let held: HeldPorts | null = null;
   let server: Server | null = null;
   const closeAll = async () => {
     witness.close();
     prober.close();
+    await explainer.close();
     await held?.close();
     if (server) await new Promise<void>((r) => server!.close(() => r()));
   };
   try {
     witness.open();
     prober.open();
+    // A crashed or SIGKILLed run may have left its trace table: the host's ruleset must be as before.
+    await explainer.removeStale();
     held = o.noHold ? { holdings: [], close: async () => undefined } : await holdPorts(o.address, { tcp, udp });
     const controlPort = o.controlPort ?? DEFAULT_CONTROL_PORT;
     const info = (): InfoResponse => ({
@@ -114,7 +119,7 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
       sessions: store.size,
       timeMs: Date.now(),
     });
-    server = createControlServer({ secret: o.secret, store, witness, prober, info, log: (m) => emit('control', m) });
+    server = createControlServer({ secret: o.secret, store, witness, prober, info, explainer, log: (m) => emit('control', m) });
     await new Promise<void>((resolve, reject) => {
       server!.once('error', (err: NodeJS.ErrnoException) =>
         reject(
