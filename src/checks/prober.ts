@@ -7,18 +7,14 @@ import type { NativeBinding, NativeError, NativeSocket, ReceivedPacket } from '.
 import { isNativeError } from '../native.js';
 import { decodeIPv4, encodeIPv4 } from '../packets/ipv4.js';
 import { decodeTcp } from '../packets/tcp.js';
-import { encodeUdp } from '../packets/udp.js';
 import { decodeIcmp } from '../packets/icmp.js';
-import { encodeProbePayload, encodeProbeSyn, padProbe, PROBE_TCP_SPORT_HI, PROBE_TCP_SPORT_LO, tcpProbeSeq } from '../packets/probe.js';
-import { buildVxlanProbe } from '../packets/vxlan.js';
-import { buildIpipInner } from '../packets/ipip.js';
+import { encodeProbePayload, encodeProbeSyn, PROBE_TCP_SPORT_HI, PROBE_TCP_SPORT_LO, tcpProbeSeq } from '../packets/probe.js';
 import { icmpErrorQuotingProbe, tcpRepliesToPortRange } from '../packets/bpf.js';
 import { DecodeError } from '../packets/errors.js';
 import type { CheckId, SourceOutcome, Transport } from '../types.js';
 import { DEFAULT_TIMEOUTS, PeerTimeouts, type TimeoutPolicy } from './rtt.js';
-
-/** Size of a WireGuard handshake initiation, so a wireguard probe looks like one to a size-aware filter. */
-export const WIREGUARD_PROBE_SIZE = 148;
+import { probeShape, type Framing, type ProbeShape } from './catalogue.js';
+import { framePacket } from './framing.js';
 
 export interface ProbeRequest {
   idx: number;
@@ -26,7 +22,13 @@ export interface ProbeRequest {
   transport: Transport;
   to: string;
   port: number | null;
+  /** Overrides of the check's probe shape (catalogue): the mtu check sends DF probes of a given size. */
+  framing?: Framing;
+  size?: number;
+  df?: boolean;
 }
+
+const shapeOf = (req: ProbeRequest): ProbeShape => probeShape(req.check, { ...(req.framing ? { framing: req.framing } : {}), ...(req.size !== undefined ? { size: req.size } : {}), ...(req.df !== undefined ? { df: req.df } : {}) });
 
 export interface ProbeOptions {
   tries: number;
@@ -246,7 +248,7 @@ export class Prober {
         const sport = this.allocPort(req.to, dport, 't');
         const key = `t/${req.to}/${dport}/${sport}`;
         const segment = encodeProbeSyn({ srcAddr: this.address, dstAddr: req.to, srcPort: sport, dstPort: dport, seq });
-        const packet = encodeIPv4({ src: this.address, dst: req.to, protocol: 6, id: this.allocIpId(), payload: segment });
+        const packet = encodeIPv4({ src: this.address, dst: req.to, protocol: 6, id: this.allocIpId(), dontFragment: shapeOf(req).df, payload: segment });
         outcome.attempts++;
         outcome.srcPort = sport;
         const sent = { at: nowMs() };
@@ -281,21 +283,15 @@ export class Prober {
     const sport = req.transport === 'udp' ? this.allocPort(req.to, req.port, 'u') : null;
     const key = req.transport === 'udp' ? `u/${req.to}/${req.port}/${sport}` : `i/${req.to}/${ipId}`;
     outcome.srcPort = sport;
+    const shape = shapeOf(req);
     let firstSent = 0;
     const last = { at: nowMs() };
     const waits: Promise<Reply | null>[] = [];
     // Every copy is a complete probe; one witnessed copy is enough, so a lost packet is not a failure.
     for (let attempt = 0; attempt < opts.tries && !signal?.aborted; attempt++) {
       const payload = encodeProbePayload({ key: session.key, sessionId: session.idBytes, check: req.check, idx: req.idx, attempt, sendTimeMs: Date.now() });
-      let packet: Buffer;
-      if (req.transport === 'udp') {
-        const body = req.check === 'vxlan' ? buildVxlanProbe({ innerSrc: this.address, innerDst: req.to, payload }) : req.check === 'wireguard' ? padProbe(payload, WIREGUARD_PROBE_SIZE) : payload;
-        const dgram = encodeUdp({ srcAddr: this.address, dstAddr: req.to, srcPort: sport!, dstPort: req.port ?? 0, payload: body });
-        packet = encodeIPv4({ src: this.address, dst: req.to, protocol: 17, id: ipId, payload: dgram });
-      } else {
-        const inner = buildIpipInner({ innerSrc: this.address, innerDst: req.to, payload });
-        packet = encodeIPv4({ src: this.address, dst: req.to, protocol: 4, id: ipId, payload: inner });
-      }
+      // The catalogue says how this check's probe is framed, sized and flagged; the request may override it.
+      const packet = framePacket(shape, { src: this.address, dst: req.to, transport: req.transport === 'udp' ? 'udp' : 'ipip', srcPort: sport, dstPort: req.port, id: ipId, payload });
       outcome.attempts++;
       if (attempt === 0) {
         firstSent = nowMs();

@@ -1,6 +1,7 @@
 // What every command shares: the error-to-message and error-to-exit-status mapping, output writing, run options.
 import { Option, InvalidArgumentError, type Command } from 'commander';
 import pc from 'picocolors';
+import { checkList } from '../checks/catalogue.js';
 import { DEFAULT_TIMEOUTS } from '../checks/rtt.js';
 import { EXIT, UserError } from '../errors.js';
 import { DEFAULT_CONTROL_PORT } from '../control/protocol.js';
@@ -51,7 +52,7 @@ export function addRunOptions(cmd: Command): Command {
   cmd
     .addOption(new Option('-i, --inventory <file>', 'inventory (YAML or JSON): nodes, addresses, roles (required unless --kubernetes)').env('CALICO_NETTEST_INVENTORY'))
     .addOption(new Option('-s, --secret-file <file>', 'file holding the secret shared with the responders (not with --ssh: it makes its own)').env('CALICO_NETTEST_SECRET_FILE'))
-    .addOption(new Option('-c, --checks <list>', 'comma list of checks: bgp,ipip,vxlan,wireguard,typha,etcd,apiserver (default: the inventory\'s, else all)').env('CALICO_NETTEST_CHECKS'))
+    .addOption(new Option('-c, --checks <list>', `comma list of checks: ${checkList(',')} (default: the inventory's, else all)`).env('CALICO_NETTEST_CHECKS'))
     .addOption(new Option('-f, --format <format>', 'output format').choices(FORMATS).default('table'))
     .addOption(new Option('-o, --out <file>', 'also write the report to this file (format from --format, else from the extension; default JSON); - is stdout; devices and FIFOs are written in place; a file is replaced only by a complete report (exit 3 and the old file kept otherwise)'))
     .addOption(new Option('--control-port <n>', 'responders\' control port where the inventory gives none').argParser(parseIntOption('--control-port', 1, 65535)).default(DEFAULT_CONTROL_PORT))

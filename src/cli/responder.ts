@@ -1,6 +1,6 @@
 // `calico-nettest responder`: run on every node; witnesses probes and sends this node's probes on request.
 import { Command, Option } from 'commander';
-import { CATALOGUE, DEFAULT_CHECKS, parseCheckList } from '../checks/catalogue.js';
+import { CATALOGUE, DEFAULT_CHECKS, checkList, parseCheckList } from '../checks/catalogue.js';
 import { DEFAULT_CONTROL_PORT, isIPv4 } from '../control/protocol.js';
 import { loadNative } from '../native.js';
 import { startResponder } from '../responder/responder.js';
@@ -26,7 +26,7 @@ function parsePortOverrides(list: string[]): Partial<Record<CheckId, number>> {
     const m = /^([a-z]+)=(\d{1,5})$/.exec(item.trim());
     const id = m?.[1] as CheckId | undefined;
     if (!m || !id || !(id in CATALOGUE) || CATALOGUE[id].defaultPort === null || Number(m[2]) < 1 || Number(m[2]) > 65535)
-      throw new CliError(`--port ${item}: expected CHECK=PORT with a check that has a port (bgp, vxlan, wireguard, typha, etcd, apiserver) and a port 1..65535`);
+      throw new CliError(`--port ${item}: expected CHECK=PORT with a check that has a port (${checkList(', ', (d) => d.defaultPort !== null)}) and a port 1..65535`);
     out[id] = Number(m[2]);
   }
   return out;

@@ -173,10 +173,11 @@ function noHolderMessage(check: CheckId, role: string): string {
 
 function portOf(inv: Inventory, check: CheckId): number | null {
   const port = inv.ports[check];
-  if (CATALOGUE[check].transport !== 'ipip' && (port === null || port === undefined)) {
+  const portless = CATALOGUE[check].defaultPort === null;
+  if (!portless && (port === null || port === undefined)) {
     throw new PlanError(`check ${check} has no port: set ports: { ${check}: N } in the inventory`);
   }
-  return CATALOGUE[check].transport === 'ipip' ? null : port ?? null;
+  return portless ? null : port ?? null;
 }
 
 function nodeIndex(inv: Inventory, name: string): number {

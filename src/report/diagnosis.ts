@@ -1,7 +1,8 @@
 // Explains failed and unknown flows in the fewest statements: candidate groups (one per firewall that
 // could have dropped them) chosen by greedy set cover, largest first, ties to the more specific place.
 // Built to scale: one pass over the results with integer-indexed counters; only failures are grouped.
-import { CHECK_IDS, type CheckId, type DiagnosisStatement, type FlowResult, type Report } from '../types.js';
+import { checkIds } from '../checks/catalogue.js';
+import { type CheckId, type DiagnosisStatement, type FlowResult, type Report } from '../types.js';
 import { listNames, plural, portOf, ruleMatch, trafficName } from './common.js';
 
 export type DiagnoseInput = Pick<Report, 'nodes' | 'results'> & Partial<Pick<Report, 'ports'>>;
@@ -92,8 +93,8 @@ export function diagnose(report: DiagnoseInput): DiagnosisStatement[] {
   }
   const nodeCount = names.length;
 
-  const checkIdx = new Map<string, number>(CHECK_IDS.map((c, i) => [c, i]));
-  const checks: string[] = [...CHECK_IDS];
+  const checkIdx = new Map<string, number>(checkIds().slice(0, STRIDE - 1).map((c, i) => [c, i]));
+  const checks: string[] = [...checkIdx.keys()];
   const internCheck = (c: string): number => {
     let i = checkIdx.get(c);
     if (i === undefined) {

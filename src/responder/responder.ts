@@ -56,7 +56,8 @@ function portsFor(checks: CheckId[], overrides: Partial<Record<CheckId, number>>
     const port = overrides[c] ?? def.defaultPort;
     if (port === null) continue;
     byCheck[c] = port;
-    (def.transport === 'udp' ? udp : tcp).push(port);
+    if (def.listen === 'udp') udp.push(port);
+    else if (def.listen === 'tcp-syn') tcp.push(port);
   }
   return { tcp, udp, byCheck };
 }
@@ -141,7 +142,7 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
         emit('start', `${c}: witnessing IP protocol 4 on ${o.address}`);
         continue;
       }
-      const h = held.holdings.find((x) => x.port === port && x.proto === (CATALOGUE[c].transport === 'udp' ? 'udp' : 'tcp'));
+      const h = held.holdings.find((x) => x.port === port && x.proto === (CATALOGUE[c].listen === 'udp' ? 'udp' : 'tcp'));
       emit(
         'start',
         h && h.holder === 'nobody'

@@ -14,6 +14,7 @@ import {
   type WitnessResponse,
 } from '../control/protocol.js';
 import { deriveSessionKey } from '../packets/probe.js';
+import { witnessPorts } from '../checks/catalogue.js';
 import type { Prober } from '../checks/prober.js';
 import { Session, SessionError, type SessionStore } from './sessions.js';
 import type { Witness } from './witness.js';
@@ -117,13 +118,7 @@ export function createControlServer(deps: ControlDeps): Server {
       const o = parseOpenSession(parseJson(body));
       const idBytes = Buffer.from(o.id, 'hex');
       const s = deps.store.open(new Session(o.id, idBytes, deriveSessionKey(deps.secret, idBytes), new Set(o.peers), o.ports, now + o.ttlMs, o.expect), now);
-      const tcp: number[] = [];
-      const udp: number[] = [];
-      for (const [check, port] of Object.entries(o.ports)) {
-        if (check === 'vxlan' || check === 'wireguard') udp.push(port);
-        else tcp.push(port);
-      }
-      deps.witness.addPorts({ tcp, udp });
+      deps.witness.addPorts(witnessPorts(Object.entries(o.ports)));
       deps.witness.refresh(now);
       return send(res, 201, { id: s.id, expiresAtMs: s.expiresAtMs, capture: deps.witness.capture });
     }

@@ -2,7 +2,8 @@
 // sends, which replies and ICMP errors it matches (through the real kernel filters, emulated), spacing of
 // datagram copies, abort, and that a receive error on a reply socket is reported instead of read as a drop.
 import t, { type Test } from 'tap';
-import { Prober, WIREGUARD_PROBE_SIZE, type ProbeOptions, type ProbeRequest, type ProbeSession } from '../../src/checks/prober.js';
+import { WIREGUARD_HANDSHAKE_SIZE as WIREGUARD_PROBE_SIZE } from '../../src/checks/catalogue.js';
+import { Prober, type ProbeOptions, type ProbeRequest, type ProbeSession } from '../../src/checks/prober.js';
 import { decodeIPv4, encodeIPv4 } from '../../src/packets/ipv4.js';
 import { decodeTcp, encodeTcp, TCP_FLAGS } from '../../src/packets/tcp.js';
 import { decodeUdp } from '../../src/packets/udp.js';
