@@ -26,6 +26,8 @@ const BIN = join(ROOT, 'bin', 'calico-nettest');
 // podman as root here: crun fails (cgroups in hybrid mode), runc works.
 const RUNTIME = process.env.CALICO_NETTEST_OCI_RUNTIME ?? 'runc';
 const FAULT = 'drop:vxlan@node3:in';
+// Building the image here (no $CALICO_NETTEST_IMAGE) takes minutes the first time (debootstrap).
+if (!process.env.CALICO_NETTEST_IMAGE) t.setTimeout(900_000);
 
 const missing = async () => {
   for (const [c, pkg] of [['podman', 'podman'], [RUNTIME, RUNTIME], ['bird', 'bird2'], ['birdc', 'bird2'], ['ss', 'iproute2']] as const)
