@@ -106,7 +106,10 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
   let server: Server | null = null;
   const closeAll = async () => {
     // Held ports first, at once: a service waiting to bind them (BIRD, Typha, etcd) must not wait for us.
-    const released = held?.close();
+    const heldPorts = held?.holdings.filter((h) => h.ours).map((h) => h.port) ?? [];
+    const released = held?.close().then(() => {
+      if (heldPorts.length) emit('stop', `released port${heldPorts.length > 1 ? 's' : ''} ${heldPorts.join(', ')}`, { released: heldPorts });
+    });
     witness.close();
     prober.close();
     if (server) {

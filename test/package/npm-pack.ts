@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { runIn } from '../helpers/lab.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+// Installing 180 packages and compiling the addon takes minutes on a loaded machine.
+t.setTimeout(600_000);
 
 t.test('npm pack, npm install -g of the tarball: calico-nettest on PATH, the addon built and loadable', async (t) => {
   const version = (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
