@@ -21,7 +21,9 @@ export type Cause =
   | 'return-blocked'
   | 'responder-unreachable'
   | 'no-route'
-  | 'not-probed';
+  | 'not-probed'
+  /** No reply, but the sender's reply socket failed to receive meanwhile: a reply may have been lost there. */
+  | 'receive-error';
 
 /** One flow the plan calls for: one check from one node to one node (or endpoint). */
 export interface PlannedFlow {
@@ -57,6 +59,9 @@ export interface SourceOutcome {
   attempts: number;
   /** Source port the TCP/UDP probe used. */
   srcPort: number | null;
+  /** Added: a reply socket (TCP replies, ICMP errors) failed to receive while this probe waited, by errno
+   *  name (e.g. 'ENOBUFS': replies overflowed it). "Nothing came back" is then no evidence of a drop. */
+  receiveError?: string;
 }
 
 /** What the destination witnessed of one flow (DESIGN §2, middle columns). */
@@ -98,6 +103,8 @@ export interface FlowResult {
   port?: number | null;
   /** Added: true when only the source side could judge (no responder at the destination). */
   sourceOnly?: boolean;
+  /** Added (fact): the sender's reply socket failed to receive while the probe waited (errno name). */
+  receiveError?: string;
   /** verify only. */
   change?: Change;
 }
@@ -123,6 +130,8 @@ export interface DiagnosisStatement {
   /** What to check, in plain words. */
   advice: string;
   examples: Array<{ check: CheckId; from: string; to: string }>;
+  /** Added (verify): these failures were already in the baseline; statements without it are new. */
+  known?: boolean;
 }
 
 export interface Report {
@@ -142,5 +151,18 @@ export interface Report {
   ports?: Partial<Record<CheckId, number>>;
   diagnosis?: DiagnosisStatement[];
   /** verify only. */
-  baseline?: { startedAt: string; summary: Summary; file?: string };
+  baseline?: {
+    startedAt: string;
+    summary: Summary;
+    file?: string;
+    /** Added: how many of the baseline's flows this run did not test (another --checks, a node removed, Ctrl-C). */
+    notTested?: number;
+    /** Added: their keys ("check from -> to"), the first NOT_TESTED_LIST_CAP of them. */
+    notTestedFlows?: string[];
+    /** Added: checks of the baseline this run left out, and baseline nodes it does not have. */
+    notTestedChecks?: string[];
+    notTestedNodes?: string[];
+    /** Added: why the comparison is weak (an incomplete baseline, one of other nodes). */
+    warnings?: string[];
+  };
 }

@@ -58,7 +58,23 @@ function result(
     ...extra,
   };
   if (flow.sourceOnly) r.sourceOnly = true;
+  if (src?.receiveError && !src.reply) r.receiveError = src.receiveError;
   return r;
+}
+
+/**
+ * Silence that proves nothing: the sender's reply socket failed to receive (ENOBUFS: replies overflowed it)
+ * while the probe waited, so the answer may have come and been lost on the sender itself.
+ */
+function receiveErrorResult(flow: PlannedFlow, src: SourceOutcome, wit: WitnessSummary | undefined, seen: string): FlowResult {
+  return result(
+    flow,
+    src,
+    wit,
+    'unknown',
+    'receive-error',
+    `${seen}; but ${flow.from}'s reply socket failed to receive (${src.receiveError}) while it waited, so an answer may have been lost on ${flow.from} itself — run again (if it is ENOBUFS, lower --concurrency)`,
+  );
 }
 
 /** Join one flow's evidence into its verdict. `wit` is undefined when the destination did not witness it. */
@@ -143,6 +159,7 @@ export function joinVerdict(
     if (src.reply === 'icmp') {
       return result(flow, src, wit, 'fail', 'rejected', `rejected by ${src.replyFrom} with ${icmpName(src.icmp)}.`, { rejectedBy: src.replyFrom });
     }
+    if (src.receiveError) return receiveErrorResult(flow, src, wit, `no answer from ${to} (${flow.toAddress})`);
     return result(
       flow,
       src,
@@ -192,6 +209,7 @@ export function joinVerdict(
   // Nothing came back.
   if (flow.transport === 'tcp') {
     if (socketSeen) {
+      if (src.receiveError) return receiveErrorResult(flow, src, wit, `arrived at ${to}${arrivedOn} and reached a socket, but no answer came back`);
       return result(
         flow,
         src,

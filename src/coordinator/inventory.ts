@@ -3,7 +3,9 @@
 import { readFile } from 'node:fs/promises';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type YAMLMap } from 'yaml';
 import { CATALOGUE, defaultPorts, didYouMean, isCheckId, unknownCheckMessage } from '../checks/catalogue.js';
+import { DEFAULT_CONTROL_PORT } from '../control/protocol.js';
 import { CHECK_IDS, type CheckId, type Role } from '../types.js';
+import { EXIT, UserError } from '../errors.js';
 
 export interface InventoryNode {
   name: string;
@@ -36,7 +38,7 @@ export interface InventoryOptions {
   controlPort?: number;
 }
 
-export class InventoryError extends Error {
+export class InventoryError extends UserError {
   readonly code = 'EINVENTORY' as const;
   readonly file: string;
   readonly line?: number;
@@ -47,7 +49,7 @@ export class InventoryError extends Error {
 
   constructor(file: string, reason: string, where?: { line: number; column: number }, hint?: string) {
     const loc = where ? `${file}:${where.line}:${where.column}` : file;
-    super(`${loc}: ${reason}${hint ? ` (${hint})` : ''}`);
+    super(`${loc}: ${reason}${hint ? ` (${hint})` : ''}`, EXIT.usage);
     this.name = 'InventoryError';
     this.file = file;
     this.reason = reason;
@@ -59,7 +61,6 @@ export class InventoryError extends Error {
   }
 }
 
-export const DEFAULT_CONTROL_PORT = 5478;
 export const ROLES: readonly Role[] = ['typha', 'etcd', 'apiserver'];
 
 const TOP_KEYS = ['nodes', 'checks', 'ports', 'endpoints'] as const;
@@ -245,7 +246,7 @@ class Parser {
     if (isScalar(v) && typeof v.value === 'number') return { host: address, port: this.port(v, label) };
     const text = this.text1(v, label);
     const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:\s]+):(\d+)$/.exec(text) ?? /^()(\d+)$/.exec(text);
-    if (!m) throw this.error(v, `${label}: '${text}' is not host:port`, 'e.g. 198.18.0.1:5478');
+    if (!m) throw this.error(v, `${label}: '${text}' is not host:port`, `e.g. 198.18.0.1:${DEFAULT_CONTROL_PORT}`);
     const host = m[1] || address;
     const port = Number(m[2]);
     if (!(port >= 1 && port <= 65535)) throw this.error(v, `${label}: port ${m[2]} is out of range 1-65535`);

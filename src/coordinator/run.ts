@@ -1,14 +1,16 @@
 // One run of a plan (mesh, pair, verify): open a session on every responder, have each node probe its
 // peers (streaming outcomes back), fetch every witness log, join into one verdict per flow (DESIGN §3).
 import { randomBytes } from 'node:crypto';
+import pMap from 'p-map';
 import { CATALOGUE } from '../checks/catalogue.js';
 import { DEFAULT_TIMEOUTS, type TimeoutPolicy } from '../checks/rtt.js';
 import type { ProbeRequestBody } from '../control/protocol.js';
+import { summarize } from '../report/common.js';
 import { diagnose } from '../report/diagnosis.js';
-import type { CheckId, FlowResult, PlannedFlow, Report, Summary, WitnessSummary } from '../types.js';
+import type { CheckId, FlowResult, PlannedFlow, Report, WitnessSummary } from '../types.js';
 import { joinVerdict } from '../verdict.js';
 import { VERSION } from '../version.js';
-import { ControlClient } from './client.js';
+import { ControlClient, type ControlConnection } from './client.js';
 import { OutcomeTable, PackedFlows, WitnessTable } from './outcomes.js';
 import type { Inventory, InventoryNode } from './inventory.js';
 import type { Plan } from './plan.js';
@@ -30,6 +32,8 @@ export interface RunOptions {
   onProgress?: (p: Progress) => void;
   /** Called once per node that could not be reached. */
   onNodeError?: (node: string, message: string) => void;
+  /** How to reach one node's responder (tests give a fake); default: a ControlClient over HTTP. */
+  connect?: (node: InventoryNode, secret: Buffer, timeoutMs: number) => ControlConnection;
 }
 
 export interface Progress {
@@ -49,7 +53,7 @@ export interface NodeEvidence {
 
 interface NodeState extends NodeEvidence {
   node: InventoryNode;
-  client: ControlClient;
+  client: ControlConnection;
 }
 
 /**
@@ -87,21 +91,6 @@ export function joinAll(
   return results;
 }
 
-/** Run `fn` over `items` with at most `limit` at once. */
-async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-}
-
-export function summarize(results: readonly FlowResult[]): Summary {
-  const s: Summary = { pass: 0, fail: 0, unknown: 0 };
-  for (const r of results) s[r.verdict]++;
-  return s;
-}
-
 /** Run a plan end to end. It takes `plan.flows` over (packed; the array is empty when it returns). */
 export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promise<Report> {
   const startedAt = new Date().toISOString();
@@ -119,7 +108,8 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
   for (const name of involved) {
     const node = byName.get(name);
     if (!node) continue;
-    states.set(name, { node, client: new ControlClient(node.control.host, node.control.port, o.secret, o.controlTimeoutMs ?? 5000), reachable: false, capture: false, witness: null });
+    const connect = o.connect ?? ((n, secret, timeoutMs) => new ControlClient(n.control.host, n.control.port, secret, timeoutMs));
+    states.set(name, { node, client: connect(node, o.secret, o.controlTimeoutMs ?? 5000), reachable: false, capture: false, witness: null });
   }
   const sessionIdBytes = randomBytes(8);
   const sessionId = sessionIdBytes.toString('hex');
@@ -150,7 +140,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
 
   try {
     // (2) sessions everywhere.
-    await eachLimit([...states.values()], parallel, async (st) => {
+    await pMap(states.values(), async (st) => {
       const peers = [...new Set((bySource.get(st.node.name) ?? []).map((i) => flows.get(i).toAddress))];
       try {
         const r = await st.client.openSession({ id: sessionId, peers, ports, ttlMs: 10 * 60_000, expect: expect.get(st.node.name) ?? 0 }, o.signal);
@@ -160,7 +150,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
         st.error = (err as Error).message;
         o.onNodeError?.(st.node.name, st.error);
       }
-    });
+    }, { concurrency: parallel });
 
     // (3) every node probes its peers, all at once; outcomes stream back.
     const unreachableFlows = (name: string) => {
@@ -169,7 +159,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
       progress.failed += n;
       o.onProgress?.({ ...progress });
     };
-    await eachLimit([...states.values()], parallel, async (st) => {
+    await pMap(states.values(), async (st) => {
       const mine = bySource.get(st.node.name) ?? [];
       if (mine.length === 0) return;
       if (!st.reachable) {
@@ -209,11 +199,11 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
         st.reachable = false;
         o.onNodeError?.(st.node.name, st.error);
       }
-    });
+    }, { concurrency: parallel });
 
     // (4) grace, then every witness log (also after an interrupt: what was probed gets its verdict).
     await new Promise((r) => setTimeout(r, o.graceMs ?? 250));
-    await eachLimit([...states.values()], parallel, async (st) => {
+    await pMap(states.values(), async (st) => {
       if (!st.reachable && !st.error?.includes('stopped streaming')) return;
       try {
         const w = await st.client.witness(sessionId);
@@ -222,7 +212,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
       } catch (err) {
         st.witnessError = (err as Error).message;
       }
-    });
+    }, { concurrency: parallel });
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
     await Promise.all([...states.values()].map((st) => (st.reachable ? st.client.closeSession(sessionId) : undefined)));
