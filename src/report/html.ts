@@ -2,7 +2,7 @@
 // heatmap per check. Cells are rendered here so the page reads without JavaScript; a small inline
 // script adds the hover tooltip and the pinned detail panel from the embedded JSON report.
 import type { CheckId, FlowResult, Report } from '../types.js';
-import { checksOf, flowKey, formatRtt, matrixAxes, nodeNamesOf, plural, portOf, summarize, trafficName } from './common.js';
+import { CAUSE_CODES, causeCode, checksOf, flowKey, formatRtt, matrixAxes, nodeNamesOf, plural, portOf, summarize, trafficName } from './common.js';
 import { diagnose } from './diagnosis.js';
 
 export interface HtmlOptions {
@@ -160,12 +160,19 @@ function legend(report: Report): string {
   }
   const items = HTML_LEGEND.filter(([k]) => k === 'pass' || k === 'none' || counts.has(k)).map(
     ([k, label]) =>
-      `<span class="lg"><i class="sw k-${k}"></i>${escapeHtml(label)}${k !== 'none' ? ` <b>${counts.get(k) ?? 0}</b>` : ''}</span>`,
+      `<span class="lg"><i class="sw k-${k}">${escapeHtml(legendGlyph(k))}</i>${escapeHtml(label)}${k !== 'none' ? ` <b>${counts.get(k) ?? 0}</b>` : ''}</span>`,
   );
-  if (counts.has('fail')) items.push(`<span class="lg"><i class="sw k-fail"></i>fail (other) <b>${counts.get('fail')}</b></span>`);
-  if (report.results.some((r) => r.change === 'regressed')) items.push(`<span class="lg"><i class="sw k-fail regressed"></i>regressed</span>`);
-  if (report.results.some((r) => r.change === 'fixed')) items.push(`<span class="lg"><i class="sw k-pass fixed"></i>fixed</span>`);
+  if (counts.has('fail')) items.push(`<span class="lg"><i class="sw k-fail">✗</i>fail (other) <b>${counts.get('fail')}</b></span>`);
+  if (report.results.some((r) => r.change === 'regressed')) items.push(`<span class="lg"><i class="sw k-none regressed"></i>regressed (thick frame, corner mark)</span>`);
+  if (report.results.some((r) => r.change === 'fixed')) items.push(`<span class="lg"><i class="sw k-pass fixed"></i>fixed (dot)</span>`);
   return `<div class="legend">${items.join('')}</div>`;
+}
+
+/** The glyph a legend swatch shows: the text matrix's cause code; none for pass and self. */
+function legendGlyph(kind: string): string {
+  if (kind === 'pass' || kind === 'none') return '';
+  if (kind === 'unknown') return '?';
+  return (CAUSE_CODES as Record<string, string | undefined>)[kind] ?? '✗';
 }
 
 function tipText(r: FlowResult): string {
@@ -200,7 +207,7 @@ function matrix(report: Report, check: CheckId, flows: Map<string, FlowResult>, 
       const change = r.change && r.change !== 'unchanged' ? ` ${r.change}` : '';
       cells.push(
         `<td class="c k-${cellKind(r)}${change}" data-check="${e(check)}" data-from="${e(from)}" data-to="${e(to)}" data-verdict="${e(r.verdict)}" data-cause="${e(r.cause ?? '')}"` +
-          `${r.change ? ` data-change="${e(r.change)}"` : ''} title="${e(tipText(r))}"></td>`,
+          `${r.change ? ` data-change="${e(r.change)}"` : ''} title="${e(tipText(r))}">${r.verdict === 'pass' ? '' : e(causeCode(r))}</td>`,
       );
     }
     cells.push('</tr>');
@@ -269,7 +276,7 @@ function failingSection(report: Report): string {
 }
 
 const CSS = `
-:root{--pass:#74c98a;--egress:#e8590c;--path:#8250df;--ingress:#d1242f;--blocked:#7d1020;--rejected:#d6338b;--return:#b08800;--noroute:#1f6feb;--unknown:#a8b1bb;--none:#eef1f4;--fg:#1f2328;--muted:#636c76;--line:#d0d7de}
+:root{--pass:#009e73;--egress:#e69f00;--path:#0072b2;--ingress:#d55e00;--blocked:#5a1e00;--rejected:#cc79a7;--return:#f0e442;--noroute:#56b4e9;--unknown:#b8bec6;--none:#eef1f4;--fg:#1f2328;--muted:#636c76;--line:#d0d7de}
 *{box-sizing:border-box}
 body{margin:0;padding:16px 24px 48px;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--fg);background:#fff}
 h1{font-size:22px;margin:0 0 4px}h1 .cmd{color:var(--muted);font-weight:400}
@@ -279,7 +286,7 @@ h3{font-size:14px;margin:12px 0 6px}
 .counts{display:flex;gap:10px;margin:10px 0 4px;flex-wrap:wrap}
 .count{border:1px solid var(--line);border-radius:6px;padding:4px 12px;font-size:14px;background:#f6f8fa}
 .count b{font-size:20px;margin-right:4px}
-.count.pass b{color:#1a7f37}code{font:12px ui-monospace,"DejaVu Sans Mono",monospace;background:#f2f4f6;padding:0 3px;border-radius:3px}.count.fail b{color:var(--ingress)}.count.unknown b{color:#7a828c}
+.count.pass b{color:#1a7f37}code{font:12px ui-monospace,"DejaVu Sans Mono",monospace;background:#f2f4f6;padding:0 3px;border-radius:3px;white-space:nowrap}.count.fail b{color:var(--ingress)}.count.unknown b{color:#7a828c}
 .banner{margin:12px 0;padding:10px 14px;border:2px solid #bf8700;background:#fff8c5;border-radius:6px;font-size:15px}
 #diagnosis ol{margin:0;padding-left:22px}
 .stmt{margin:0 0 10px}.stmt .text{font-weight:600;font-size:15px}
@@ -287,28 +294,29 @@ h3{font-size:14px;margin:12px 0 6px}
 .ok{color:#1a7f37;font-weight:600}
 .legend{display:flex;flex-wrap:wrap;gap:6px 16px;margin:4px 0 12px;font-size:12px;color:var(--muted)}
 .lg{display:inline-flex;align-items:center;gap:5px}.lg b{color:var(--fg)}
-.sw{display:inline-block;width:12px;height:12px;border-radius:2px}
+.sw{display:inline-block;position:relative;width:16px;height:16px;border-radius:2px;font:700 11px/16px ui-monospace,"DejaVu Sans Mono",monospace;text-align:center;font-style:normal;color:#fff}
 .grids{display:flex;flex-wrap:wrap;gap:18px 28px;align-items:flex-start}
 .matrix{margin:0;max-width:100%}
 figcaption{font-size:13px;margin-bottom:4px}figcaption .traffic{color:var(--muted)}figcaption .bad{color:var(--ingress);font-weight:600}figcaption .good{color:#1a7f37}
 .scroll{overflow:auto;max-width:calc(100vw - 60px);max-height:85vh;border:1px solid var(--line);border-radius:4px}
-table.grid{border-collapse:separate;border-spacing:1px;font-size:10px;line-height:1}
+table.grid{border-collapse:separate;border-spacing:1px;font-size:11px;line-height:1}
 table.grid th{background:#fff;font-weight:400;color:var(--muted)}
 table.grid thead th{position:sticky;top:0;z-index:2;vertical-align:bottom;padding:2px 0}
 table.grid th.corner{left:0;z-index:3;font-size:9px;text-align:left;padding:2px 4px}
 table.grid th.col span{display:inline-block;writing-mode:vertical-rl;transform:rotate(180deg);max-height:84px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 table.grid th.row{position:sticky;left:0;z-index:1;text-align:right;padding:0 5px 0 4px;max-width:120px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 table.grid th.hl{color:var(--fg);font-weight:700;background:#fff8c5}
-td.c{width:12px;min-width:12px;height:12px;padding:0;border-radius:2px;cursor:pointer}
+td.c{position:relative;width:16px;min-width:16px;height:16px;padding:0;border-radius:2px;cursor:pointer;font:700 11px/16px ui-monospace,"DejaVu Sans Mono",monospace;text-align:center;color:#fff}
 td.c:hover{outline:2px solid var(--fg);outline-offset:0}
 td.c.pinned{outline:2px solid #0969da;outline-offset:0}
 .k-pass{background:var(--pass)}.k-egress-blocked{background:var(--egress)}.k-path-blocked{background:var(--path)}
 .k-ingress-blocked{background:var(--ingress)}.k-blocked{background:var(--blocked)}.k-rejected{background:var(--rejected)}
-.k-return-blocked{background:var(--return)}.k-no-route{background:var(--noroute)}.k-fail{background:#000}
-.k-unknown{background:var(--unknown);background-image:repeating-linear-gradient(45deg,transparent 0 2px,rgba(255,255,255,.55) 2px 4px)}
+.k-return-blocked{background:var(--return);color:#000}.k-egress-blocked,.k-no-route{color:#000}.k-no-route{background:var(--noroute)}.k-fail{background:#000}
+.k-unknown{background:var(--unknown);color:#000;background-image:repeating-linear-gradient(45deg,transparent 0 2px,rgba(255,255,255,.55) 2px 4px)}
 .k-none{background:var(--none);cursor:default}
-.regressed{box-shadow:inset 0 0 0 2px #000,0 0 0 1px #fff;position:relative}
-.fixed{background-image:radial-gradient(circle,#fff 0 2px,transparent 2.5px)}
+.regressed{box-shadow:inset 0 0 0 3px #000,0 0 0 1px #fff}
+.regressed::after{content:"";position:absolute;top:0;right:0;border-style:solid;border-width:0 7px 7px 0;border-color:transparent #000 transparent transparent}
+.fixed{background-image:radial-gradient(circle,#fff 0 3px,#000 3px 4px,transparent 4.5px)}
 table.flows{border-collapse:collapse;font-size:12px;width:100%;max-width:1400px}
 table.flows th,table.flows td{border-bottom:1px solid var(--line);padding:3px 8px;text-align:left;vertical-align:top}
 table.flows td.v-fail{color:var(--ingress);font-weight:600}table.flows td.v-unknown{color:#7a828c;font-weight:600}table.flows td.v-pass{color:var(--pass)}

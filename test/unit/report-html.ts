@@ -3,6 +3,7 @@ import { renderHtml, scriptJson } from '../../src/report/html.js';
 import { compareToBaseline } from '../../src/report/diff.js';
 import type { Report } from '../../src/types.js';
 import { fail, mesh, unknown } from '../helpers/report-fixtures.js';
+import { CAUSE_CODES } from '../../src/report/common.js';
 
 const decode = (s: string) => s.replace(/&(amp|lt|gt|quot|#39);/g, (_m, e: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" })[e]!);
 
@@ -110,4 +111,24 @@ t.test('incomplete banner, all-pass message, large reports', async (t) => {
   t.match(big, /heatmaps are left out: 6 nodes/);
   t.equal(embedded(big).results.length, 5, 'only non-passing results embedded');
   t.match(big, /Flows that did not pass \(5\)/);
+});
+
+t.test('cells carry the text matrix glyph; regressed cells are framed and marked; code does not wrap', async (t) => {
+  const baseline = mesh(4);
+  const now = mesh(4, {
+    fault: (c, f, to) =>
+      c === 'ipip' && to === 'node4' ? fail('ingress-blocked') : c === 'bgp' && f === 'node2' ? fail('egress-blocked') : c === 'vxlan' && to === 'node1' ? unknown() : undefined,
+  });
+  const html = renderHtml(compareToBaseline(now, baseline, 'base.json'));
+  const glyph = (cls: string) => new RegExp(`<td class="c ${cls}[^"]*"[^>]*>([^<]*)</td>`).exec(html)?.[1];
+  t.equal(glyph('k-ingress-blocked'), CAUSE_CODES['ingress-blocked']);
+  t.equal(glyph('k-egress-blocked'), CAUSE_CODES['egress-blocked']);
+  t.equal(glyph('k-unknown'), '?');
+  t.equal(glyph('k-pass'), '', 'pass cells stay empty: the glyph is what marks a problem');
+  t.match(html, /<i class="sw k-ingress-blocked">I<\/i>/, 'legend shows the glyph too');
+  t.match(html, /\.regressed\{box-shadow:inset 0 0 0 3px/);
+  t.match(html, /\.regressed::after\{/);
+  t.match(html, /td\.c\{[^}]*width:16px/);
+  t.match(html, /code\{[^}]*white-space:nowrap/);
+  t.match(html, /--pass:#009e73/, 'Okabe–Ito palette');
 });
