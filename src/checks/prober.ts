@@ -3,7 +3,7 @@
 // sent on one IPPROTO_RAW socket; replies arrive on a raw TCP and a raw ICMP socket behind kernel filters.
 // TCP probes are half-open SYNs whose sequence number carries the probe's HMAC tag (DESIGN §3).
 import pRetry, { AbortError } from 'p-retry';
-import type { NativeBinding, NativeSocket, ReceivedPacket } from '../native-types.js';
+import type { NativeBinding, NativeError, NativeSocket, ReceivedPacket } from '../native-types.js';
 import { isNativeError } from '../native.js';
 import { decodeIPv4, encodeIPv4 } from '../packets/ipv4.js';
 import { decodeTcp } from '../packets/tcp.js';
@@ -65,6 +65,9 @@ class SendRefused extends Error {
   }
 }
 
+/** A try that got no answer in time: retried, and after the last try a result (silence), not an error. */
+class NoReply extends Error {}
+
 export class Prober {
   private send: NativeSocket | null = null;
   private replies: NativeSocket | null = null;
@@ -72,6 +75,10 @@ export class Prober {
   private readonly pending = new Map<string, (r: Reply | null) => void>();
   private nextPort = PROBE_TCP_SPORT_LO;
   private nextIpId = 1;
+  /** Receive errors of the reply sockets so far, and the last one's errno name: a probe that waited
+   *  across one may have lost its reply, and says so (`receiveError`) instead of claiming a drop. */
+  private receiveErrors = 0;
+  private lastReceiveError = '';
   constructor(
     private readonly native: NativeBinding,
     readonly address: string,
@@ -83,10 +90,10 @@ export class Prober {
       this.send = this.native.open({ kind: 'raw', protocol: 255, hdrincl: true, bindAddress: this.address });
       this.replies = this.native.open({ kind: 'raw', protocol: 6, bindAddress: this.address, rcvbuf: 1 << 20 });
       this.replies.attachFilter(tcpRepliesToPortRange(PROBE_TCP_SPORT_LO, PROBE_TCP_SPORT_HI));
-      this.replies.start((p) => this.onTcp(p), () => undefined);
+      this.replies.start((p) => this.onTcp(p), (e) => this.onReceiveError(e));
       this.icmp = this.native.open({ kind: 'raw', protocol: 1, bindAddress: this.address, rcvbuf: 1 << 20 });
       this.icmp.attachFilter(icmpErrorQuotingProbe());
-      this.icmp.start((p) => this.onIcmp(p), () => undefined);
+      this.icmp.start((p) => this.onIcmp(p), (e) => this.onReceiveError(e));
     } catch (err) {
       this.close();
       throw err;
@@ -97,6 +104,11 @@ export class Prober {
     for (const s of [this.send, this.replies, this.icmp]) s?.close();
     this.send = this.replies = this.icmp = null;
     this.pending.clear();
+  }
+
+  private onReceiveError(err: NativeError): void {
+    this.receiveErrors++;
+    this.lastReceiveError = err.code || err.message || 'receive error';
   }
 
   private onTcp(packets: ReceivedPacket[]): void {
@@ -209,6 +221,7 @@ export class Prober {
       attempts: 0,
       srcPort: null,
     };
+    const receiveErrorsBefore = this.receiveErrors;
     try {
       if (req.transport === 'tcp') await this.probeTcp(session, req, opts, timeouts, outcome, signal);
       else await this.probeDatagram(session, req, opts, timeouts, outcome, signal);
@@ -220,6 +233,7 @@ export class Prober {
     const left = session.left(req.to, req.idx);
     outcome.left = left === null ? null : left !== undefined;
     outcome.leftOn = left ?? null;
+    if (this.receiveErrors !== receiveErrorsBefore) outcome.receiveError = this.lastReceiveError;
     return outcome;
   }
 
@@ -245,7 +259,7 @@ export class Prober {
           throw new AbortError(err as Error);
         }
         const reply = await wait;
-        if (!reply) throw new Error('no reply');
+        if (!reply) throw new NoReply('no reply');
         outcome.reply = reply.kind;
         outcome.replyFrom = reply.from;
         outcome.icmp = reply.icmp;
@@ -256,7 +270,9 @@ export class Prober {
     ).catch((err: unknown) => {
       if (err instanceof SendRefused) throw err;
       if (err instanceof Error && err.cause instanceof SendRefused) throw err.cause;
-      // Silent after every try: a result, not an error.
+      // Silent after every try (or stopped by an abort): a result. Anything else is a bug, not silence.
+      if (err instanceof NoReply || signal?.aborted) return;
+      throw err;
     });
   }
 

@@ -1,6 +1,7 @@
 // The control channel's messages (HTTP + JSON, authenticated per src/control/auth.ts).
 // Coordinator -> responder. Validation of incoming bodies lives here so server and tests share it.
 import { CHECK_IDS, type CheckId, type SourceOutcome, type Transport, type WitnessSummary } from '../types.js';
+import { EXIT, UserError } from '../errors.js';
 
 export const API = '/v1';
 export const DEFAULT_CONTROL_PORT = 5478;
@@ -49,7 +50,13 @@ export function rowToSummary(r: WitnessResponse['rows'][number]): WitnessSummary
   return { idx: r[0], interfaceSeen: r[1] === 1, interfaceName: r[2], socketSeen: r[3] === 1, observedSource: r[4], count: r[5] };
 }
 
-export class BadRequest extends Error {}
+/** A control request the responder refuses as malformed (HTTP 400). */
+export class BadRequest extends UserError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+    this.name = 'BadRequest';
+  }
+}
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 export const isIPv4 = (s: unknown): s is string => typeof s === 'string' && IPV4.test(s);

@@ -3,6 +3,7 @@
 // See: iptables(8), iptables-extensions(8) (REJECT, comment).
 import { CATALOGUE, didYouMean, isCheckId } from '../checks/catalogue.js';
 import { CHECK_IDS, type Cause, type CheckId, type Transport } from '../types.js';
+import { EXIT, UserError } from '../errors.js';
 
 export type FaultAction = 'drop' | 'reject';
 export type FaultWhere = { kind: 'in' | 'out' | 'return'; node: string } | { kind: 'path'; from: string; to: string };
@@ -15,10 +16,10 @@ export interface Fault {
   spec: string;
 }
 
-export class FaultError extends Error {
+export class FaultError extends UserError {
   readonly code = 'EFAULT' as const;
   constructor(message: string) {
-    super(message);
+    super(message, EXIT.usage);
     this.name = 'FaultError';
   }
 }

@@ -49,6 +49,7 @@ export const CAUSE_CODES: Record<Cause, string> = {
   'return-blocked': 'T',
   'responder-unreachable': '?',
   'not-probed': '?',
+  'receive-error': '?',
   'no-route': 'N',
 };
 

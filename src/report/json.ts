@@ -2,14 +2,15 @@
 import { readFileSync } from 'node:fs';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { Report } from '../types.js';
+import { EXIT, UserError } from '../errors.js';
 
 export const SCHEMA_VERSION = 1;
 export const TOOL_NAME = 'calico-nettest';
 
-export class ReportError extends Error {
+export class ReportError extends UserError {
   readonly code = 'EREPORT' as const;
   constructor(message: string) {
-    super(message);
+    super(message, EXIT.usage);
     this.name = 'ReportError';
   }
 }

@@ -18,6 +18,8 @@ import type { Prober } from '../checks/prober.js';
 import { Session, SessionError, type SessionStore } from './sessions.js';
 import type { Witness } from './witness.js';
 import type { SourceOutcome } from '../types.js';
+import { EXPLAIN_PATH, handleExplain } from '../explain/route.js';
+import type { Explainer } from '../explain/host.js';
 
 export interface ControlDeps {
   secret: Buffer;
@@ -25,6 +27,8 @@ export interface ControlDeps {
   witness: Witness;
   prober: Prober;
   info: () => InfoResponse;
+  /** --explain's tracing (absent: the call is 404). */
+  explainer?: Explainer;
   log: (msg: string) => void;
 }
 
@@ -123,6 +127,8 @@ export function createControlServer(deps: ControlDeps): Server {
       deps.witness.refresh(now);
       return send(res, 201, { id: s.id, expiresAtMs: s.expiresAtMs, capture: deps.witness.capture });
     }
+    const ex = deps.explainer ? EXPLAIN_PATH.exec(path) : null;
+    if (ex) return handleExplain(deps.explainer!, deps.store.get(ex[1]!, now), method, parseJson(body), (status, b) => send(res, status, b));
     const m = /^\/v1\/sessions\/([0-9a-f]{16})(\/probe|\/witness)?$/.exec(path);
     if (!m) throw new HttpError(404, `no such endpoint: ${method} ${path}`);
     const session = deps.store.get(m[1]!, now);
@@ -130,6 +136,7 @@ export function createControlServer(deps: ControlDeps): Server {
     if (method === 'DELETE' && !m[2]) {
       deps.store.close(session.id);
       deps.witness.refresh();
+      void deps.explainer?.disarm(session.id);
       return send(res, 200, { closed: session.id });
     }
     if (method === 'GET' && m[2] === '/witness') {
