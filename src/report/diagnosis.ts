@@ -297,7 +297,19 @@ export function diagnose(report: DiagnoseInput): DiagnosisStatement[] {
 
   const merged = mergeAlike(chosen, fFrom, fTo);
   const ctx: Ctx = { report, results, names, addrOf, nodeCount, checks, subnets, addrs, causes, addrToNode, fRes, fFrom, fTo, unknownTo, unknownFrom };
-  return merged.map((g) => statement(g, ctx));
+  return merged.map((g) => {
+    const st = statement(g, ctx);
+    MEMBERS.set(st, g.members.map((m) => fRes[m]!));
+    return st;
+  });
+}
+
+/** Which results (indices into report.results) each statement explains; kept off the JSON contract. */
+const MEMBERS = new WeakMap<DiagnosisStatement, number[]>();
+
+/** The result indices a statement from diagnose() explains; undefined for one read back from JSON. */
+export function membersOf(statement: DiagnosisStatement): readonly number[] | undefined {
+  return MEMBERS.get(statement);
 }
 
 /**

@@ -138,11 +138,87 @@ async function main() {
     t.match(dom, /<td class="c k-pass[^>]* data-tip="/);
   });
 
+  /** Rows of a flows table in a serialized DOM: their data attributes and whether they are hidden. */
+  const rowsOf = (html: string) =>
+    [...html.matchAll(/<tr class="k-row-[^"]*"([^>]*)>/g)].map((m) => {
+      const a: Record<string, string> = {};
+      for (const x of m[1]!.matchAll(/ data-([a-z-]+)="([^"]*)"/g)) a[x[1]!] = x[2]!;
+      return { a, hidden: / hidden(=""|\s|$)/.test(m[1]!) };
+    });
+
+  t.test('filter by check and cause from the URL hash', async (t) => {
+    const dom = await chromium(['--dump-dom', `${url}#check=ipip&cause=ingress-blocked`]);
+    const cells = cellsOf(dom).filter((c) => c['verdict'] !== 'none');
+    const lit = cells.filter((c) => !/\bdim\b/.test(c['class']!));
+    t.equal(lit.length, 48, 'only ipip ingress-blocked cells stay bright');
+    t.ok(lit.every((c) => c['check'] === 'ipip' && c['to'] === 'node7'));
+    t.match(dom, /<figure class="matrix" data-check="bgp" hidden/, 'other checks are hidden');
+    t.notMatch(dom, /<figure class="matrix" data-check="ipip" hidden/);
+    t.match(dom, /<select id="f-check"[^>]*>/);
+    t.match(dom, /id="f-status"[^>]*data-shown="48"|data-shown="48"[^>]*id="f-status"/);
+    const rows = rowsOf(dom).filter((r) => !r.hidden);
+    t.ok(rows.length > 0 && rows.every((r) => r.a['check'] === 'ipip' && r.a['cause'] === 'ingress-blocked'), 'the tables show only matching flows');
+  });
+
+  t.test('search narrows the cells and tables', async (t) => {
+    const dom = await chromium(['--dump-dom', `${url}#q=never%20left%20node12`]);
+    const lit = cellsOf(dom).filter((c) => c['verdict'] !== 'none' && !/\bdim\b/.test(c['class']!));
+    t.equal(lit.length, 48);
+    t.ok(lit.every((c) => c['check'] === 'bgp' && c['from'] === 'node12'));
+  });
+
+  t.test('per-node view: everything from and to one node', async (t) => {
+    const dom = await chromium(['--dump-dom', `${url}#node=node7`]);
+    const lit = cellsOf(dom).filter((c) => c['verdict'] !== 'none' && !/\bdim\b/.test(c['class']!));
+    t.equal(lit.length, 3 * 2 * 49, 'every check, both directions, 49 peers');
+    t.ok(lit.every((c) => c['from'] === 'node7' || c['to'] === 'node7'));
+    const view = /<section id="node-view">([\s\S]*?)<\/section>/.exec(dom);
+    t.ok(view, 'the node view is shown');
+    t.match(view![1]!, /<span id="node-view-name">node7<\/span>/);
+    t.match(view![1]!, /sends 147 flows \(\d+ pass\), receives 147 \(\d+ pass\)/);
+    const trs = [...view![1]!.matchAll(/<tr data-check="([^"]*)" data-from="([^"]*)" data-to="([^"]*)"/g)];
+    t.equal(trs.length, 3 * 2 * 49, 'one row per flow from or to node7');
+    t.ok(trs.some((m) => m[1] === 'ipip' && m[3] === 'node7'));
+    t.match(dom, /<th class="row node-hl" title="node7">/, 'its row head is marked');
+  });
+
+  t.test('a diagnosis statement lights its cells and groups its flows', async (t) => {
+    const i = report.diagnosis!.findIndex((d) => /node7's own firewall drops IP-in-IP/.test(d.text));
+    t.ok(i >= 0);
+    const dom = await chromium(['--dump-dom', `${url}#stmt=${i}`]);
+    const cells = cellsOf(dom).filter((c) => c['verdict'] !== 'none');
+    const lit = cells.filter((c) => /\blit\b/.test(c['class']!));
+    t.equal(lit.length, 48);
+    t.ok(lit.every((c) => c['check'] === 'ipip' && c['to'] === 'node7' && c['cause'] === 'ingress-blocked'));
+    t.equal(cells.filter((c) => !/\bdim\b/.test(c['class']!)).length, 48, 'the rest is dimmed');
+    t.match(dom, new RegExp(`<li class="stmt [^"]*active"[^>]*id="stmt-${i}"|<li class="stmt [^"]*active" id="stmt-${i}"`));
+    t.match(dom, new RegExp(`<a class="show" href="#stmt=${i}" data-stmt-link="${i}">show its 48 flows`));
+    // the failing table: one group per statement, the shared detail once
+    const grp = new RegExp(`<tbody class="grp" data-stmt="${i}">([\\s\\S]*?)</tbody>`).exec(dom);
+    t.ok(grp, 'a group for the statement');
+    t.equal((grp![1]!.match(/<tr class="k-row-/g) ?? []).length, 48);
+    t.equal((grp![1]!.match(/arrived on eth0 of node7, never reached a socket/g) ?? []).length, 1, 'its detail once, not 48 times');
+    t.equal((dom.match(/<tbody class="grp"/g) ?? []).length, report.diagnosis!.length, 'as many groups as statements (all flows explained)');
+  });
+
+  t.test('sortable: the failing table sorted by flow, descending', async (t) => {
+    const dom = await chromium(['--dump-dom', `${url}#sort=1desc`]);
+    const grp = /<tbody class="grp" data-stmt="0">([\s\S]*?)<\/tbody>/.exec(dom)![1]!;
+    const flows = [...grp.matchAll(/<tr class="k-row-[^>]*><td>[\s\S]*?<\/td><td>([^<]*)<\/td>/g)].map((m) => m[1]!);
+    t.ok(flows.length > 2);
+    const sorted = [...flows].sort((a, b) => new Intl.Collator(undefined, { numeric: true }).compare(b, a));
+    t.same(flows, sorted);
+    t.match(dom, /aria-sort="descending"/);
+  });
+
   t.test('screenshot', async (t) => {
     const dir = resolve('test/artifacts');
     await mkdir(dir, { recursive: true });
     const png = join(dir, 'report.png');
     await chromium(['--hide-scrollbars', `--screenshot=${png}`, '--window-size=1600,1200', url]);
     t.ok((await stat(png)).size > 10_000, 'screenshot written');
+    const node = join(dir, 'report-node7.png');
+    await chromium(['--hide-scrollbars', `--screenshot=${node}`, '--window-size=1600,1800', `${url}#node=node7&check=ipip`]);
+    t.ok((await stat(node)).size > 10_000, 'per-node screenshot written');
   });
 }

@@ -3,6 +3,8 @@ import { renderHtml, scriptJson } from '../../src/report/html.js';
 import { compareToBaseline } from '../../src/report/diff.js';
 import type { Report } from '../../src/types.js';
 import { fail, mesh, unknown } from '../helpers/report-fixtures.js';
+import { CAUSE_CODES } from '../../src/report/common.js';
+import { diagnose } from '../../src/report/diagnosis.js';
 
 const decode = (s: string) => s.replace(/&(amp|lt|gt|quot|#39);/g, (_m, e: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" })[e]!);
 
@@ -110,4 +112,53 @@ t.test('incomplete banner, all-pass message, large reports', async (t) => {
   t.match(big, /heatmaps are left out: 6 nodes/);
   t.equal(embedded(big).results.length, 5, 'only non-passing results embedded');
   t.match(big, /Flows that did not pass \(5\)/);
+});
+
+t.test('cells carry the text matrix glyph; regressed cells are framed and marked; code does not wrap', async (t) => {
+  const baseline = mesh(4);
+  const now = mesh(4, {
+    fault: (c, f, to) =>
+      c === 'ipip' && to === 'node4' ? fail('ingress-blocked') : c === 'bgp' && f === 'node2' ? fail('egress-blocked') : c === 'vxlan' && to === 'node1' ? unknown() : undefined,
+  });
+  const html = renderHtml(compareToBaseline(now, baseline, 'base.json'));
+  const glyph = (cls: string) => new RegExp(`<td class="c ${cls}[^"]*"[^>]*>([^<]*)</td>`).exec(html)?.[1];
+  t.equal(glyph('k-ingress-blocked'), CAUSE_CODES['ingress-blocked']);
+  t.equal(glyph('k-egress-blocked'), CAUSE_CODES['egress-blocked']);
+  t.equal(glyph('k-unknown'), '?');
+  t.equal(glyph('k-pass'), '', 'pass cells stay empty: the glyph is what marks a problem');
+  t.match(html, /<i class="sw k-ingress-blocked">I<\/i>/, 'legend shows the glyph too');
+  t.match(html, /\.regressed\{box-shadow:inset 0 0 0 3px/);
+  t.match(html, /\.regressed::after\{/);
+  t.match(html, /td\.c\{[^}]*width:16px/);
+  t.match(html, /code\{[^}]*white-space:nowrap/);
+  t.match(html, /--pass:#009e73/, 'Okabe–Ito palette');
+});
+
+t.test('toolbar, statement links and the did-not-pass table grouped by statement', async (t) => {
+  const r = mesh(5, {
+    fault: (c, f, to) =>
+      c === 'ipip' && to === 'node3' ? fail('ingress-blocked', { detail: 'arrived, no socket' }) : c === 'bgp' && f === 'node2' ? fail('egress-blocked', { detail: 'never left' }) : undefined,
+  });
+  for (const html of [renderHtml(r), renderHtml(JSON.parse(JSON.stringify({ ...r, diagnosis: diagnose(r) })) as Report)]) {
+    t.match(html, /<form id="filters"/);
+    for (const f of ['check', 'node', 'cause']) t.match(html, new RegExp(`<select id="f-${f}" name="${f}">`));
+    t.notMatch(html, /id="f-change"/, 'no change filter without a baseline');
+    t.match(html, /<option value="node3">node3<\/option>/);
+    t.match(html, /<option value="ingress-blocked">/);
+    t.match(html, /<section id="node-view" hidden>/);
+    const d = diagnose(r);
+    t.equal((html.match(/<tbody class="grp" data-stmt="\d+">/g) ?? []).length, d.length, 'one group per statement');
+    d.forEach((s, i) => {
+      t.match(html, new RegExp(`id="stmt-${i}" data-stmt="${i}"`));
+      t.match(html, new RegExp(`data-stmt-link="${i}">show its ${s.flows} flows`));
+      t.equal(cells(html).filter((c) => (c['stmt'] ?? '').split(' ').includes(String(i))).length, s.flows, `cells of statement ${i}`);
+    });
+    t.equal((html.match(/>arrived, no socket</g) ?? []).length, 1, 'shared detail once');
+    t.equal((html.match(/<tr class="k-row-ingress-blocked"[^>]*data-stmt=/g) ?? []).length, 4);
+    t.match(html, /<table class="flows sortable grouped">/);
+  }
+  // a statement no fresh diagnosis matches is not linked to a guess
+  const odd = renderHtml({ ...r, diagnosis: [{ text: 'from elsewhere', where: 'path', flows: 2, advice: '', examples: [] }] });
+  t.notMatch(odd, /data-stmt-link="/);
+  t.match(odd, /Not explained by a statement above/);
 });
