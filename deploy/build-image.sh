@@ -159,10 +159,15 @@ fetch_node() { # -> path of the node binary, from npm's node-linux-<arch> (integ
   echo "$work/node/package/bin/node"
 }
 
+# What the Dockerfile's runtime stage installs with apt-get (nft and iptables-save for --explain): the base
+# built here has them from debootstrap, since Dockerfile.prebuilt runs nothing. (A --base IMAGE must have them
+# itself; without them --explain falls back to saying that tracing was not possible.)
+RUNTIME_PACKAGES=nftables,iptables
+
 own_base() { # -> local image reference
   local node key rootfs_key rootfs_tar ref
   node=$(fetch_node)
-  rootfs_key=$(printf '%s\n' "$SUITE" "$VARIANT" "$mirror" "$RECIPE" | sha256sum | cut -c1-12)
+  rootfs_key=$(printf '%s\n' "$SUITE" "$VARIANT" "$mirror" "$RECIPE" "$RUNTIME_PACKAGES" | sha256sum | cut -c1-12)
   key=$(printf '%s\n' "$rootfs_key" "$(sha256sum "$node" | cut -d' ' -f1)" | sha256sum | cut -c1-12)
   ref="localhost/calico-nettest-base:$key"
   if [ "$refresh" = 0 ] && "$engine" image inspect "$ref" >/dev/null 2>&1; then
@@ -174,7 +179,7 @@ own_base() { # -> local image reference
     [ "$(id -u)" = 0 ] || die "building the base needs root (debootstrap); run with sudo, or give --base IMAGE"
     command -v debootstrap >/dev/null || die "debootstrap is not installed (Debian: apt-get install debootstrap), or give --base IMAGE"
     step "debootstrap --variant=$VARIANT $SUITE from $mirror (once; cached in $cache)"
-    debootstrap --variant="$VARIANT" "$SUITE" "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
+    debootstrap --variant="$VARIANT" --include="$RUNTIME_PACKAGES" "$SUITE" "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
       || { tail -20 "$work/debootstrap.log" >&2; die "debootstrap failed (is $mirror reachable?)"; }
     # Only what runs: no package caches, docs, man pages or locales (node and the addon need libc,
     # libstdc++, libgcc_s, all in minbase).

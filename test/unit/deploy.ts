@@ -247,6 +247,12 @@ t.test('Dockerfile.prebuilt (deploy/build-image.sh): the same runtime image, no 
   const full = await readFile(deploy('Dockerfile'), 'utf8');
   const pre = await readFile(deploy('Dockerfile.prebuilt'), 'utf8');
   t.same(froms(pre), ['node:20-bookworm-slim'], 'one stage; BASE is set by build-image.sh');
-  t.same(runtimeStage(pre), runtimeStage(full), 'same files at the same places, same user, entrypoint and environment');
+  // The full Dockerfile apt-installs the runtime packages; the prebuilt one gets them from the base build-image.sh
+  // makes (debootstrap --include): the same packages, no RUN step.
+  const installed = /^RUN apt-get update[^\n]*\n[^\n]*apt-get install -y --no-install-recommends ([a-z0-9 -]+)/m.exec(full)?.[1]?.trim().split(/\s+/) ?? [];
+  const script = await readFile(deploy('build-image.sh'), 'utf8');
+  t.same(/^RUNTIME_PACKAGES=(\S+)$/m.exec(script)?.[1]?.split(',').sort(), [...installed].sort(), 'the own base includes what the Dockerfile installs');
+  const withoutInstall = (r: ReturnType<typeof runtimeStage>) => ({ ...r, rest: r.rest.filter((l) => !/^RUN apt-get update/.test(l)) });
+  t.same(runtimeStage(pre), withoutInstall(runtimeStage(full)), 'same files at the same places, same user, entrypoint and environment');
   t.notMatch(pre, /^RUN\b/m, 'building it runs no container');
 });
