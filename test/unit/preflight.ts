@@ -147,3 +147,51 @@ t.test('property: parsers never throw on random text; overlap is symmetric', asy
   fc.assert(fc.property(cidr, (a) => cidrsOverlap(a, a) && cidrsOverlap(a, '0.0.0.0/0')));
   t.pass('properties held');
 });
+
+t.test('kernel-module-missing: tried beats config; error only for what the checks need; config fallback; /sys/module', async (t) => {
+  const { kernelModuleFindings, readKernelConfig, stateFromConfig } = await import('../../src/preflight/kernel.js');
+  const { gzipSync } = await import('node:zlib');
+  const full = ['NET_IPIP', 'VXLAN', 'WIREGUARD', 'IP_SET', 'NF_TABLES', 'IP_NF_IPTABLES', 'IP6_NF_IPTABLES', 'IP_NF_TARGET_REJECT', 'IP_NF_MATCH_RPFILTER', 'NETFILTER_XT_SET', 'NF_CT_NETLINK', 'NETFILTER_XT_MATCH_ADDRTYPE', 'NETFILTER_XT_MATCH_CONNTRACK', 'NETFILTER_XT_MATCH_IPVS', 'NETFILTER_XT_MARK', 'NETFILTER_XT_MATCH_MULTIPORT', 'NETFILTER_XT_MATCH_U32', 'NETFILTER_XT_MATCH_BPF', 'IP_SCTP', 'VFIO_PCI'];
+  const cfgText = full.filter((s) => s !== 'NET_IPIP' && s !== 'WIREGUARD').map((s) => `CONFIG_${s}=y`).join('\n') + '\n# CONFIG_NET_IPIP is not set\n';
+  const root = await hostRoot(t);
+  await writeFile(join(root, 'proc/config.gz'), gzipSync(cfgText));
+  const cfg = await readKernelConfig(root, null);
+  t.equal(stateFromConfig(cfg, 'CONFIG_VXLAN'), 'present');
+  t.equal(stateFromConfig(cfg, 'CONFIG_NET_IPIP'), 'missing');
+  t.equal(stateFromConfig(null, 'CONFIG_VXLAN'), 'unknown');
+  const ctx = { node: 'n', checks: ['ipip', 'bgp'] as const };
+  const byConfig = kernelModuleFindings({ tried: null, config: cfg, sysModules: [] }, { ...ctx, checks: [...ctx.checks] });
+  t.same(byConfig.map((f) => [/lacks (\S+):/.exec(f.detail)![1], f.severity]), [['ipip', 'error'], ['wireguard', 'warning']]);
+  t.match(byConfig[0]!.fix, /VXLAN encapsulation instead/);
+  t.match(byConfig[1]!.detail, /the wireguard check is not in this run/);
+  t.same(kernelModuleFindings({ tried: null, config: cfg, sysModules: ['wireguard'] }, { node: 'n', checks: [] }).map((f) => /lacks (\S+):/.exec(f.detail)![1]), ['ipip'], '/sys/module/wireguard counts as present');
+  const tried = new Map([['ipip', { state: 'present' as const, how: 'worked' }], ['vxlan', { state: 'missing' as const, how: '`ip link add` failed' }]]);
+  const byTry = kernelModuleFindings({ tried, config: cfg, sysModules: [] }, { node: 'n', checks: ['vxlan'] });
+  t.same(byTry.map((f) => [/lacks (\S+):/.exec(f.detail)![1], f.severity]), [['vxlan', 'error'], ['wireguard', 'warning']], 'a working try beats the config; a failed one is decisive');
+  t.match(byTry[0]!.detail, /failed; CONFIG_VXLAN=y/);
+  t.same(kernelModuleFindings({ tried: null, config: null, sysModules: [] }, { node: 'n', checks: ['ipip'] }), [], 'nothing known: no finding (not a guess)');
+});
+
+t.test('iptables-backend-mismatch only when both backends hold rules', async (t) => {
+  const { iptablesBackendFindings } = await import('../../src/preflight/kernel.js');
+  const c = { node: 'n', checks: [] };
+  t.same(iptablesBackendFindings({ legacy: 0, nft: 5 }, c), []);
+  t.same(iptablesBackendFindings({ legacy: null, nft: 5 }, c), []);
+  t.equal(iptablesBackendFindings({ legacy: 2, nft: 5 }, c)[0]!.id, 'iptables-backend-mismatch');
+});
+
+t.test('result JSON is schema-valid; the schema rejects a bad severity; table shows every finding', async (t) => {
+  const { makeResult, validatePreflight, renderPreflightTable } = await import('../../src/preflight/result.js');
+  const fs = await findings(t, { 'proc/sys/net/ipv4/ip_forward': '0', 'proc/812/comm': 'NetworkManager' });
+  const r = makeResult(['bgp'], fs);
+  t.same(validatePreflight(JSON.parse(JSON.stringify(r))), []);
+  t.same(r.summary, { error: 1, warning: 1, info: 0 });
+  t.equal(r.findings[0]!.severity, 'error', 'errors first');
+  const bad = JSON.parse(JSON.stringify(r));
+  bad.findings[0].severity = 'fatal';
+  t.match(validatePreflight(bad).join('\n'), /\/findings\/0\/severity/);
+  const table = renderPreflightTable(r);
+  t.match(table, /ERROR +n1 +ip-forward-disabled/);
+  t.match(table, /unmanaged-devices=interface-name:cali\*/);
+  t.match(table, /1 error\(s\), 1 warning\(s\)/);
+});
