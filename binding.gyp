@@ -10,6 +10,7 @@
         "native/filter.cc",
         "native/netns.cc",
         "native/open.cc",
+        "native/privileges.cc",
         "native/socket.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

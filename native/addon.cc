@@ -1,5 +1,5 @@
-// calico_nettest: the native half of the witnesses. Exports open(options) and ifIndex(name).
-// See: raw(7), packet(7), socket(7), ip(7), if_nametoindex(3).
+// calico_nettest: the native half of the witnesses. Exports open(options), ifIndex(name) and
+// restrictProcess(options). See: raw(7), packet(7), socket(7), ip(7), if_nametoindex(3), prctl(2).
 #include <arpa/inet.h>
 #include <napi.h>
 #include <net/if.h>
@@ -9,6 +9,7 @@
 
 #include "errors.h"
 #include "open.h"
+#include "privileges.h"
 #include "socket.h"
 
 namespace cnt {
@@ -138,12 +139,45 @@ Napi::Value IfIndex(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, if_nametoindex(name.c_str()));
 }
 
+// restrictProcess({ dumpable?: boolean }) -> { noNewPrivs, allThreads, threadsError, dumpable }
+Napi::Value RestrictProcessJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char usage[] = "Usage: restrictProcess({ dumpable?: boolean })";
+  bool not_dumpable = true;
+  if (!info[0].IsUndefined()) {
+    if (!info[0].IsObject()) {
+      ThrowUsage(env, std::string("options must be an object. ") + usage);
+      return env.Undefined();
+    }
+    Napi::Value d = info[0].As<Napi::Object>().Get("dumpable");
+    if (env.IsExceptionPending()) return env.Undefined();
+    if (!d.IsUndefined() && !d.IsBoolean()) {
+      ThrowUsage(env, std::string("options.dumpable must be a boolean. ") + usage);
+      return env.Undefined();
+    }
+    not_dumpable = !(d.IsBoolean() && d.As<Napi::Boolean>().Value());
+  }
+  Restrictions r;
+  SysError error = RestrictProcess(not_dumpable, &r);
+  if (!error.ok()) {
+    ThrowSysError(env, error);
+    return env.Undefined();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("noNewPrivs", Napi::Boolean::New(env, r.no_new_privs));
+  out.Set("allThreads", Napi::Boolean::New(env, r.all_threads));
+  out.Set("threadsError", r.threads_error.ok() ? env.Null() : MakeSysError(env, r.threads_error).Value());
+  out.Set("dumpable", Napi::Boolean::New(env, r.dumpable));
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   data->socket_ctor = Napi::Persistent(NetSocket::DefineClass(env));
   env.SetInstanceData(data);
   exports.Set("open", Napi::Function::New(env, Open, "open"));
   exports.Set("ifIndex", Napi::Function::New(env, IfIndex, "ifIndex"));
+  exports.Set("restrictProcess", Napi::Function::New(env, RestrictProcessJs, "restrictProcess"));
   return exports;
 }
 

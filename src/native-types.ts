@@ -87,6 +87,21 @@ export interface NativeBinding {
   open(options: SocketOptions): NativeSocket;
   /** if_nametoindex(3); 0 when unknown. */
   ifIndex(name: string): number;
+  /**
+   * After dropping privileges: no_new_privs on every thread and (unless `dumpable: true`) not dumpable,
+   * read back from the kernel. Optional: fake bindings in tests leave it out.
+   */
+  restrictProcess?(options?: { dumpable?: boolean }): ProcessRestrictions;
+}
+
+/** What restrictProcess() achieved (prctl(2) PR_GET_NO_NEW_PRIVS / PR_GET_DUMPABLE). */
+export interface ProcessRestrictions {
+  /** no_new_privs on the calling (main) thread: a child it spawns can never gain privileges. */
+  noNewPrivs: boolean;
+  /** …and on every other thread (a seccomp allow-all filter with TSYNC); false with `threadsError`. */
+  allThreads: boolean;
+  threadsError: NativeError | null;
+  dumpable: boolean;
 }
 
 /** An error from a system call, with the errno name as `code` (e.g. 'EPERM', 'EADDRINUSE'). */

@@ -13,6 +13,7 @@ import type {
   NativeBinding,
   NativeError,
   NativeSocket,
+  ProcessRestrictions,
   ReceivedPacket,
   SocketOptions,
   SocketStats,
@@ -36,6 +37,7 @@ interface AddonSocket {
 interface Addon {
   open(options: SocketOptions): AddonSocket;
   ifIndex(name: string): number;
+  restrictProcess(options?: { dumpable?: boolean }): ProcessRestrictions;
 }
 
 /** The package root: src/native.ts and dist/native.js both sit one level below it. */
@@ -97,13 +99,14 @@ class Socket implements NativeSocket {
 function isAddon(value: unknown): value is Addon {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v.open === 'function' && typeof v.ifIndex === 'function';
+  return typeof v.open === 'function' && typeof v.ifIndex === 'function' && typeof v.restrictProcess === 'function';
 }
 
 function wrap(addon: Addon): NativeBinding {
   return {
     open: (options: SocketOptions): NativeSocket => new Socket(addon.open(options)),
     ifIndex: (name: string): number => addon.ifIndex(name),
+    restrictProcess: (options?: { dumpable?: boolean }): ProcessRestrictions => addon.restrictProcess(options),
   };
 }
 
@@ -119,7 +122,7 @@ export function loadNativeFrom(candidates: readonly string[], root: string = pac
     try {
       const loaded: unknown = require(path);
       if (isAddon(loaded)) return wrap(loaded);
-      lastError = new Error(`${path} does not export open() and ifIndex(): not this project's addon`);
+      lastError = new Error(`${path} does not export open(), ifIndex() and restrictProcess(): not this project's addon (or an old build: npx node-gyp rebuild)`);
     } catch (err) {
       lastError = err;
     }

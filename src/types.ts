@@ -1,5 +1,6 @@
 // Domain types shared by every layer: checks, planned flows, source outcomes, witness summaries, reports.
 // The Report shape is the public contract (DESIGN §5): add fields, never rename or remove.
+import type { ExplainSummary, RuleFact } from './explain/types.js';
 
 export const CHECK_IDS = ['bgp', 'ipip', 'vxlan', 'wireguard', 'typha', 'etcd', 'apiserver'] as const;
 export type CheckId = (typeof CHECK_IDS)[number];
@@ -21,7 +22,64 @@ export type Cause =
   | 'return-blocked'
   | 'responder-unreachable'
   | 'no-route'
-  | 'not-probed';
+  | 'not-probed'
+  /** No reply, but the sender's reply socket failed to receive meanwhile: a reply may have been lost there. */
+  | 'receive-error';
+
+/** Whose problem a failed flow is (DESIGN §2a); null for a pass, an unknown, or when the facts cannot tell. */
+export type Where = 'source' | 'path' | 'destination';
+
+/** Why a responder could not be asked, as data (the message is for people; nothing branches on it). */
+export const NODE_ERROR_KINDS = [
+  'refused', // nothing listens on the control port
+  'timeout', // no answer in time
+  'unreachable', // no route to the control address
+  'reset', // the connection was closed on us
+  'auth', // the responder refused our credentials (secret or clock)
+  'http-error', // it answered, with an error or not as a responder
+  'aborted', // the run was interrupted
+  'stopped-streaming', // the probe stream ended before every probe was done
+  'probe-failed', // the responder said probing failed
+  'no-responder', // none was started there for this run (SSH / Kubernetes launch failed)
+  'other',
+] as const;
+export type NodeErrorKind = (typeof NODE_ERROR_KINDS)[number];
+
+/**
+ * What was seen of one flow (DESIGN §2a): the evidence its verdict rests on, as plain optional fields.
+ * A field is absent when it was not observed or does not apply. Later issues add fields here.
+ */
+export interface Facts {
+  /** errno name of a receive error on the source's reply socket while this flow waited (an answer may be lost). */
+  receiveError?: string;
+  /** Tries sent, and how many of them the destination witnessed. */
+  tries?: number;
+  got?: number;
+  reply?: 'synack' | 'rst' | 'icmp';
+  /** Who sent the RST or ICMP error. */
+  replyFrom?: string;
+  icmp?: { type: number; code: number };
+  /** errno of a refused send ('EPERM', 'ENETUNREACH', ...). */
+  sendError?: string;
+  /** Seen (or not) leaving the source on a packet socket; absent when the source could not capture. */
+  left?: boolean;
+  leftOn?: string;
+  /** The destination's witness log: could it capture, was the probe seen on an interface / at a socket. */
+  capture?: boolean;
+  interfaceSeen?: boolean;
+  arrivedOn?: string;
+  socketSeen?: boolean;
+  /** The source the destination saw, only when it differs from the sender's address (NAT), with that address. */
+  observedSource?: string;
+  sentFrom?: string;
+  /** A responder that could not be asked: its node, its control address, why (kind) and the error's words. */
+  responder?: string;
+  control?: string;
+  errorKind?: NodeErrorKind;
+  error?: string;
+  /** --explain: the host rule that took the verdict (also the result's `rule`). */
+  rule?: RuleFact;
+}
 
 /** One flow the plan calls for: one check from one node to one node (or endpoint). */
 export interface PlannedFlow {
@@ -57,6 +115,9 @@ export interface SourceOutcome {
   attempts: number;
   /** Source port the TCP/UDP probe used. */
   srcPort: number | null;
+  /** Added: a reply socket (TCP replies, ICMP errors) failed to receive while this probe waited, by errno
+   *  name (e.g. 'ENOBUFS': replies overflowed it). "Nothing came back" is then no evidence of a drop. */
+  receiveError?: string;
 }
 
 /** What the destination witnessed of one flow (DESIGN §2, middle columns). */
@@ -93,13 +154,23 @@ export interface FlowResult {
   rttMs: number | null;
   attempts: number;
   observedSource: string | null;
+  /** Added: whose problem it is (null for pass, unknown, and where the facts cannot tell). Absent in old reports. */
+  where?: Where | null;
+  /** Added: the evidence the verdict rests on. Absent in old reports. */
+  facts?: Facts;
   /** Added: destination address and port, for readers who do not keep the inventory. */
   toAddress?: string;
   port?: number | null;
   /** Added: true when only the source side could judge (no responder at the destination). */
   sourceOnly?: boolean;
+  /** Added (fact): the sender's reply socket failed to receive while the probe waited (errno name). */
+  receiveError?: string;
   /** verify only. */
   change?: Change;
+  /** --explain: the host rule that took the verdict, as the user wrote it. */
+  rule?: RuleFact;
+  /** --explain ran for this flow but names no rule: why (words, for people). */
+  explainNote?: string;
 }
 
 export interface ReportNode {
@@ -123,6 +194,8 @@ export interface DiagnosisStatement {
   /** What to check, in plain words. */
   advice: string;
   examples: Array<{ check: CheckId; from: string; to: string }>;
+  /** Added (verify): these failures were already in the baseline; statements without it are new. */
+  known?: boolean;
 }
 
 export interface Report {
@@ -141,6 +214,21 @@ export interface Report {
   checks?: CheckId[];
   ports?: Partial<Record<CheckId, number>>;
   diagnosis?: DiagnosisStatement[];
+  /** --explain: what was traced where, and what the hosts added and removed. */
+  explain?: ExplainSummary;
   /** verify only. */
-  baseline?: { startedAt: string; summary: Summary; file?: string };
+  baseline?: {
+    startedAt: string;
+    summary: Summary;
+    file?: string;
+    /** Added: how many of the baseline's flows this run did not test (another --checks, a node removed, Ctrl-C). */
+    notTested?: number;
+    /** Added: their keys ("check from -> to"), the first NOT_TESTED_LIST_CAP of them. */
+    notTestedFlows?: string[];
+    /** Added: checks of the baseline this run left out, and baseline nodes it does not have. */
+    notTestedChecks?: string[];
+    notTestedNodes?: string[];
+    /** Added: why the comparison is weak (an incomplete baseline, one of other nodes). */
+    warnings?: string[];
+  };
 }

@@ -3,22 +3,18 @@
 // sent on one IPPROTO_RAW socket; replies arrive on a raw TCP and a raw ICMP socket behind kernel filters.
 // TCP probes are half-open SYNs whose sequence number carries the probe's HMAC tag (DESIGN §3).
 import pRetry, { AbortError } from 'p-retry';
-import type { NativeBinding, NativeSocket, ReceivedPacket } from '../native-types.js';
+import type { NativeBinding, NativeError, NativeSocket, ReceivedPacket } from '../native-types.js';
 import { isNativeError } from '../native.js';
 import { decodeIPv4, encodeIPv4 } from '../packets/ipv4.js';
 import { decodeTcp } from '../packets/tcp.js';
-import { encodeUdp } from '../packets/udp.js';
 import { decodeIcmp } from '../packets/icmp.js';
-import { encodeProbePayload, encodeProbeSyn, padProbe, PROBE_TCP_SPORT_HI, PROBE_TCP_SPORT_LO, tcpProbeSeq } from '../packets/probe.js';
-import { buildVxlanProbe } from '../packets/vxlan.js';
-import { buildIpipInner } from '../packets/ipip.js';
+import { encodeProbePayload, encodeProbeSyn, PROBE_TCP_SPORT_HI, PROBE_TCP_SPORT_LO, tcpProbeSeq } from '../packets/probe.js';
 import { icmpErrorQuotingProbe, tcpRepliesToPortRange } from '../packets/bpf.js';
 import { DecodeError } from '../packets/errors.js';
 import type { CheckId, SourceOutcome, Transport } from '../types.js';
 import { DEFAULT_TIMEOUTS, PeerTimeouts, type TimeoutPolicy } from './rtt.js';
-
-/** Size of a WireGuard handshake initiation, so a wireguard probe looks like one to a size-aware filter. */
-export const WIREGUARD_PROBE_SIZE = 148;
+import { probeShape, type Framing, type ProbeShape } from './catalogue.js';
+import { framePacket } from './framing.js';
 
 export interface ProbeRequest {
   idx: number;
@@ -26,7 +22,13 @@ export interface ProbeRequest {
   transport: Transport;
   to: string;
   port: number | null;
+  /** Overrides of the check's probe shape (catalogue): the mtu check sends DF probes of a given size. */
+  framing?: Framing;
+  size?: number;
+  df?: boolean;
 }
+
+const shapeOf = (req: ProbeRequest): ProbeShape => probeShape(req.check, { ...(req.framing ? { framing: req.framing } : {}), ...(req.size !== undefined ? { size: req.size } : {}), ...(req.df !== undefined ? { df: req.df } : {}) });
 
 export interface ProbeOptions {
   tries: number;
@@ -65,6 +67,9 @@ class SendRefused extends Error {
   }
 }
 
+/** A try that got no answer in time: retried, and after the last try a result (silence), not an error. */
+class NoReply extends Error {}
+
 export class Prober {
   private send: NativeSocket | null = null;
   private replies: NativeSocket | null = null;
@@ -72,6 +77,10 @@ export class Prober {
   private readonly pending = new Map<string, (r: Reply | null) => void>();
   private nextPort = PROBE_TCP_SPORT_LO;
   private nextIpId = 1;
+  /** Receive errors of the reply sockets so far, and the last one's errno name: a probe that waited
+   *  across one may have lost its reply, and says so (`receiveError`) instead of claiming a drop. */
+  private receiveErrors = 0;
+  private lastReceiveError = '';
   constructor(
     private readonly native: NativeBinding,
     readonly address: string,
@@ -83,10 +92,10 @@ export class Prober {
       this.send = this.native.open({ kind: 'raw', protocol: 255, hdrincl: true, bindAddress: this.address });
       this.replies = this.native.open({ kind: 'raw', protocol: 6, bindAddress: this.address, rcvbuf: 1 << 20 });
       this.replies.attachFilter(tcpRepliesToPortRange(PROBE_TCP_SPORT_LO, PROBE_TCP_SPORT_HI));
-      this.replies.start((p) => this.onTcp(p), () => undefined);
+      this.replies.start((p) => this.onTcp(p), (e) => this.onReceiveError(e));
       this.icmp = this.native.open({ kind: 'raw', protocol: 1, bindAddress: this.address, rcvbuf: 1 << 20 });
       this.icmp.attachFilter(icmpErrorQuotingProbe());
-      this.icmp.start((p) => this.onIcmp(p), () => undefined);
+      this.icmp.start((p) => this.onIcmp(p), (e) => this.onReceiveError(e));
     } catch (err) {
       this.close();
       throw err;
@@ -97,6 +106,11 @@ export class Prober {
     for (const s of [this.send, this.replies, this.icmp]) s?.close();
     this.send = this.replies = this.icmp = null;
     this.pending.clear();
+  }
+
+  private onReceiveError(err: NativeError): void {
+    this.receiveErrors++;
+    this.lastReceiveError = err.code || err.message || 'receive error';
   }
 
   private onTcp(packets: ReceivedPacket[]): void {
@@ -209,6 +223,7 @@ export class Prober {
       attempts: 0,
       srcPort: null,
     };
+    const receiveErrorsBefore = this.receiveErrors;
     try {
       if (req.transport === 'tcp') await this.probeTcp(session, req, opts, timeouts, outcome, signal);
       else await this.probeDatagram(session, req, opts, timeouts, outcome, signal);
@@ -220,6 +235,7 @@ export class Prober {
     const left = session.left(req.to, req.idx);
     outcome.left = left === null ? null : left !== undefined;
     outcome.leftOn = left ?? null;
+    if (this.receiveErrors !== receiveErrorsBefore) outcome.receiveError = this.lastReceiveError;
     return outcome;
   }
 
@@ -232,7 +248,7 @@ export class Prober {
         const sport = this.allocPort(req.to, dport, 't');
         const key = `t/${req.to}/${dport}/${sport}`;
         const segment = encodeProbeSyn({ srcAddr: this.address, dstAddr: req.to, srcPort: sport, dstPort: dport, seq });
-        const packet = encodeIPv4({ src: this.address, dst: req.to, protocol: 6, id: this.allocIpId(), payload: segment });
+        const packet = encodeIPv4({ src: this.address, dst: req.to, protocol: 6, id: this.allocIpId(), dontFragment: shapeOf(req).df, payload: segment });
         outcome.attempts++;
         outcome.srcPort = sport;
         const sent = { at: nowMs() };
@@ -245,7 +261,7 @@ export class Prober {
           throw new AbortError(err as Error);
         }
         const reply = await wait;
-        if (!reply) throw new Error('no reply');
+        if (!reply) throw new NoReply('no reply');
         outcome.reply = reply.kind;
         outcome.replyFrom = reply.from;
         outcome.icmp = reply.icmp;
@@ -256,7 +272,9 @@ export class Prober {
     ).catch((err: unknown) => {
       if (err instanceof SendRefused) throw err;
       if (err instanceof Error && err.cause instanceof SendRefused) throw err.cause;
-      // Silent after every try: a result, not an error.
+      // Silent after every try (or stopped by an abort): a result. Anything else is a bug, not silence.
+      if (err instanceof NoReply || signal?.aborted) return;
+      throw err;
     });
   }
 
@@ -265,21 +283,15 @@ export class Prober {
     const sport = req.transport === 'udp' ? this.allocPort(req.to, req.port, 'u') : null;
     const key = req.transport === 'udp' ? `u/${req.to}/${req.port}/${sport}` : `i/${req.to}/${ipId}`;
     outcome.srcPort = sport;
+    const shape = shapeOf(req);
     let firstSent = 0;
     const last = { at: nowMs() };
     const waits: Promise<Reply | null>[] = [];
     // Every copy is a complete probe; one witnessed copy is enough, so a lost packet is not a failure.
     for (let attempt = 0; attempt < opts.tries && !signal?.aborted; attempt++) {
       const payload = encodeProbePayload({ key: session.key, sessionId: session.idBytes, check: req.check, idx: req.idx, attempt, sendTimeMs: Date.now() });
-      let packet: Buffer;
-      if (req.transport === 'udp') {
-        const body = req.check === 'vxlan' ? buildVxlanProbe({ innerSrc: this.address, innerDst: req.to, payload }) : req.check === 'wireguard' ? padProbe(payload, WIREGUARD_PROBE_SIZE) : payload;
-        const dgram = encodeUdp({ srcAddr: this.address, dstAddr: req.to, srcPort: sport!, dstPort: req.port ?? 0, payload: body });
-        packet = encodeIPv4({ src: this.address, dst: req.to, protocol: 17, id: ipId, payload: dgram });
-      } else {
-        const inner = buildIpipInner({ innerSrc: this.address, innerDst: req.to, payload });
-        packet = encodeIPv4({ src: this.address, dst: req.to, protocol: 4, id: ipId, payload: inner });
-      }
+      // The catalogue says how this check's probe is framed, sized and flagged; the request may override it.
+      const packet = framePacket(shape, { src: this.address, dst: req.to, transport: req.transport === 'udp' ? 'udp' : 'ipip', srcPort: sport, dstPort: req.port, id: ipId, payload });
       outcome.attempts++;
       if (attempt === 0) {
         firstSent = nowMs();

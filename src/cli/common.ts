@@ -1,52 +1,35 @@
-// What every command shares: exit codes, the error-to-message mapping, output writing, run options.
+// What every command shares: the error-to-message and error-to-exit-status mapping, output writing, run options.
 import { Option, InvalidArgumentError, type Command } from 'commander';
 import pc from 'picocolors';
+import { checkList } from '../checks/catalogue.js';
 import { DEFAULT_TIMEOUTS } from '../checks/rtt.js';
+import { EXIT, UserError } from '../errors.js';
 import { DEFAULT_CONTROL_PORT } from '../control/protocol.js';
 import { addRemoteOptions, type RemoteCliOptions } from './remote-options.js';
 
-/** Exit status (DESIGN §5): scripts rely on these. */
-export const EXIT = {
-  ok: 0,
-  failed: 1,
-  usage: 2,
-  cannotRun: 3,
-  interrupted: 130,
-} as const;
+export { EXIT, UserError } from '../errors.js';
 
-/** An error meant for the user: its message is printed as is, and it carries the exit status. */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number = EXIT.usage,
-  ) {
-    super(message);
+/** An error in how the command was called: its message is printed as is, with its exit status. */
+export class CliError extends UserError {
+  constructor(message: string, exitCode: number = EXIT.usage) {
+    super(message, exitCode);
     this.name = 'CliError';
   }
 }
 
-/** Errors thrown by our own modules that are the user's input, not our bug: exit 2 with their message. */
-const USAGE_CODES = new Set(['EINVENTORY', 'EPLAN', 'ECONFIG', 'EFAULT', 'EREPORT', 'ECHECKS']);
-
-/** Our own operational errors (the lab, the control channel): their message is for the user as is. */
-const OPERATIONAL_CODES = new Set(['ELAB', 'ECONTROL']);
-
+/** Every error of our own is a UserError carrying its exit status; commander's are usage; anything else could not run. */
 export function exitCodeFor(err: unknown): number {
-  if (err instanceof CliError) return err.exitCode;
-  const own = (err as { exitCode?: unknown })?.exitCode;
-  if (typeof own === 'number' && OPERATIONAL_CODES.has(String((err as { code?: unknown }).code))) return own;
+  if (err instanceof UserError) return err.exitCode;
   const code = (err as { code?: unknown })?.code;
-  if (typeof code === 'string' && USAGE_CODES.has(code)) return EXIT.usage;
   if (typeof code === 'string' && code.startsWith('commander.')) return EXIT.usage;
   return EXIT.cannotRun;
 }
 
 export function messageFor(err: unknown): string {
+  if (err instanceof UserError) return err.message;
   if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    if (err instanceof CliError || (typeof code === 'string' && (USAGE_CODES.has(code) || OPERATIONAL_CODES.has(code)))) return err.message;
-    if (err.name === 'CommandError') return err.message; // a system command (ip, iptables) failed: it says which and why
-    if (typeof code === 'string' && typeof (err as { syscall?: unknown }).syscall === 'string') return err.message;
+    // A system error (EACCES on a file, EADDRINUSE…) names the call and the path: it is for the user as is.
+    if (typeof (err as { code?: unknown }).code === 'string' && typeof (err as { syscall?: unknown }).syscall === 'string') return err.message;
     return `${err.message}\n(this looks like a bug in calico-nettest; please report it with the command you ran)\n${err.stack ?? ''}`;
   }
   return String(err);
@@ -69,15 +52,17 @@ export function addRunOptions(cmd: Command): Command {
   cmd
     .addOption(new Option('-i, --inventory <file>', 'inventory (YAML or JSON): nodes, addresses, roles (required unless --kubernetes)').env('CALICO_NETTEST_INVENTORY'))
     .addOption(new Option('-s, --secret-file <file>', 'file holding the secret shared with the responders (not with --ssh: it makes its own)').env('CALICO_NETTEST_SECRET_FILE'))
-    .addOption(new Option('-c, --checks <list>', 'comma list of checks: bgp,ipip,vxlan,wireguard,typha,etcd,apiserver (default: the inventory\'s, else all)').env('CALICO_NETTEST_CHECKS'))
+    .addOption(new Option('-c, --checks <list>', `comma list of checks: ${checkList(',')} (default: the inventory's, else all)`).env('CALICO_NETTEST_CHECKS'))
     .addOption(new Option('-f, --format <format>', 'output format').choices(FORMATS).default('table'))
-    .addOption(new Option('-o, --out <file>', 'also write the report to this file (format from --format, else from the extension; default JSON)'))
+    .addOption(new Option('-o, --out <file>', 'also write the report to this file (format from --format, else from the extension; default JSON); - is stdout; devices and FIFOs are written in place; a file is replaced only by a complete report (exit 3 and the old file kept otherwise)'))
     .addOption(new Option('--control-port <n>', 'responders\' control port where the inventory gives none').argParser(parseIntOption('--control-port', 1, 65535)).default(DEFAULT_CONTROL_PORT))
     .addOption(new Option('--tries <n>', 'tries before a silent probe counts as blocked').argParser(parseIntOption('--tries', 1, 10)).default(3))
     .addOption(new Option('--timeout <ms>', 'initial probe timeout; adapts to the measured RTT (srtt + 4·rttvar)').argParser(parseIntOption('--timeout', 10, 60000)).default(DEFAULT_TIMEOUTS.initialMs))
     .addOption(new Option('--min-timeout <ms>', 'lower clamp of the adaptive timeout').argParser(parseIntOption('--min-timeout', 1, 60000)).default(DEFAULT_TIMEOUTS.minMs))
     .addOption(new Option('--max-timeout <ms>', 'upper clamp of the adaptive timeout').argParser(parseIntOption('--max-timeout', 10, 60000)).default(DEFAULT_TIMEOUTS.maxMs))
     .addOption(new Option('--concurrency <n>', 'probes in flight at once per node').argParser(parseIntOption('--concurrency', 1, 4096)).default(64))
+    .addOption(new Option('--explain', 'after the run, have each blamed host trace its failing flows\' probes and name the rule that dropped them (on by default for pair)'))
+    .addOption(new Option('--no-explain', 'do not trace failing flows (pair traces them by default)'))
     .addOption(new Option('--no-color', 'no colours (also when NO_COLOR is set or output is not a terminal)'))
     .addOption(new Option('-q, --quiet', 'print nothing but errors (use the exit status and --out)'));
   return addRemoteOptions(cmd);
@@ -101,6 +86,8 @@ export interface RunCliOptions extends RemoteCliOptions {
   parallelNodes?: number;
   color: boolean;
   quiet?: boolean;
+  /** --explain / --no-explain; undefined: the command's default. */
+  explain?: boolean;
 }
 
 export function useColor(stream: NodeJS.WriteStream, flag: boolean): boolean {

@@ -1,5 +1,6 @@
 // The command line: commander wiring only; each command lives in its own file.
 import { Command, CommanderError } from 'commander';
+import { whyWriteFailed } from '../report/write.js';
 import { VERSION } from '../version.js';
 import { CliError, EXIT, exitCodeFor, messageFor } from './common.js';
 import { makeDemoCommand } from './demo.js';
@@ -52,11 +53,20 @@ Typical use:
 }
 
 export async function main(argv: string[]): Promise<void> {
-  // `calico-nettest mesh | head`: a closed pipe ends the output, not the program with a stack trace.
+  // `calico-nettest mesh | head`: a closed pipe ends the output, not the program with a stack trace;
+  // stdout on a full disk or device (ENOSPC, EIO) says so and exits 3 (the output is incomplete).
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      throw err;
+      if (stream === process.stdout) {
+        const why = whyWriteFailed(err.code) ?? err.message;
+        try {
+          process.stderr.write(`calico-nettest: cannot write to standard output: ${why}${err.code ? ` (${err.code})` : ''}; the output is incomplete\n`);
+        } catch {
+          // stderr is gone too: the exit status is all that is left
+        }
+      }
+      process.exit(EXIT.cannotRun);
     });
   }
   const program = makeProgram();

@@ -19,9 +19,12 @@ Examples:
   calico-nettest mesh -i nodes.yaml -s /etc/calico-nettest/secret
   calico-nettest mesh -i nodes.yaml -s secret --checks bgp,ipip --format json --out mesh.json
   calico-nettest mesh -i nodes.yaml -s secret --out report.html      # HTML page; the table still prints
+  calico-nettest mesh -i nodes.yaml -s secret --explain              # name the rule behind each host-side failure
 
 Exit status: 0 every flow passed; 1 a flow failed or is unknown; 2 bad usage, inventory or secret
-(nothing was run); 3 could not run at all (no responder reachable); 130 interrupted (partial report).`,
+(nothing was run); 3 could not run at all (no responder reachable; the inventory needs more memory than
+this process may use, said before anything runs; --out could not be written: the old file is kept);
+130 interrupted (partial report).`,
   );
   cmd.action(async (opts: RunCliOptions & { parallelNodes: number }) => {
     process.exitCode = await executeRun(opts, { command: 'mesh', plan: (inv, checks) => planMesh(inv, { checks }) });

@@ -1,6 +1,6 @@
 // `calico-nettest report FILE --format ...`: render a saved report in any format.
 import { Command, Option } from 'commander';
-import { reportChunks, writeChunks, writeFileAtomic } from '../report/write.js';
+import { reportChunks, writeChunks, writeReportFile } from '../report/write.js';
 import { FORMATS, useColor, type Format } from './common.js';
 import { loadBaseline } from './verify.js';
 
@@ -9,7 +9,7 @@ export function makeReportCommand(): Command {
     .summary('render a saved JSON report as table, json, junit or html')
     .argument('<file>', 'a JSON report written by mesh, pair or verify')
     .addOption(new Option('-f, --format <format>', 'output format').choices(FORMATS).default('table'))
-    .addOption(new Option('-o, --out <file>', 'write to this file (atomically) instead of stdout'))
+    .addOption(new Option('-o, --out <file>', 'write to this file instead of stdout (atomically; devices, FIFOs and - in place)'))
     .option('--no-color', 'no colours')
     .addHelpText(
       'after',
@@ -17,7 +17,7 @@ export function makeReportCommand(): Command {
     )
     .action(async (file: string, opts: { format: Format; out?: string; color: boolean }) => {
       const report = await loadBaseline(file, 'report');
-      if (opts.out) await writeFileAtomic(opts.out, reportChunks(report, opts.format, { color: false }));
+      if (opts.out) await writeReportFile(opts.out, reportChunks(report, opts.format, { color: false }));
       else await writeChunks(process.stdout, reportChunks(report, opts.format, { color: useColor(process.stdout, opts.color) }));
       const failing = report.summary.fail + report.summary.unknown;
       process.exitCode = failing > 0 ? 1 : 0;

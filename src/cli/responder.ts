@@ -1,6 +1,6 @@
 // `calico-nettest responder`: run on every node; witnesses probes and sends this node's probes on request.
 import { Command, Option } from 'commander';
-import { CATALOGUE, DEFAULT_CHECKS, parseCheckList } from '../checks/catalogue.js';
+import { CATALOGUE, DEFAULT_CHECKS, checkList, parseCheckList } from '../checks/catalogue.js';
 import { DEFAULT_CONTROL_PORT, isIPv4 } from '../control/protocol.js';
 import { loadNative } from '../native.js';
 import { startResponder } from '../responder/responder.js';
@@ -26,7 +26,7 @@ function parsePortOverrides(list: string[]): Partial<Record<CheckId, number>> {
     const m = /^([a-z]+)=(\d{1,5})$/.exec(item.trim());
     const id = m?.[1] as CheckId | undefined;
     if (!m || !id || !(id in CATALOGUE) || CATALOGUE[id].defaultPort === null || Number(m[2]) < 1 || Number(m[2]) > 65535)
-      throw new CliError(`--port ${item}: expected CHECK=PORT with a check that has a port (bgp, vxlan, wireguard, typha, etcd, apiserver) and a port 1..65535`);
+      throw new CliError(`--port ${item}: expected CHECK=PORT with a check that has a port (${checkList(', ', (d) => d.defaultPort !== null)}) and a port 1..65535`);
     out[id] = Number(m[2]);
   }
   return out;
@@ -46,19 +46,20 @@ export function makeResponderCommand(): Command {
     .addOption(new Option('-s, --secret-file <file>', 'file holding the shared secret').env('CALICO_NETTEST_SECRET_FILE').makeOptionMandatory())
     .addOption(new Option('-c, --checks <list>', 'checks to witness (default: all)').env('CALICO_NETTEST_CHECKS'))
     .addOption(new Option('-p, --port <check=port>', 'port override, repeatable (e.g. --port vxlan=8472)').argParser((v: string, prev: string[]) => [...prev, v]).default([]))
-    .addOption(new Option('-u, --user <name>', 'drop to this user after opening the sockets').env('CALICO_NETTEST_USER'))
+    .addOption(new Option('-u, --user <name>', 'drop to this user after opening the sockets, with no_new_privs and not dumpable (use a dedicated user: others of the same user can signal it)').env('CALICO_NETTEST_USER'))
     .addOption(new Option('--no-hold', 'do not hold free TCP ports (TCP probes to free ports are then answered by RST: still a pass)'))
     .addOption(new Option('--log-format <format>', 'one line per witnessed probe: text or json').choices(['text', 'json']).default('text'))
     .addHelpText(
       'after',
       `
 Examples:
-  head -c 32 /dev/urandom | base64 > /etc/calico-nettest/secret     # same file on every node
+  head -c 32 /dev/urandom | base64 > /etc/calico-nettest/secret; chmod 600 /etc/calico-nettest/secret   # same file on every node
   sudo calico-nettest responder --listen 10.0.0.11 --secret-file /etc/calico-nettest/secret
-  sudo calico-nettest responder --listen 10.0.0.11 -s secret --port vxlan=8472 --user nobody --log-format json
+  sudo calico-nettest responder --listen 10.0.0.11 -s secret --port vxlan=8472 --user calico-nettest --log-format json
 
 Exit status: 0 after SIGTERM/SIGINT; 2 bad option, secret file, or an address not on this host, or the
-control port in use; 3 cannot open sockets (not permitted: run as root or grant CAP_NET_RAW).`,
+control port in use (a placeholder or guessable secret too); 3 cannot open sockets (not permitted: run
+as root or grant CAP_NET_RAW), or the kernel refused to drop privileges.`,
     );
   cmd.action(async (opts: ResponderCliOptions) => {
     if (!isIPv4(opts.listen)) throw new CliError(`--listen ${opts.listen}: expected this node's IPv4 address`);

@@ -1,18 +1,22 @@
 // The shared body of mesh, pair and verify: load and validate everything first (exit 2, nothing run),
-// run the plan with progress on stderr, write the report atomically, and map the outcome to an exit status.
+// run the plan with progress on stderr, write the report (atomically, or in place for devices), and map the outcome to an exit status.
 import { setMaxListeners } from 'node:events';
+import { totalmem } from 'node:os';
 import { extname } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import cliProgress from 'cli-progress';
 import { parseCheckList } from '../checks/catalogue.js';
 import { loadInventory, type Inventory } from '../coordinator/inventory.js';
-import type { Plan } from '../coordinator/plan.js';
+import { checkRunMemory } from '../coordinator/budget.js';
+import { countFlows, type Plan } from '../coordinator/plan.js';
 import { runPlan } from '../coordinator/run.js';
-import { reportChunks, writeChunks, writeFileAtomic } from '../report/write.js';
+import { explainReport } from '../explain/coordinator.js';
+import { ReportWriteError, reportChunks, writeChunks, writeReportFile } from '../report/write.js';
 import { labNamespaceProblem } from '../lab/lab.js';
 import { loadSecret } from '../secret.js';
 import type { CheckId, Report } from '../types.js';
 import { CliError, EXIT, useColor, type Format, type RunCliOptions } from './common.js';
-import { explainNodeErrors, prepareRemote, type PreparedRemote } from './remote-options.js';
+import { explainNodeErrors, prepareRemote, type PreparedRemote } from '../remote/prepare.js';
 
 export interface RunCommandHooks {
   command: 'mesh' | 'pair' | 'verify';
@@ -22,6 +26,8 @@ export interface RunCommandHooks {
   /** Exit status for a finished report (verify has its own rule). */
   exitCode?: (report: Report) => number;
   /** Lines printed before the report (verify: what changed). */
+  /** Whether --explain is on when neither --explain nor --no-explain is given (pair: yes). */
+  explainByDefault?: boolean;
 }
 
 function formatForFile(file: string, format: Format): Format {
@@ -43,6 +49,11 @@ export async function executeRun(opts: RunCliOptions, hooks: RunCommandHooks): P
   const checks = opts.checks !== undefined ? parseCheckListOrThrow(opts.checks) : undefined;
   if (opts.minTimeout > opts.maxTimeout) throw new CliError(`--min-timeout (${opts.minTimeout}) is larger than --max-timeout (${opts.maxTimeout})`);
   const makePlan = (inv: Inventory): Plan => {
+    // Before a single flow object exists: a mesh too large for this process is refused now (exit 3).
+    if (hooks.command !== 'pair') {
+      const mem = checkRunMemory({ nodes: inv.nodes.length, flows: countFlows(inv, { checks }), command: hooks.command }, { heapLimit: getHeapStatistics().heap_size_limit, totalMem: totalmem() });
+      if (!mem.fits) throw new CliError(mem.message!, EXIT.cannotRun);
+    }
     const plan = hooks.plan(inv, checks);
     if (plan.flows.length === 0) throw new CliError(`nothing to test: the plan has no flows (checks: ${plan.checks.join(', ') || 'none'})${plan.notes.length ? `\n${plan.notes.join('\n')}` : ''}`);
     return plan;
@@ -115,19 +126,53 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+  let explainInterrupted = false;
+  if ((opts.explain ?? hooks.explainByDefault ?? false) && !report.incomplete) {
+    // Ctrl-C while tracing: stop tracing (the hosts remove their tables), still write the verdicts.
+    const stop = new AbortController();
+    const onStop = () => {
+      stderr.write('\ninterrupted: not naming the rules; writing the report (Ctrl-C again to quit at once)\n');
+      explainInterrupted = true;
+      stop.abort();
+      process.once('SIGINT', () => process.exit(EXIT.interrupted));
+    };
+    process.once('SIGINT', onStop);
+    process.once('SIGTERM', onStop);
+    try {
+      report = await explainReport(report, inv, { secret, signal: stop.signal, log: (l) => opts.quiet || stderr.write(`${l}\n`) });
+    } finally {
+      process.off('SIGINT', onStop);
+      process.off('SIGTERM', onStop);
+    }
+  }
   report = explainNodeErrors(report, remote.nodeErrors);
   if (hooks.post) report = hooks.post(report);
   if (!opts.quiet) for (const e of nodeErrors) stderr.write(`warning: ${e}\n`);
 
   const color = useColor(process.stdout, opts.color);
+  // A report that cannot be written is not lost: the table (or a summary line) still reaches the user,
+  // and the run exits 3 with what went wrong; an old file at --out is left as it was.
+  let writeFailed: Error | undefined;
   if (opts.out) {
-    await writeFileAtomic(opts.out, reportChunks(report, formatForFile(opts.out, opts.format), { color: false }));
-    if (!opts.quiet) stderr.write(`report written to ${opts.out}\n`);
+    try {
+      await writeReportFile(opts.out, reportChunks(report, formatForFile(opts.out, opts.format), { color: false }));
+      if (!opts.quiet && opts.out !== '-') stderr.write(`report written to ${opts.out}\n`);
+    } catch (err) {
+      if (!(err instanceof ReportWriteError)) throw err;
+      writeFailed = err;
+    }
   }
-  if (!opts.quiet && !(opts.out && opts.format !== 'table')) await writeChunks(process.stdout, reportChunks(report, opts.format, { color }));
+  const toStdout = opts.out === '-' ? false : !(opts.out && opts.format !== 'table');
+  if (!opts.quiet && toStdout) await writeChunks(process.stdout, reportChunks(report, opts.format, { color }));
+  if (writeFailed) {
+    const s = report.summary;
+    if (!toStdout || opts.quiet) stderr.write(`summary: ${s.pass} passed, ${s.fail} failed, ${s.unknown} unknown (${report.results.length} flows)\n`);
+    stderr.write(`calico-nettest: ${writeFailed.message}\n`);
+    return EXIT.cannotRun;
+  }
 
   const reached = report.results.some((r) => r.cause !== 'responder-unreachable');
-  if (report.incomplete) return EXIT.interrupted;
+  if (report.incomplete || explainInterrupted) return EXIT.interrupted;
   if (!reached && report.results.length > 0) {
     stderr.write(`calico-nettest: could not reach any responder — start \`calico-nettest responder\` on the nodes, and check the secret and the control port\n`);
     return EXIT.cannotRun;

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { planMesh } from '../coordinator/plan.js';
-import { compareToBaseline, verifyExitCode } from '../report/diff.js';
+import { compareToBaseline, diagnoseAgainstBaseline, verifyExitCode } from '../report/diff.js';
 import { parseReport } from '../report/json.js';
 import type { Report } from '../types.js';
 import { CliError, addRunOptions, type RunCliOptions } from './common.js';
@@ -35,9 +35,12 @@ Examples:
   calico-nettest mesh   -i nodes.yaml -s secret --format json --out last-good.json
   # ... change the firewall ...
   calico-nettest verify -i nodes.yaml -s secret --baseline last-good.json --out after.json
+  calico-nettest verify -i nodes.yaml -s secret --baseline last-good.json --explain   # name the rules behind regressions
 
 Exit status: 0 nothing regressed (failures already in the baseline are reported, not fatal; --strict
-makes them fatal); 1 a flow regressed; 2 bad usage, inventory or baseline; 3 could not run.`,
+makes them fatal, and also baseline flows this run did not test, e.g. with fewer --checks); 1 a flow
+regressed; 2 bad usage, inventory or baseline; 3 could not run (no responder reachable, not enough
+memory for the inventory, --out not written).`,
   );
   cmd.action(async (opts: RunCliOptions & { baseline: string; strict?: boolean }) => {
     const baseline = await loadBaseline(opts.baseline);
@@ -45,7 +48,14 @@ makes them fatal); 1 a flow regressed; 2 bad usage, inventory or baseline; 3 cou
     process.exitCode = await executeRun(opts, {
       command: 'verify',
       plan: (inv, c) => planMesh(inv, { checks: c ?? (checks && checks.length ? checks : undefined) }),
-      post: (r) => compareToBaseline(r, baseline, opts.baseline),
+      post: (r) => {
+        const v = compareToBaseline(r, baseline, opts.baseline);
+        v.diagnosis = diagnoseAgainstBaseline(v);
+        // Also for --format json/--quiet users: a weak comparison is said where scripts' logs show it.
+        for (const w of v.baseline?.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
+        if (v.baseline?.notTested) process.stderr.write(`warning: ${v.baseline.notTested} flows of the baseline were not tested by this run (see baseline.notTested in the report)${opts.strict ? '; --strict makes that fatal' : ''}\n`);
+        return v;
+      },
       exitCode: (r) => verifyExitCode(r, opts.strict === true),
     });
   });

@@ -1,6 +1,8 @@
 // The control channel's messages (HTTP + JSON, authenticated per src/control/auth.ts).
 // Coordinator -> responder. Validation of incoming bodies lives here so server and tests share it.
-import { CHECK_IDS, type CheckId, type SourceOutcome, type Transport, type WitnessSummary } from '../types.js';
+import { FRAMINGS, isCheckId, type Framing } from '../checks/catalogue.js';
+import { type CheckId, type SourceOutcome, type Transport, type WitnessSummary } from '../types.js';
+import { EXIT, UserError } from '../errors.js';
 
 export const API = '/v1';
 export const DEFAULT_CONTROL_PORT = 5478;
@@ -28,7 +30,7 @@ export interface OpenSessionRequest {
 }
 
 export interface ProbeRequestBody {
-  probes: Array<{ idx: number; check: CheckId; transport: Transport; to: string; port: number | null }>;
+  probes: Array<{ idx: number; check: CheckId; transport: Transport; to: string; port: number | null; framing?: Framing; size?: number; df?: boolean }>;
   tries: number;
   timeouts: { initialMs: number; minMs: number; maxMs: number };
   concurrency: number;
@@ -49,14 +51,20 @@ export function rowToSummary(r: WitnessResponse['rows'][number]): WitnessSummary
   return { idx: r[0], interfaceSeen: r[1] === 1, interfaceName: r[2], socketSeen: r[3] === 1, observedSource: r[4], count: r[5] };
 }
 
-export class BadRequest extends Error {}
+/** A control request the responder refuses as malformed (HTTP 400). */
+export class BadRequest extends UserError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+    this.name = 'BadRequest';
+  }
+}
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 export const isIPv4 = (s: unknown): s is string => typeof s === 'string' && IPV4.test(s);
 const isInt = (v: unknown, lo: number, hi: number): v is number => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const TRANSPORTS = new Set(['tcp', 'udp', 'ipip']);
-const CHECKS = new Set<string>(CHECK_IDS);
+
 
 export function parseOpenSession(v: unknown): OpenSessionRequest {
   if (!isObject(v)) throw new BadRequest('body must be a JSON object');
@@ -65,7 +73,7 @@ export function parseOpenSession(v: unknown): OpenSessionRequest {
   if (!isObject(v.ports)) throw new BadRequest('ports must be an object');
   const ports: Partial<Record<CheckId, number>> = {};
   for (const [k, p] of Object.entries(v.ports)) {
-    if (!CHECKS.has(k) || !isInt(p, 1, 65535)) throw new BadRequest(`ports.${k} is not a check with a port 1..65535`);
+    if (!isCheckId(k) || !isInt(p, 1, 65535)) throw new BadRequest(`ports.${k} is not a check with a port 1..65535`);
     ports[k as CheckId] = p;
   }
   if (!isInt(v.ttlMs, 1000, 30 * 60_000)) throw new BadRequest('ttlMs must be 1000..1800000');
@@ -80,11 +88,25 @@ export function parseProbeRequest(v: unknown): ProbeRequestBody {
   for (const [i, p] of v.probes.entries()) {
     if (!isObject(p)) throw new BadRequest(`probes[${i}] must be an object`);
     if (!isInt(p.idx, 0, 65535)) throw new BadRequest(`probes[${i}].idx must be 0..65535`);
-    if (typeof p.check !== 'string' || !CHECKS.has(p.check)) throw new BadRequest(`probes[${i}].check is not a check id`);
+    if (typeof p.check !== 'string' || !isCheckId(p.check)) throw new BadRequest(`probes[${i}].check is not a check id`);
     if (typeof p.transport !== 'string' || !TRANSPORTS.has(p.transport)) throw new BadRequest(`probes[${i}].transport must be tcp, udp or ipip`);
     if (!isIPv4(p.to)) throw new BadRequest(`probes[${i}].to must be an IPv4 address`);
     if (p.transport === 'ipip' ? p.port !== null : !isInt(p.port, 1, 65535)) throw new BadRequest(`probes[${i}].port is wrong for ${String(p.transport)}`);
-    probes.push({ idx: p.idx, check: p.check as CheckId, transport: p.transport as Transport, to: p.to, port: p.port as number | null });
+    const probe: ProbeRequestBody['probes'][number] = { idx: p.idx, check: p.check as CheckId, transport: p.transport as Transport, to: p.to, port: p.port as number | null };
+    // Optional per-probe shape (the mtu check: DF probes of the host MTU in an encapsulation's framing).
+    if (p.framing !== undefined) {
+      if (typeof p.framing !== 'string' || !(FRAMINGS as readonly string[]).includes(p.framing)) throw new BadRequest(`probes[${i}].framing must be one of ${FRAMINGS.join(', ')}`);
+      probe.framing = p.framing as Framing;
+    }
+    if (p.size !== undefined) {
+      if (!isInt(p.size, 0, 65535)) throw new BadRequest(`probes[${i}].size must be 0..65535`);
+      probe.size = p.size;
+    }
+    if (p.df !== undefined) {
+      if (typeof p.df !== 'boolean') throw new BadRequest(`probes[${i}].df must be true or false`);
+      probe.df = p.df;
+    }
+    probes.push(probe);
   }
   if (!isInt(v.tries, 1, 10)) throw new BadRequest('tries must be 1..10');
   const t = v.timeouts;

@@ -4,19 +4,20 @@ import { request as httpRequest, Agent } from 'node:http';
 import pRetry, { AbortError } from 'p-retry';
 import { signRequest } from '../control/auth.js';
 import { API, type InfoResponse, type OpenSessionRequest, type ProbeRequestBody, type ProbeStreamLine, type WitnessResponse } from '../control/protocol.js';
+import { EXIT, UserError } from '../errors.js';
 
 /** Network errors worth another try; anything else (an HTTP answer, a bad secret) is final. */
 export const RETRIED_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 export const RETRY_POLICY = { retries: 2, minTimeout: 200, maxTimeout: 1000, factor: 2 } as const;
 
-export class ControlError extends Error {
+export class ControlError extends UserError {
   readonly code = 'ECONTROL';
   constructor(
     message: string,
     readonly status: number | null,
     readonly errno: string | null,
   ) {
-    super(message);
+    super(message, EXIT.cannotRun);
     this.name = 'ControlError';
   }
 }
@@ -36,6 +37,9 @@ function explain(errno: string | undefined, target: string, timeoutMs: number): 
       return `cannot reach ${target}: ${errno ?? 'unknown error'}`;
   }
 }
+
+/** What a run needs of one responder's control channel: the seam runPlan's tests fill with a fake. */
+export type ControlConnection = Pick<ControlClient, 'openSession' | 'probe' | 'witness' | 'closeSession' | 'close'>;
 
 export class ControlClient {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 4 });
@@ -147,6 +151,11 @@ export class ControlClient {
 
   witness(id: string, signal?: AbortSignal): Promise<WitnessResponse> {
     return this.retried(() => this.raw('GET', `${API}/sessions/${id}/witness`, undefined, undefined, signal, 60_000) as Promise<WitnessResponse>, signal);
+  }
+
+  /** --explain: arm tracing or collect what it saw (src/explain/route.ts). Not retried: arming twice is not idempotent. */
+  explain<T>(id: string, body: unknown, signal?: AbortSignal, timeoutMs = 60_000): Promise<T> {
+    return this.raw('POST', `${API}/sessions/${id}/explain`, body, undefined, signal, timeoutMs) as Promise<T>;
   }
 
   async closeSession(id: string): Promise<void> {

@@ -3,8 +3,10 @@
 import { readFile } from 'node:fs/promises';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type YAMLMap } from 'yaml';
 import { CATALOGUE, defaultPorts, didYouMean, isCheckId, unknownCheckMessage } from '../checks/catalogue.js';
+import { DEFAULT_CONTROL_PORT } from '../control/protocol.js';
 import { parseCidr4 } from '../preflight/findings.js';
 import { CHECK_IDS, type CheckId, type Role } from '../types.js';
+import { EXIT, UserError } from '../errors.js';
 
 export interface InventoryNode {
   name: string;
@@ -40,7 +42,7 @@ export interface InventoryOptions {
   controlPort?: number;
 }
 
-export class InventoryError extends Error {
+export class InventoryError extends UserError {
   readonly code = 'EINVENTORY' as const;
   readonly file: string;
   readonly line?: number;
@@ -51,7 +53,7 @@ export class InventoryError extends Error {
 
   constructor(file: string, reason: string, where?: { line: number; column: number }, hint?: string) {
     const loc = where ? `${file}:${where.line}:${where.column}` : file;
-    super(`${loc}: ${reason}${hint ? ` (${hint})` : ''}`);
+    super(`${loc}: ${reason}${hint ? ` (${hint})` : ''}`, EXIT.usage);
     this.name = 'InventoryError';
     this.file = file;
     this.reason = reason;
@@ -63,7 +65,6 @@ export class InventoryError extends Error {
   }
 }
 
-export const DEFAULT_CONTROL_PORT = 5478;
 export const ROLES: readonly Role[] = ['typha', 'etcd', 'apiserver'];
 
 const TOP_KEYS = ['nodes', 'checks', 'ports', 'endpoints', 'podCIDR', 'serviceCIDR'] as const;
@@ -257,14 +258,14 @@ class Parser {
     if (isScalar(v) && typeof v.value === 'number') return { host: address, port: this.port(v, label) };
     const text = this.text1(v, label);
     const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:\s]+):(\d+)$/.exec(text) ?? /^()(\d+)$/.exec(text);
-    if (!m) throw this.error(v, `${label}: '${text}' is not host:port`, 'e.g. 198.18.0.1:5478');
+    if (!m) throw this.error(v, `${label}: '${text}' is not host:port`, `e.g. 198.18.0.1:${DEFAULT_CONTROL_PORT}`);
     const host = m[1] || address;
     const port = Number(m[2]);
     if (!(port >= 1 && port <= 65535)) throw this.error(v, `${label}: port ${m[2]} is out of range 1-65535`);
     if (!text.startsWith('[') && /^[\d.]+$/.test(host)) {
-      const problem = ipv4Problem(host);
+      const problem = ipv4Check(host);
       // Loopback is fine for a control address: a channel forwarded through an SSH tunnel (ssh -L) looks like this.
-      if (problem && !problem.includes('loopback')) throw this.error(v, `${label}: '${host}' ${problem}`);
+      if (problem && problem.kind !== 'loopback') throw this.error(v, `${label}: '${host}' ${problem.message}`);
     } else if (!text.startsWith('[') && !HOSTNAME_RE.test(host)) {
       throw this.error(v, `${label}: '${host}' is not a valid host name or address`);
     }
@@ -414,18 +415,27 @@ class Parser {
   }
 }
 
-/** Why `s` is not a usable unicast IPv4 address, or null if it is. */
-export function ipv4Problem(s: string): string | null {
-  if (s.includes(':')) return 'is not an IPv4 address (IPv6 is not supported yet)';
-  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(s)) return 'is not an IPv4 address (expected four numbers 0-255, like 198.18.0.1)';
+/** What is wrong with an address, as data: the kind (for code) and the words (for people). */
+export type Ipv4ProblemKind = 'ipv6' | 'syntax' | 'out-of-range' | 'leading-zero' | 'this-network' | 'loopback' | 'not-unicast';
+
+/** Why `s` is not a usable unicast IPv4 address (kind and message), or null if it is. */
+export function ipv4Check(s: string): { kind: Ipv4ProblemKind; message: string } | null {
+  const no = (kind: Ipv4ProblemKind, message: string) => ({ kind, message });
+  if (s.includes(':')) return no('ipv6', 'is not an IPv4 address (IPv6 is not supported yet)');
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(s)) return no('syntax', 'is not an IPv4 address (expected four numbers 0-255, like 198.18.0.1)');
   const parts = s.split('.');
   for (const p of parts) {
-    if (Number(p) > 255) return `is not an IPv4 address (${p} is out of range 0-255)`;
-    if (p.length > 1 && p.startsWith('0')) return `is ambiguous (leading zero in '${p}')`;
+    if (Number(p) > 255) return no('out-of-range', `is not an IPv4 address (${p} is out of range 0-255)`);
+    if (p.length > 1 && p.startsWith('0')) return no('leading-zero', `is ambiguous (leading zero in '${p}')`);
   }
   const a = Number(parts[0]);
-  if (a === 0) return 'is not a host address (0.0.0.0/8)';
-  if (a === 127) return 'is a loopback address; give the address the other nodes reach this node at';
-  if (a >= 224) return 'is not a unicast address (multicast, reserved or broadcast)';
+  if (a === 0) return no('this-network', 'is not a host address (0.0.0.0/8)');
+  if (a === 127) return no('loopback', 'is a loopback address; give the address the other nodes reach this node at');
+  if (a >= 224) return no('not-unicast', 'is not a unicast address (multicast, reserved or broadcast)');
   return null;
+}
+
+/** Why `s` is not a usable unicast IPv4 address, or null if it is. */
+export function ipv4Problem(s: string): string | null {
+  return ipv4Check(s)?.message ?? null;
 }

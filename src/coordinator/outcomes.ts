@@ -38,6 +38,8 @@ export class OutcomeTable {
   private readonly replyFrom: Int32Array; // string ids, -1: none
   private readonly sendError: Int32Array;
   private readonly leftOn: Int32Array;
+  /** Rare (a reply socket overflowed): kept sparse so the common flow costs nothing for it. */
+  private readonly receiveError = new Map<number, number>();
   private readonly strings = new Interner();
   count = 0;
 
@@ -85,6 +87,8 @@ export class OutcomeTable {
     this.replyFrom[i] = this.id(o.replyFrom);
     this.sendError[i] = this.id(o.sendError);
     this.leftOn[i] = this.id(o.leftOn);
+    if (o.receiveError) this.receiveError.set(i, this.id(o.receiveError));
+    else this.receiveError.delete(i);
   }
 
   /** The outcome of flow i as an object (built on demand), or undefined when none came. */
@@ -92,7 +96,7 @@ export class OutcomeTable {
     if (!this.has(i)) return undefined;
     const f = this.flowAt(i);
     const rtt = this.rtt[i]!;
-    return {
+    const out: SourceOutcome = {
       idx: f.idx,
       toAddress: f.toAddress,
       check: f.check,
@@ -106,6 +110,9 @@ export class OutcomeTable {
       attempts: this.attempts[i]!,
       srcPort: this.srcPort[i]! >= 0 ? this.srcPort[i]! : null,
     };
+    const receiveError = this.receiveError.get(i);
+    if (receiveError !== undefined) out.receiveError = this.str(receiveError)!;
+    return out;
   }
 }
 

@@ -3,6 +3,7 @@
 import { CATALOGUE, catalogueOrder, DEFAULT_CHECKS, didYouMean } from '../checks/catalogue.js';
 import type { CheckId, PlannedFlow, Transport } from '../types.js';
 import type { Inventory } from './inventory.js';
+import { EXIT, UserError } from '../errors.js';
 
 export interface Plan {
   /** The checks planned, in catalogue order (skipped ones are named in `notes`). */
@@ -18,10 +19,10 @@ export interface PlanOptions {
   checks?: CheckId[];
 }
 
-export class PlanError extends Error {
+export class PlanError extends UserError {
   readonly code = 'EPLAN' as const;
   constructor(message: string) {
-    super(message);
+    super(message, EXIT.usage);
     this.name = 'PlanError';
   }
 }
@@ -172,10 +173,11 @@ function noHolderMessage(check: CheckId, role: string): string {
 
 function portOf(inv: Inventory, check: CheckId): number | null {
   const port = inv.ports[check];
-  if (CATALOGUE[check].transport !== 'ipip' && (port === null || port === undefined)) {
+  const portless = CATALOGUE[check].defaultPort === null;
+  if (!portless && (port === null || port === undefined)) {
     throw new PlanError(`check ${check} has no port: set ports: { ${check}: N } in the inventory`);
   }
-  return CATALOGUE[check].transport === 'ipip' ? null : port ?? null;
+  return portless ? null : port ?? null;
 }
 
 function nodeIndex(inv: Inventory, name: string): number {

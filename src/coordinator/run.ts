@@ -1,14 +1,17 @@
 // One run of a plan (mesh, pair, verify): open a session on every responder, have each node probe its
 // peers (streaming outcomes back), fetch every witness log, join into one verdict per flow (DESIGN §3).
 import { randomBytes } from 'node:crypto';
+import pMap from 'p-map';
 import { CATALOGUE } from '../checks/catalogue.js';
 import { DEFAULT_TIMEOUTS, type TimeoutPolicy } from '../checks/rtt.js';
 import type { ProbeRequestBody } from '../control/protocol.js';
+import { summarize } from '../report/common.js';
 import { diagnose } from '../report/diagnosis.js';
-import type { CheckId, FlowResult, PlannedFlow, Report, Summary, WitnessSummary } from '../types.js';
-import { joinVerdict } from '../verdict.js';
+import type { CheckId, Facts, FlowResult, NodeErrorKind, PlannedFlow, Report, WitnessSummary } from '../types.js';
+import { joinVerdict, type NodeProblem } from '../verdict.js';
 import { VERSION } from '../version.js';
-import { ControlClient } from './client.js';
+import { ControlClient, type ControlConnection } from './client.js';
+import { nodeErrorKind } from './node-error.js';
 import { OutcomeTable, PackedFlows, WitnessTable } from './outcomes.js';
 import type { Inventory, InventoryNode } from './inventory.js';
 import type { Plan } from './plan.js';
@@ -30,6 +33,8 @@ export interface RunOptions {
   onProgress?: (p: Progress) => void;
   /** Called once per node that could not be reached. */
   onNodeError?: (node: string, message: string) => void;
+  /** How to reach one node's responder (tests give a fake); default: a ControlClient over HTTP. */
+  connect?: (node: InventoryNode, secret: Buffer, timeoutMs: number) => ControlConnection;
 }
 
 export interface Progress {
@@ -42,14 +47,28 @@ export interface Progress {
 export interface NodeEvidence {
   reachable: boolean;
   error?: string;
+  /** What kind of failure `error` is (data: nothing branches on the words). */
+  errorKind?: NodeErrorKind;
+  /** The control address tried ('198.18.0.3:5478'). */
+  control?: string;
   capture: boolean;
   witness: { get(idx: number): WitnessSummary | undefined } | null;
   witnessError?: string;
+  witnessErrorKind?: NodeErrorKind;
+}
+
+/** The evidence's words and kind of why `n` could not be asked (undefined when nothing is known). */
+function problemOf(n: NodeEvidence | undefined, witness: boolean): NodeProblem | undefined {
+  if (!n) return undefined;
+  const message = witness ? n.witnessError ?? n.error : n.error;
+  if (message === undefined) return undefined;
+  const kind = (witness && n.witnessError !== undefined ? n.witnessErrorKind : n.errorKind) ?? 'other';
+  return { kind, message, ...(n.control ? { control: n.control } : {}) };
 }
 
 interface NodeState extends NodeEvidence {
   node: InventoryNode;
-  client: ControlClient;
+  client: ControlConnection;
 }
 
 /**
@@ -65,6 +84,7 @@ export function joinAll(
 ): FlowResult[] {
   const results: FlowResult[] = [];
   const details = new Map<string, string>();
+  const factsPool = new Map<string, Facts>();
   for (let i = 0; i < flows.length; i++) {
     const src = outcomes.get(i);
     if (opts.skipUnprobed && !src) continue;
@@ -74,33 +94,34 @@ export function joinAll(
     const r = joinVerdict(f, src, to?.witness?.get(f.idx), {
       fromAddress: addressOf.get(f.from) ?? '',
       sourceReachable: !!src,
-      sourceError: from?.error,
+      sourceError: problemOf(from, false),
       witnessAvailable: f.sourceOnly ? true : !!to?.witness,
-      witnessError: to?.witnessError ?? to?.error,
+      witnessError: problemOf(to, true),
       capture: to?.capture ?? false,
     });
     const shared = details.get(r.detail);
     if (shared !== undefined) r.detail = shared;
     else if (details.size < 1_000_000) details.set(r.detail, r.detail);
+    if (r.facts) r.facts = internFacts(factsPool, r.facts);
     results.push(r);
   }
   return results;
 }
 
-/** Run `fn` over `items` with at most `limit` at once. */
-async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+/** Facts that name no address repeat across a mesh (most passes look alike): one frozen object each. */
+function internFacts(pool: Map<string, Facts>, f: Facts): Facts {
+  let key = '';
+  for (const k in f) {
+    const v = f[k as keyof Facts];
+    if (typeof v === 'object' || !POOLED_FACTS.has(k)) return f;
+    key += `${k}=${String(v)};`;
+  }
+  const shared = pool.get(key);
+  if (shared) return shared;
+  if (pool.size < 100_000) pool.set(key, Object.freeze(f));
+  return f;
 }
-
-export function summarize(results: readonly FlowResult[]): Summary {
-  const s: Summary = { pass: 0, fail: 0, unknown: 0 };
-  for (const r of results) s[r.verdict]++;
-  return s;
-}
+const POOLED_FACTS = new Set(['tries', 'got', 'reply', 'left', 'leftOn', 'capture', 'interfaceSeen', 'arrivedOn', 'socketSeen', 'sendError']);
 
 /** Run a plan end to end. It takes `plan.flows` over (packed; the array is empty when it returns). */
 export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promise<Report> {
@@ -119,7 +140,9 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
   for (const name of involved) {
     const node = byName.get(name);
     if (!node) continue;
-    states.set(name, { node, client: new ControlClient(node.control.host, node.control.port, o.secret, o.controlTimeoutMs ?? 5000), reachable: false, capture: false, witness: null });
+    const connect = o.connect ?? ((n, secret, timeoutMs) => new ControlClient(n.control.host, n.control.port, secret, timeoutMs));
+    const client = connect(node, o.secret, o.controlTimeoutMs ?? 5000);
+    states.set(name, { node, client, control: `${node.control.host}:${node.control.port}`, reachable: false, capture: false, witness: null });
   }
   const sessionIdBytes = randomBytes(8);
   const sessionId = sessionIdBytes.toString('hex');
@@ -150,7 +173,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
 
   try {
     // (2) sessions everywhere.
-    await eachLimit([...states.values()], parallel, async (st) => {
+    await pMap(states.values(), async (st) => {
       const peers = [...new Set((bySource.get(st.node.name) ?? []).map((i) => flows.get(i).toAddress))];
       try {
         const r = await st.client.openSession({ id: sessionId, peers, ports, ttlMs: 10 * 60_000, expect: expect.get(st.node.name) ?? 0 }, o.signal);
@@ -158,9 +181,10 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
         st.capture = r.capture;
       } catch (err) {
         st.error = (err as Error).message;
+        st.errorKind = nodeErrorKind(err);
         o.onNodeError?.(st.node.name, st.error);
       }
-    });
+    }, { concurrency: parallel });
 
     // (3) every node probes its peers, all at once; outcomes stream back.
     const unreachableFlows = (name: string) => {
@@ -169,7 +193,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
       progress.failed += n;
       o.onProgress?.({ ...progress });
     };
-    await eachLimit([...states.values()], parallel, async (st) => {
+    await pMap(states.values(), async (st) => {
       const mine = bySource.get(st.node.name) ?? [];
       if (mine.length === 0) return;
       if (!st.reachable) {
@@ -197,32 +221,40 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
               if (oc.sendError || (CATALOGUE[oc.check].transport === 'tcp' && oc.reply !== 'synack' && oc.reply !== 'rst')) progress.failed++;
               o.onProgress?.({ ...progress });
             } else if ('done' in line) finished = true;
-            else if ('error' in line) st.error = `probing failed on ${st.node.name}: ${line.error}`;
+            else if ('error' in line) {
+              st.error = `probing failed on ${st.node.name}: ${line.error}`;
+              st.errorKind = 'probe-failed';
+            }
           },
           o.signal,
         );
       } catch (err) {
         st.error = (err as Error).message;
+        st.errorKind = nodeErrorKind(err);
       }
       if (!finished && !o.signal?.aborted) {
-        st.error ??= `${st.node.name}'s responder stopped streaming before all probes were done`;
+        if (st.error === undefined) {
+          st.error = `${st.node.name}'s responder stopped streaming before all probes were done`;
+          st.errorKind = 'stopped-streaming';
+        }
         st.reachable = false;
         o.onNodeError?.(st.node.name, st.error);
       }
-    });
+    }, { concurrency: parallel });
 
     // (4) grace, then every witness log (also after an interrupt: what was probed gets its verdict).
     await new Promise((r) => setTimeout(r, o.graceMs ?? 250));
-    await eachLimit([...states.values()], parallel, async (st) => {
-      if (!st.reachable && !st.error?.includes('stopped streaming')) return;
+    await pMap(states.values(), async (st) => {
+      if (!st.reachable && st.errorKind !== 'stopped-streaming') return;
       try {
         const w = await st.client.witness(sessionId);
         st.capture = w.capture;
         st.witness = new WitnessTable(w.rows);
       } catch (err) {
         st.witnessError = (err as Error).message;
+        st.witnessErrorKind = nodeErrorKind(err);
       }
-    });
+    }, { concurrency: parallel });
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
     await Promise.all([...states.values()].map((st) => (st.reachable ? st.client.closeSession(sessionId) : undefined)));

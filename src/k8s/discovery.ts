@@ -3,7 +3,7 @@
 // endpoints, and where the calico-nettest DaemonSet's responders run. The join is pure (buildInventory,
 // tested on recorded API responses); discoverInventory only fetches.
 import { defaultPorts } from '../checks/catalogue.js';
-import { CliError, EXIT } from '../cli/common.js';
+import { EXIT, UserError } from '../errors.js';
 import { ipv4Problem, type Inventory, type InventoryEndpoint, type InventoryNode } from '../coordinator/inventory.js';
 import type { Role } from '../types.js';
 
@@ -46,6 +46,14 @@ export interface Discovery {
   nodesWithoutResponder: Array<{ node: string; message: string }>;
   /** Things worth telling the user (a node skipped, a list that could not be read). */
   notes: string[];
+}
+
+/** The cluster could not be read, or lists nothing usable: exit 2 (kubeconfig, context) or 3 (the API). */
+export class ClusterError extends UserError {
+  constructor(message: string, exitCode: number = EXIT.usage) {
+    super(message, exitCode);
+    this.name = 'ClusterError';
+  }
 }
 
 // ---- labels and selectors (documented in docs/remote.md; deploy/ uses the same) --------------------
@@ -139,7 +147,7 @@ export function buildInventory(snap: ClusterSnapshot, o: BuildOptions): Discover
       }
     }
   }
-  if (nodes.length === 0) throw new CliError(`${o.source}: the cluster lists no node with a usable IPv4 address${notes.length ? ` (${notes.join('; ')})` : ''}`, EXIT.usage);
+  if (nodes.length === 0) throw new ClusterError(`${o.source}: the cluster lists no node with a usable IPv4 address${notes.length ? ` (${notes.join('; ')})` : ''}`, EXIT.usage);
   return { inventory: { file: o.source, nodes, endpoints, checks: null, ports }, nodesWithoutResponder, notes };
 }
 
@@ -177,7 +185,7 @@ export interface DiscoverOptions {
   controlPort: number;
 }
 
-/** Read the cluster and build the inventory. Cluster errors are CliErrors in plain words. */
+/** Read the cluster and build the inventory. Cluster errors are ClusterErrors in plain words. */
 export async function discoverInventory(o: DiscoverOptions): Promise<Discovery> {
   // Loaded here, not at the top: the single-file bundle run on nodes leaves the client out.
   const { CoreV1Api, KubeConfig } = await import('@kubernetes/client-node');
@@ -186,22 +194,22 @@ export async function discoverInventory(o: DiscoverOptions): Promise<Discovery> 
     if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
     else kc.loadFromDefault();
   } catch (err) {
-    throw new CliError(`cannot read the kubeconfig${o.kubeconfig ? ` ${o.kubeconfig}` : ''}: ${(err as Error).message}`);
+    throw new ClusterError(`cannot read the kubeconfig${o.kubeconfig ? ` ${o.kubeconfig}` : ''}: ${(err as Error).message}`);
   }
   if (o.context) {
     const names = kc.getContexts().map((c) => c.name);
-    if (!names.includes(o.context)) throw new CliError(`--context ${o.context}: no such context in the kubeconfig (there are: ${names.join(', ') || 'none'})`);
+    if (!names.includes(o.context)) throw new ClusterError(`--context ${o.context}: no such context in the kubeconfig (there are: ${names.join(', ') || 'none'})`);
     kc.setCurrentContext(o.context);
   }
   const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new CliError('no Kubernetes cluster configured: set KUBECONFIG, pass --kubeconfig, or create ~/.kube/config (kubectl config view)');
+  if (!cluster) throw new ClusterError('no Kubernetes cluster configured: set KUBECONFIG, pass --kubeconfig, or create ~/.kube/config (kubectl config view)');
   const server = cluster.server;
   const source = `kubernetes:${kc.getCurrentContext() || server}`;
   const core = kc.makeApiClient(CoreV1Api);
   const notes: string[] = [];
 
   const nodes = await core.listNode().catch((err: unknown) => {
-    throw new CliError(`${source}: ${apiProblem(err, 'list nodes', server)}`, EXIT.cannotRun);
+    throw new ClusterError(`${source}: ${apiProblem(err, 'list nodes', server)}`, EXIT.cannotRun);
   });
   const optional = async <T>(what: string, effect: string, p: Promise<T>, empty: T): Promise<T> => {
     try {

@@ -1,8 +1,9 @@
 // Lab faults: `ACTION:CHECK@WHERE` specs, the iptables rules that inject them into the lab's
 // namespaces, and the verdict the tool must give for each flow under them (the tests' ground truth).
 // See: iptables(8), iptables-extensions(8) (REJECT, comment).
-import { CATALOGUE, didYouMean, isCheckId } from '../checks/catalogue.js';
+import { CATALOGUE, checkList, didYouMean, isCheckId } from '../checks/catalogue.js';
 import { CHECK_IDS, type Cause, type CheckId, type Transport } from '../types.js';
+import { EXIT, UserError } from '../errors.js';
 
 export type FaultAction = 'drop' | 'reject';
 export type FaultWhere = { kind: 'in' | 'out' | 'return'; node: string } | { kind: 'path'; from: string; to: string };
@@ -15,17 +16,17 @@ export interface Fault {
   spec: string;
 }
 
-export class FaultError extends Error {
+export class FaultError extends UserError {
   readonly code = 'EFAULT' as const;
   constructor(message: string) {
-    super(message);
+    super(message, EXIT.usage);
     this.name = 'FaultError';
   }
 }
 
 export const FAULT_GRAMMAR = `A fault is ACTION:CHECK@WHERE
   ACTION  drop | reject
-  CHECK   ${CHECK_IDS.join(' | ')} | all
+  CHECK   ${checkList(' | ')} | all
   WHERE   NODE:in          the node's own INPUT chain (probes arriving)
           NODE:out         the node's own OUTPUT chain (probes it sends)
           NODE:return      the node's OUTPUT chain for the replies it sends (TCP checks only)

@@ -7,13 +7,15 @@ import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
 import { defaultPorts } from '../checks/catalogue.js';
+import { DEFAULT_CONTROL_PORT } from '../control/protocol.js';
 import type { CheckId, Role } from '../types.js';
 import { faultClearArgv, faultRules, parseFault, validateFaultNodes, type Fault } from './faults.js';
 import { inNs, isRoot, isRunning, run, start, which } from './sys.js';
 import { createTopology, describeTopology, destroyTopology, listNamespaces, uniquePrefix, MAX_NODES, type Topology } from './topology.js';
+import { EXIT, UserError } from '../errors.js';
 
 export const LAB_ROOT = process.env.CALICO_NETTEST_LAB_DIR ?? '/run/calico-nettest';
-export const LAB_CONTROL_PORT = 5478;
+export const LAB_CONTROL_PORT = DEFAULT_CONTROL_PORT;
 
 export interface LabNodeState {
   name: string;
@@ -37,13 +39,11 @@ export interface LabState {
   broken?: string;
 }
 
-export class LabError extends Error {
+export class LabError extends UserError {
   readonly code = 'ELAB';
-  constructor(
-    message: string,
-    readonly exitCode = 3,
-  ) {
-    super(message);
+  constructor(message: string, exitCode: number = EXIT.cannotRun) {
+    super(message, exitCode);
+    this.name = 'LabError';
   }
 }
 

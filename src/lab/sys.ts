@@ -3,16 +3,18 @@ import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:chil
 import { readFileSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
+import { EXIT, UserError } from '../errors.js';
 
-export class CommandError extends Error {
+/** A system command (ip, iptables…) failed; the message says which and why. `status` is the command's own exit status. */
+export class CommandError extends UserError {
   readonly argv: readonly string[];
-  readonly exitCode: number | null;
+  readonly status: number | null;
   readonly stderr: string;
-  constructor(argv: readonly string[], exitCode: number | null, stderr: string) {
-    super(`command failed (exit ${exitCode ?? 'signal'}): ${argv.join(' ')}${stderr.trim() ? `\n  ${stderr.trim()}` : ''}`);
+  constructor(argv: readonly string[], status: number | null, stderr: string) {
+    super(`command failed (exit ${status ?? 'signal'}): ${argv.join(' ')}${stderr.trim() ? `\n  ${stderr.trim()}` : ''}`, EXIT.cannotRun);
     this.name = 'CommandError';
     this.argv = argv;
-    this.exitCode = exitCode;
+    this.status = status;
     this.stderr = stderr;
   }
 }

@@ -3,6 +3,7 @@
 // TCP probe SYNs also carry a stamp a kernel filter can check (source port range + one distinctive MSS option).
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { CATALOGUE, checkByCode, checkIds } from '../checks/catalogue.js';
 import type { CheckId } from '../types.js';
 import { DecodeError, need } from './errors.js';
 import { ipToBytes } from './ipv4.js';
@@ -16,22 +17,14 @@ export const SESSION_ID_LENGTH = 8;
 /** Bytes covered by the MAC: everything before it. */
 const SIGNED_LENGTH = PROBE_PAYLOAD_LENGTH - PROBE_MAC_LENGTH; // 26
 
-export const CHECK_CODES: Readonly<Record<CheckId, number>> = {
-  bgp: 1,
-  ipip: 2,
-  vxlan: 3,
-  wireguard: 4,
-  typha: 5,
-  etcd: 6,
-  apiserver: 7,
-};
+/** The built-in checks' wire codes; the catalogue owns them (checks/catalogue.ts), this is its view for readers. */
+export const CHECK_CODES: Readonly<Record<CheckId, number>> = Object.fromEntries(
+  checkIds().map((id) => [id, CATALOGUE[id].code]),
+) as Record<CheckId, number>;
 
-const CHECK_BY_CODE = new Map<number, CheckId>(
-  (Object.entries(CHECK_CODES) as [CheckId, number][]).map(([id, code]) => [code, id]),
-);
-
+/** The check a payload's code names (any check in the catalogue, also one added at run time), or null. */
 export function checkFromCode(code: number): CheckId | null {
-  return CHECK_BY_CODE.get(code) ?? null;
+  return checkByCode(code)?.id ?? null;
 }
 
 function checkSessionId(sessionId: Uint8Array): void {
@@ -75,7 +68,7 @@ export function encodeProbePayload(f: ProbeFields): Buffer {
   checkSessionId(f.sessionId);
   checkUint('idx', f.idx, 0xffff);
   checkUint('attempt', f.attempt, 0xff);
-  const code = CHECK_CODES[f.check];
+  const code = (CATALOGUE as Record<string, { code: number } | undefined>)[f.check]?.code;
   if (code === undefined) throw new TypeError(`unknown check ${JSON.stringify(f.check)}`);
   const buf = Buffer.alloc(PROBE_PAYLOAD_LENGTH);
   buf.writeUInt32BE(PROBE_MAGIC, 0);

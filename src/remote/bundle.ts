@@ -4,7 +4,15 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CliError } from '../cli/common.js';
+import { EXIT, UserError } from '../errors.js';
+
+/** The bundle `--ssh` needs is missing: a usage problem (build it first), exit 2. */
+export class BundleError extends UserError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+    this.name = 'BundleError';
+  }
+}
 
 /** The files of the bundle, as they are laid out on the node too. */
 export const BUNDLE_FILES = ['calico-nettest.mjs', 'calico_nettest.node'] as const;
@@ -41,7 +49,7 @@ export async function locateBundle(dir: string = defaultBundleDir()): Promise<Lo
     try {
       data = await readFile(path);
     } catch {
-      throw new CliError(
+      throw new BundleError(
         `--ssh copies a self-contained build to the nodes, but ${path} does not exist — build it with \`npm run bundle\` in ${packageRoot} (or point CALICO_NETTEST_BUNDLE_DIR at one)`,
       );
     }

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { LocatedBundle } from './bundle.js';
+import { EXIT, UserError } from '../errors.js';
 
 export interface SshSettings {
   user?: string;
@@ -43,12 +44,12 @@ export interface RemoteResponder {
 }
 
 /** A failure that belongs to one node, in words for the report. */
-export class NodeStartError extends Error {
+export class NodeStartError extends UserError {
   constructor(
     readonly node: string,
     message: string,
   ) {
-    super(message);
+    super(message, EXIT.cannotRun);
     this.name = 'NodeStartError';
   }
 }

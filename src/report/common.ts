@@ -1,13 +1,13 @@
 // Shared vocabulary of the report renderers: traffic names, ports, cause codes, summaries, ordering.
-import { CATALOGUE, defaultPorts } from '../checks/catalogue.js';
-import { CHECK_IDS, type Cause, type CheckId, type FlowResult, type Report, type Summary } from '../types.js';
+import { CATALOGUE, checkIds, defaultPorts } from '../checks/catalogue.js';
+import { type Cause, type CheckId, type FlowResult, type Report, type Summary } from '../types.js';
 
 /** Default port of each check (DESIGN §1), from the catalogue; ipip has none. */
 export const DEFAULT_PORTS: Record<CheckId, number | null> = defaultPorts();
 
 /** The port a check used: the result's own, else the report's override, else the default. */
 export function portOf(check: CheckId, ports?: Report['ports'], result?: Pick<FlowResult, 'port'>): number | null {
-  if (check === 'ipip') return null;
+  if (CATALOGUE[check]?.defaultPort === null) return null;
   if (result && typeof result.port === 'number') return result.port;
   const p = ports?.[check];
   if (typeof p === 'number') return p;
@@ -34,9 +34,8 @@ export function matrixAxes(flows: Iterable<FlowResult>, names: readonly string[]
 
 /** How a firewall rule would match the traffic: "tcp dport 179", "IP protocol 4 (ipencap)". */
 export function ruleMatch(check: CheckId, port: number | null): string {
-  const transport = CATALOGUE[check]?.transport;
-  if (!transport || transport === 'ipip') return 'IP protocol 4 (ipencap)';
-  return `${transport} dport ${port ?? DEFAULT_PORTS[check] ?? '?'}`;
+  const def = CATALOGUE[check];
+  return def ? def.match(port) : 'IP protocol 4 (ipencap)';
 }
 
 /** One-letter cause codes of the text matrix. */
@@ -49,6 +48,7 @@ export const CAUSE_CODES: Record<Cause, string> = {
   'return-blocked': 'T',
   'responder-unreachable': '?',
   'not-probed': '?',
+  'receive-error': '?',
   'no-route': 'N',
 };
 
@@ -80,7 +80,7 @@ export function checksOf(report: Pick<Report, 'results'> & Partial<Pick<Report, 
   for (const r of report.results) seen.add(r.check);
   const out: CheckId[] = [];
   for (const c of report.checks ?? []) if (!out.includes(c)) out.push(c);
-  for (const c of CHECK_IDS) if (seen.has(c) && !out.includes(c)) out.push(c);
+  for (const c of checkIds()) if (seen.has(c) && !out.includes(c)) out.push(c);
   for (const c of seen) if (!out.includes(c)) out.push(c);
   return out;
 }

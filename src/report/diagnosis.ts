@@ -1,7 +1,8 @@
 // Explains failed and unknown flows in the fewest statements: candidate groups (one per firewall that
 // could have dropped them) chosen by greedy set cover, largest first, ties to the more specific place.
 // Built to scale: one pass over the results with integer-indexed counters; only failures are grouped.
-import { CHECK_IDS, type CheckId, type DiagnosisStatement, type FlowResult, type Report } from '../types.js';
+import { checkIds } from '../checks/catalogue.js';
+import { type CheckId, type DiagnosisStatement, type FlowResult, type Report } from '../types.js';
 import { listNames, plural, portOf, ruleMatch, trafficName } from './common.js';
 
 export type DiagnoseInput = Pick<Report, 'nodes' | 'results'> & Partial<Pick<Report, 'ports'>>;
@@ -92,8 +93,8 @@ export function diagnose(report: DiagnoseInput): DiagnosisStatement[] {
   }
   const nodeCount = names.length;
 
-  const checkIdx = new Map<string, number>(CHECK_IDS.map((c, i) => [c, i]));
-  const checks: string[] = [...CHECK_IDS];
+  const checkIdx = new Map<string, number>(checkIds().slice(0, STRIDE - 1).map((c, i) => [c, i]));
+  const checks: string[] = [...checkIdx.keys()];
   const internCheck = (c: string): number => {
     let i = checkIdx.get(c);
     if (i === undefined) {
@@ -548,21 +549,15 @@ function peersOf(g: Group, x: Ctx, idx: number[], word: 'from' | 'to', self: num
   return `${word} ${listNames([...seen].map((i) => x.names[i] ?? '?'))}`;
 }
 
-/** The responder's control address, when some flow's detail names it ("198.18.0.3:5478"). */
+/** The responder's control address, from the facts of a flow that could not ask it ("198.18.0.3:5478"). */
 function controlAddress(g: Group, x: Ctx): string | null {
-  const addr = x.addrOf[g.a] ?? '';
-  let any: string | null = null;
-  const re = /(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):(\d{1,5})/g;
+  const node = x.names[g.a];
   const limit = Math.min(g.members.length, 200);
   for (let i = 0; i < limit; i++) {
-    const detail = x.results[x.fRes[g.members[i]!]!]!.detail ?? '';
-    for (const m of detail.matchAll(re)) {
-      if (m[1] === addr) return m[0];
-      any ??= m[0];
-    }
+    const facts = x.results[x.fRes[g.members[i]!]!]!.facts;
+    if (facts?.responder === node && facts?.control) return facts.control;
   }
-  // Only trust a foreign address when this node's address is unknown (an endpoint name).
-  return addr === '' ? any : null;
+  return null;
 }
 
 /** Minimal binary heap ordered by `before`. */

@@ -1,15 +1,17 @@
 // The JSON report (DESIGN §5): rendering, and reading one back with clear errors for every bad input.
 import { readFileSync } from 'node:fs';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { checkIds } from '../checks/catalogue.js';
 import type { Report } from '../types.js';
+import { EXIT, UserError } from '../errors.js';
 
 export const SCHEMA_VERSION = 1;
 export const TOOL_NAME = 'calico-nettest';
 
-export class ReportError extends Error {
+export class ReportError extends UserError {
   readonly code = 'EREPORT' as const;
   constructor(message: string) {
-    super(message);
+    super(message, EXIT.usage);
     this.name = 'ReportError';
   }
 }
@@ -80,10 +82,18 @@ export function parseReport(text: string, source: string): Report {
 
 let validator: ValidateFunction | undefined;
 
-/** The report's JSON Schema, read from the package (works from src/ and dist/). */
-export function loadSchema(): Record<string, unknown> {
+/** The report's JSON Schema as shipped in the package (works from src/ and dist/). */
+export function loadSchemaFile(): Record<string, unknown> {
   const url = new URL('../../schema/report.schema.json', import.meta.url);
   return JSON.parse(readFileSync(url, 'utf8')) as Record<string, unknown>;
+}
+
+/** The report's JSON Schema, its check enum from the catalogue (test/unit/catalogue-shape.ts keeps the file equal to it). */
+export function loadSchema(): Record<string, unknown> {
+  const schema = loadSchemaFile();
+  const defs = schema['$defs'] as Record<string, Record<string, unknown>>;
+  defs['check'] = { ...defs['check'], enum: [...checkIds()] };
+  return schema;
 }
 
 /** Schema violations as "/results/3/verdict: must be one of pass, fail, unknown" (empty when valid). */

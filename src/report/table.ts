@@ -63,7 +63,11 @@ export function renderTable(report: Report, opts: TableOptions): string {
   const diagnosis: DiagnosisStatement[] = report.diagnosis ?? diagnose(report);
   if (diagnosis.length > 0) {
     out.push('', c.bold('Diagnosis'));
+    const split = diagnosis.some((d) => d.known) && report.baseline !== undefined;
     diagnosis.forEach((d, i) => {
+      if (split && (i === 0 || d.known !== diagnosis[i - 1]!.known)) {
+        out.push(c.bold(d.known ? '  Already failing in the baseline:' : '  New since the baseline:'));
+      }
       const lead = `${String(i + 1).padStart(3)}. `;
       out.push(...wrap(d.text, width, lead, ' '.repeat(lead.length)).map((l) => c.bold(l)));
       out.push(...wrap(d.advice, width, ' '.repeat(lead.length), ' '.repeat(lead.length)).map((l) => c.dim(l)));
@@ -124,6 +128,21 @@ function changesLead(report: Report, c: Colors): string[] {
   }
   if (fixed.length > 0) out.push(c.green(`${plural(fixed.length, 'flow')} fixed: ${list(fixed, describeFlow)}`));
   if (fresh > 0) out.push(c.dim(`${plural(fresh, 'flow')} new (not in the baseline).`));
+  return [...notTestedLead(report, c), ...out];
+}
+
+/** "12 flows of the baseline were not tested: checks ipip, vxlan" — before anything says "no flow regressed". */
+function notTestedLead(report: Report, c: Colors): string[] {
+  const b = report.baseline;
+  const out: string[] = [];
+  for (const w of b?.warnings ?? []) out.push(c.bold(c.yellow(`Warning: ${w}.`)));
+  const n = b?.notTested ?? 0;
+  if (!b || n === 0) return out;
+  const why: string[] = [];
+  if (b.notTestedChecks?.length) why.push(`check${b.notTestedChecks.length === 1 ? '' : 's'} ${b.notTestedChecks.join(', ')} (not in this run)`);
+  if (b.notTestedNodes?.length) why.push(`node${b.notTestedNodes.length === 1 ? '' : 's'} ${b.notTestedNodes.slice(0, 10).join(', ')}${b.notTestedNodes.length > 10 ? ', …' : ''} (not in the inventory)`);
+  if (why.length === 0) why.push((b.notTestedFlows ?? []).slice(0, 5).join(', ') + (n > 5 ? ', …' : ''));
+  out.push(c.bold(c.yellow(`${plural(n, 'flow')} of the baseline ${n === 1 ? 'was' : 'were'} not tested: ${why.join('; ')}.`)) + c.dim(' They are not compared (--strict makes this fatal).'));
   return out;
 }
 
@@ -142,7 +161,8 @@ function flowLines(report: Report, c: Colors, width: number | undefined): string
   return rows.map(({ r, cols }) => {
     const [check, dir, verdict, cause, rtt] = cols.map((s, i) => (i === 4 ? s.padStart(widths[i]!) : s.padEnd(widths[i]!)));
     let detail = r.detail ?? '';
-    if (r.rejectedBy && !detail.includes(r.rejectedBy)) detail = `rejected by ${r.rejectedBy}; ${detail}`;
+    // describe() names the rejecting address in every sentence it writes; a result without facts did not come from it.
+    if (r.rejectedBy && !r.facts) detail = `rejected by ${r.rejectedBy}; ${detail}`;
     const room = width === undefined ? Infinity : Math.max(20, width - used);
     if (detail.length > room) detail = `${detail.slice(0, room - 1)}…`;
     const changed = r.change && r.change !== 'unchanged' ? ` [${r.change}]` : '';
@@ -160,7 +180,9 @@ function matrices(report: Report, names: string[], c: Colors, width: number): st
   }
   const labelWidth = Math.min(24, Math.max(...names.map((n) => n.length)));
   const digits = String(names.length).length;
-  const out: string[] = [];
+  // Without colour nothing can be inverted: a regressed cell then gets a '!' in the gap before it.
+  const plain = c.inverse('x') === 'x';
+  const out: string[] = [c.dim('Each row is a sender, each column a receiver: row 2, column 3 is node 2 -> node 3.'), ''];
   for (const check of checksOf(report)) {
     const flows = byCheck.get(check);
     if (!flows) continue;
@@ -179,21 +201,39 @@ function matrices(report: Report, names: string[], c: Colors, width: number): st
       out.push(c.dim(`${pad}${line}`));
     }
     for (const from of rows) {
-      const label = `${String(number.get(from)).padStart(digits)} ${truncate(from, labelWidth).padEnd(labelWidth)} `;
+      const label = `${String(number.get(from)).padStart(digits)} ${truncate(from, labelWidth).padEnd(labelWidth)}`;
       const cells = cols.map((to) => {
         const r = flows.get(flowKey({ check, from, to }));
-        if (!r) return c.dim('·');
+        if (!r) return ` ${c.dim('·')}`;
         const code = causeCode(r);
         const cell = r.verdict === 'pass' ? c.green(code) : r.verdict === 'fail' ? c.bold(c.red(code)) : c.yellow(code);
-        return r.change === 'regressed' ? c.inverse(cell) : cell;
+        if (r.change !== 'regressed') return ` ${cell}`;
+        return plain ? `!${cell}` : ` ${c.inverse(cell)}`;
       });
-      out.push(c.dim(label) + cells.join(' '));
+      out.push(c.dim(label) + cells.join(''));
     }
     out.push('');
   }
+  if (report.incomplete) out.push(...interruptedGaps(report, names, c));
   const legend = MATRIX_LEGEND.map(([k, v]) => `${k}\u00a0${v.replace(/ /g, '\u00a0')}`).join('  ');
   out.push(...wrap(`Legend: ${legend}`, width, '', '        ').map((l) => c.dim(l.replace(/\u00a0/g, ' '))));
-  if (report.results.some((r) => r.change === 'regressed')) out.push(c.dim('Regressed cells are shown inverted.'));
+  if (report.results.some((r) => r.change === 'regressed')) out.push(c.dim(plain ? "Regressed cells are marked with a '!' before them." : 'Regressed cells are shown inverted.'));
+  return out;
+}
+
+/**
+ * After Ctrl-C a node whose outcomes never came has no row (or no column) in any matrix: say so, rather than
+ * let it vanish. Per report, not per check: role checks (typha, etcd, apiserver) leave nodes out by plan.
+ */
+function interruptedGaps(report: Report, names: readonly string[], c: Colors): string[] {
+  const senders = new Set(report.results.map((r) => r.from));
+  const receivers = new Set(report.results.map((r) => r.to));
+  const nodes = new Set(report.nodes.filter((n) => names.includes(n.name)).map((n) => n.name));
+  const noRow = names.filter((n) => nodes.has(n) && !senders.has(n));
+  const noCol = names.filter((n) => nodes.has(n) && !receivers.has(n));
+  const out: string[] = [];
+  if (noRow.length) out.push(c.yellow(`Interrupted: no results yet from ${noRow.join(', ')} as sender — left out of the matrices' rows.`));
+  if (noCol.length) out.push(c.yellow(`Interrupted: no results yet to ${noCol.join(', ')} as receiver — left out of the matrices' columns.`));
   return out;
 }
 

@@ -1,6 +1,5 @@
 // `calico-nettest responder`: witness sockets + prober + control server on one node. Opens every raw
 // socket and privileged port first, then (with --user) drops privileges; SIGTERM/SIGINT close it all.
-import { readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import type { Server } from 'node:http';
 import type { NativeBinding } from '../native-types.js';
@@ -11,9 +10,11 @@ import { ConfigError } from '../secret.js';
 import type { CheckId } from '../types.js';
 import { VERSION } from '../version.js';
 import { holdPorts, type HeldPorts } from './ports.js';
+import { describeDrop, dropPrivileges } from './privileges.js';
 import { SessionStore } from './sessions.js';
 import { createControlServer } from './server.js';
 import { Witness, type WitnessEvent } from './witness.js';
+import { Explainer } from '../explain/host.js';
 
 export interface ResponderOptions {
   native: NativeBinding;
@@ -38,16 +39,7 @@ export interface RunningResponder {
   close(): Promise<void>;
 }
 
-/** A user's uid and primary gid from /etc/passwd (a name or a numeric uid). */
-export async function lookupUser(name: string): Promise<{ uid: number; gid: number }> {
-  const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
-  for (const line of passwd.split('\n')) {
-    const f = line.split(':');
-    if (f.length >= 4 && (f[0] === name || f[2] === name)) return { uid: Number(f[2]), gid: Number(f[3]) };
-  }
-  if (/^\d+$/.test(name)) return { uid: Number(name), gid: Number(name) };
-  throw new ConfigError(`--user ${name}: no such user in /etc/passwd`);
-}
+export { lookupUser } from './privileges.js';
 
 export function localAddresses(): Set<string> {
   const out = new Set<string>();
@@ -64,7 +56,8 @@ function portsFor(checks: CheckId[], overrides: Partial<Record<CheckId, number>>
     const port = overrides[c] ?? def.defaultPort;
     if (port === null) continue;
     byCheck[c] = port;
-    (def.transport === 'udp' ? udp : tcp).push(port);
+    if (def.listen === 'udp') udp.push(port);
+    else if (def.listen === 'tcp-syn') tcp.push(port);
   }
   return { tcp, udp, byCheck };
 }
@@ -100,17 +93,21 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
     onError: (err) => emit('error', `witness receive error: ${err.message}`),
   });
   const prober = new Prober(o.native, o.address);
+  const explainer = new Explainer({ address: o.address, log: (m) => emit('explain', m) });
   let held: HeldPorts | null = null;
   let server: Server | null = null;
   const closeAll = async () => {
     witness.close();
     prober.close();
+    await explainer.close();
     await held?.close();
     if (server) await new Promise<void>((r) => server!.close(() => r()));
   };
   try {
     witness.open();
     prober.open();
+    // A crashed or SIGKILLed run may have left its trace table: the host's ruleset must be as before.
+    await explainer.removeStale();
     held = o.noHold ? { holdings: [], close: async () => undefined } : await holdPorts(o.address, { tcp, udp });
     const controlPort = o.controlPort ?? DEFAULT_CONTROL_PORT;
     const info = (): InfoResponse => ({
@@ -123,7 +120,7 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
       sessions: store.size,
       timeMs: Date.now(),
     });
-    server = createControlServer({ secret: o.secret, store, witness, prober, info, log: (m) => emit('control', m) });
+    server = createControlServer({ secret: o.secret, store, witness, prober, info, explainer, log: (m) => emit('control', m) });
     await new Promise<void>((resolve, reject) => {
       server!.once('error', (err: NodeJS.ErrnoException) =>
         reject(
@@ -135,12 +132,9 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
       server!.listen(controlPort, o.controlAddress ?? o.address, () => resolve());
     });
     if (o.user) {
-      const u = await lookupUser(o.user);
-      // Group first (setuid would take away the right to change it); supplementary groups too.
-      process.setgroups?.([u.gid]);
-      process.setgid?.(u.gid);
-      process.setuid?.(u.uid);
-      emit('start', `dropped privileges to ${o.user} (uid ${u.uid}, gid ${u.gid}); open sockets keep working`);
+      const d = describeDrop(o.user, await dropPrivileges(o.user, o.native));
+      emit('start', d.info);
+      for (const w of d.warnings) emit('warning', `warning: ${w}`);
     }
     for (const c of o.checks) {
       const port = byCheck[c];
@@ -148,7 +142,7 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
         emit('start', `${c}: witnessing IP protocol 4 on ${o.address}`);
         continue;
       }
-      const h = held.holdings.find((x) => x.port === port && x.proto === (CATALOGUE[c].transport === 'udp' ? 'udp' : 'tcp'));
+      const h = held.holdings.find((x) => x.port === port && x.proto === (CATALOGUE[c].listen === 'udp' ? 'udp' : 'tcp'));
       emit(
         'start',
         h && h.holder === 'nobody'

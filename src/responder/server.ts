@@ -14,10 +14,13 @@ import {
   type WitnessResponse,
 } from '../control/protocol.js';
 import { deriveSessionKey } from '../packets/probe.js';
+import { witnessPorts } from '../checks/catalogue.js';
 import type { Prober } from '../checks/prober.js';
 import { Session, SessionError, type SessionStore } from './sessions.js';
 import type { Witness } from './witness.js';
 import type { SourceOutcome } from '../types.js';
+import { EXPLAIN_PATH, handleExplain } from '../explain/route.js';
+import type { Explainer } from '../explain/host.js';
 
 export interface ControlDeps {
   secret: Buffer;
@@ -25,6 +28,8 @@ export interface ControlDeps {
   witness: Witness;
   prober: Prober;
   info: () => InfoResponse;
+  /** --explain's tracing (absent: the call is 404). */
+  explainer?: Explainer;
   log: (msg: string) => void;
 }
 
@@ -113,16 +118,12 @@ export function createControlServer(deps: ControlDeps): Server {
       const o = parseOpenSession(parseJson(body));
       const idBytes = Buffer.from(o.id, 'hex');
       const s = deps.store.open(new Session(o.id, idBytes, deriveSessionKey(deps.secret, idBytes), new Set(o.peers), o.ports, now + o.ttlMs, o.expect), now);
-      const tcp: number[] = [];
-      const udp: number[] = [];
-      for (const [check, port] of Object.entries(o.ports)) {
-        if (check === 'vxlan' || check === 'wireguard') udp.push(port);
-        else tcp.push(port);
-      }
-      deps.witness.addPorts({ tcp, udp });
+      deps.witness.addPorts(witnessPorts(Object.entries(o.ports)));
       deps.witness.refresh(now);
       return send(res, 201, { id: s.id, expiresAtMs: s.expiresAtMs, capture: deps.witness.capture });
     }
+    const ex = deps.explainer ? EXPLAIN_PATH.exec(path) : null;
+    if (ex) return handleExplain(deps.explainer!, deps.store.get(ex[1]!, now), method, parseJson(body), (status, b) => send(res, status, b));
     const m = /^\/v1\/sessions\/([0-9a-f]{16})(\/probe|\/witness)?$/.exec(path);
     if (!m) throw new HttpError(404, `no such endpoint: ${method} ${path}`);
     const session = deps.store.get(m[1]!, now);
@@ -130,6 +131,7 @@ export function createControlServer(deps: ControlDeps): Server {
     if (method === 'DELETE' && !m[2]) {
       deps.store.close(session.id);
       deps.witness.refresh();
+      void deps.explainer?.disarm(session.id);
       return send(res, 200, { closed: session.id });
     }
     if (method === 'GET' && m[2] === '/witness') {

@@ -1,6 +1,7 @@
 // Sessions on a responder: the peers it may probe, the key its probes are signed with, and the bounded
 // witness log of what it saw (as destination) and what it saw leave (as source).
 import type { CheckId } from '../types.js';
+import { EXIT, UserError } from '../errors.js';
 
 export interface WitnessEntry {
   check: CheckId | null;
@@ -71,12 +72,14 @@ export class Session {
   }
 }
 
-export class SessionError extends Error {
+/** A session request the responder refuses; `status` is the HTTP answer the control server gives. */
+export class SessionError extends UserError {
   constructor(
     message: string,
     readonly status: number,
   ) {
-    super(message);
+    super(message, EXIT.cannotRun);
+    this.name = 'SessionError';
   }
 }
 

@@ -6,8 +6,7 @@ import { decodeIPv4 } from '../packets/ipv4.js';
 import { decodeTcp } from '../packets/tcp.js';
 import { decodeUdp } from '../packets/udp.js';
 import { PROBE_MAGIC, verifyProbePayload, tcpProbeIdx } from '../packets/probe.js';
-import { findProbeInVxlan } from '../packets/vxlan.js';
-import { findProbeInIpip } from '../packets/ipip.js';
+import { FRAMINGS_OF, unframe } from '../checks/framing.js';
 import { dropAll, ipipProbe, tcpSynToPorts, udpProbeToPorts, witnessProgram } from '../packets/bpf.js';
 import { DecodeError } from '../packets/errors.js';
 import type { CheckId } from '../types.js';
@@ -40,7 +39,9 @@ function probeFromPayload(buf: Buffer | null, sessions: (idBytes: Buffer) => Ses
  */
 export function classifyProbe(data: Buffer, sessions: { active: Session[]; byId: (idBytes: Buffer) => Session | undefined }): ProbeSighting | null {
   try {
-    const ip = decodeIPv4(data);
+    // The kernel filter passes at most SNAPLEN bytes: a padded probe (WireGuard-sized, MTU-sized) arrives cut,
+    // and its proof sits in the first bytes, so a cut packet is judged on what is there.
+    const ip = decodeIPv4(data, { allowTruncated: true });
     if (ip.fragmentOffset !== 0) return null;
     if (ip.protocol === 6) {
       const tcp = decodeTcp(ip.payload);
@@ -55,12 +56,14 @@ export function classifyProbe(data: Buffer, sessions: { active: Session[]; byId:
       return null;
     }
     if (ip.protocol === 17) {
-      const udp = decodeUdp(ip.payload);
-      const hit = probeFromPayload(udp.payload, sessions.byId) ?? probeFromPayload(findProbeInVxlan(udp.payload), sessions.byId);
+      const udp = ip.truncated ? cutUdp(ip.payload) : decodeUdp(ip.payload);
+      let hit = null;
+      // Any framing a UDP probe may come in (the catalogue's, or a request's override).
+      for (const framing of FRAMINGS_OF.udp) if ((hit = probeFromPayload(unframe(framing, udp.payload), sessions.byId))) break;
       return hit ? { ...hit, src: ip.src, dst: ip.dst, transport: 'udp', dstPort: udp.dstPort } : null;
     }
     if (ip.protocol === 4) {
-      const hit = probeFromPayload(findProbeInIpip(ip.payload), sessions.byId);
+      const hit = probeFromPayload(unframe('ipip', ip.payload), sessions.byId);
       return hit ? { ...hit, src: ip.src, dst: ip.dst, transport: 'ipip', dstPort: null } : null;
     }
     return null;
@@ -68,6 +71,12 @@ export function classifyProbe(data: Buffer, sessions: { active: Session[]; byId:
     if (err instanceof DecodeError) return null;
     throw err;
   }
+}
+
+/** The ports and what is left of the payload of a UDP datagram cut by the snap length. */
+function cutUdp(buf: Buffer): { dstPort: number; payload: Buffer } {
+  if (buf.length < 8) throw new DecodeError('udp header', 0, 'cut short');
+  return { dstPort: buf.readUInt16BE(2), payload: buf.subarray(8) };
 }
 
 /** Whether an incoming sighting's idx is one the session told this node to expect. */

@@ -2,6 +2,7 @@
 // login by key only, no PAM), the coordinator in the router namespace. It must copy the bundle, start
 // the responders with a fresh secret, give the same verdicts as pre-started responders, report a node
 // without sshd in plain words, and leave nothing running or copied behind — also after Ctrl-C and kill -9.
+import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
@@ -157,7 +158,7 @@ t.test('mesh --ssh: copies the build, starts responders, matches pre-started res
 
   // The same mesh against responders started by hand (the normal build, a secret file): same verdicts.
   const secret = join(lab.dir, 'secret');
-  await writeFile(secret, 'a-secret-that-is-long-enough-0123456789\n', { mode: 0o600 });
+  await writeFile(secret, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
   const manual: ChildProcess[] = [];
   t.teardown(() => manual.forEach((c) => c.exitCode === null && c.kill('SIGKILL')));
   for (const n of lab.topo.nodes) {

@@ -2,6 +2,7 @@
 // Ctrl-C in the middle of a mesh leaves a valid, partial report and exit 130.
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,25 @@ t.test('verify: a breaking change regresses exactly its flows (exit 1); the fix 
   t.same(r2.results.filter((r) => r.change === 'fixed').map((r) => `${r.check} ${r.from}->${r.to}`).sort(), ['ipip node1->node3', 'ipip node2->node3']);
 });
 
+t.test('verify with fewer checks than the baseline says what it did not compare; --strict makes it fatal', { skip: needsRoot }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'cnt-verify-scope-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const lab = await withLab(t, { nodes: 3, checks: ['bgp', 'ipip', 'vxlan'] });
+  const good = join(dir, 'good.json');
+  t.equal((await labCli(lab, ['mesh', ...labArgs(lab), '--out', good, '--quiet'])).code, 0);
+  const v = await labCli(lab, ['verify', '--baseline', good, ...labArgs(lab), '--checks', 'bgp', '--out', join(dir, 'v.json')]);
+  t.equal(v.code, 0, 'nothing regressed: exit 0');
+  t.match(v.stdout, /12 flows of the baseline were not tested: checks ipip, vxlan \(not in this run\)/);
+  t.match(v.stderr, /warning: 12 flows of the baseline were not tested/);
+  const r = parseReport(await readFile(join(dir, 'v.json'), 'utf8'), 'v.json');
+  t.equal(r.baseline?.notTested, 12);
+  t.same(r.baseline?.notTestedChecks, ['ipip', 'vxlan']);
+  t.equal(r.baseline?.notTestedFlows?.length, 12);
+  t.same(validateReport(JSON.parse(await readFile(join(dir, 'v.json'), 'utf8'))), [], 'validates against the schema');
+  const strict = await labCli(lab, ['verify', '--baseline', good, ...labArgs(lab), '--checks', 'bgp', '--strict', '--quiet']);
+  t.equal(strict.code, 1, '--strict: an untested baseline flow is fatal');
+});
+
 t.test('verify refuses a baseline that is not a report (exit 2)', { skip: needsRoot }, async (t) => {
   const lab = await withLab(t, { nodes: 2, checks: ['bgp'] });
   const r = await labCli(lab, ['verify', '--baseline', lab.inventory, ...labArgs(lab)]);
@@ -62,6 +82,14 @@ t.test('JUnit from a real run: one testcase per flow, failures carry cause and d
   for (const f of failures) t.match(f, /message="ingress-blocked: /);
 });
 
+const readLog = (file: string): string => {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+};
+
 t.test('Ctrl-C mid-run: a valid partial report marked incomplete, exit 130', { skip: needsRoot }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'cnt-sigint-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -71,7 +99,11 @@ t.test('Ctrl-C mid-run: a valid partial report marked incomplete, exit 130', { s
   const [cmd, ...args] = coordinatorArgv(lab, ['mesh', ...labArgs(lab), '--out', out, '--timeout', '3000', '--min-timeout', '3000', '--max-timeout', '3000', '--quiet']);
   const child = spawn(cmd!, args, { stdio: 'ignore' });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await new Promise((r) => setTimeout(r, 1500));
+  // Interrupt once the run is probing (a responder has logged a witnessed probe), not after a fixed time: on a
+  // loaded machine node may not even have loaded by then. node3's flows still have 3 x 3 s of tries to go.
+  const deadline = Date.now() + 60_000;
+  while (!lab.nodes.some((n) => readLog(n.log).includes('"event":"witness"')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 1500)); // the flows not into node3 finish in well under this
   child.kill('SIGINT');
   const code = await exited;
   t.equal(code, 130);

@@ -1,6 +1,7 @@
 // The CLI as a user meets it: the built binary, spawned. Help, exit codes and messages for bad input
 // (nothing is run, no stack trace), and `report` rendering saved reports.
 import t from 'tap';
+import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,7 +23,7 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: numbe
 const dir = await mkdtemp(join(tmpdir(), 'cnt-cli-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 const secret = join(dir, 'secret');
-await writeFile(secret, 'a-shared-secret-long-enough\n');
+await writeFile(secret, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
 const inv = join(dir, 'nodes.yaml');
 await writeFile(inv, 'nodes:\n  - name: a\n    address: 198.18.1.2\n  - name: b\n    address: 198.18.2.2\n');
 
@@ -100,6 +101,24 @@ t.test('report renders saved reports in every format; bad files exit 2', async (
   const other = join(dir, 'o.json');
   await writeFile(other, '{"name":"something else"}');
   t.equal((await cli(['report', other])).code, 2);
+});
+
+t.test('secret files: a weak one is refused (exit 2), a loose one warned about by coordinator and responder', async (t) => {
+  const weak = join(dir, 'weak-secret');
+  await writeFile(weak, 'aaaaaaaaaaaaaaaa\n', { mode: 0o600 });
+  for (const args of [['mesh', '-i', inv, '-s', weak], ['responder', '--listen', '198.18.77.1', '-s', weak]]) {
+    const r = await cli(args);
+    t.equal(r.code, 2, `${args[0]}: exit 2`);
+    t.match(r.stderr, /too easy to guess.*head -c 32 \/dev\/urandom \| base64 > .*; chmod 600/);
+  }
+  const loose = join(dir, 'loose-secret');
+  await writeFile(loose, `${randomBytes(32).toString('base64')}\n`, { mode: 0o644 });
+  const local = join(dir, 'local1.yaml');
+  await writeFile(local, 'nodes:\n  - name: a\n    address: 198.18.1.2\n    control: 127.0.0.1:1\n  - name: b\n    address: 198.18.2.2\n    control: 127.0.0.1:2\n');
+  const m = await cli(['mesh', '-i', local, '-s', loose, '--checks', 'bgp', '--format', 'json']);
+  t.match(m.stderr, /warning: secret file .*loose-secret has mode 0644: its group and every user can read the secret — chmod 600/);
+  const r = await cli(['responder', '--listen', '198.18.77.1', '-s', loose]);
+  t.match(r.stderr, /warning: secret file .*loose-secret has mode 0644/);
 });
 
 t.test('help walks subcommands: help lab up shows lab up, with examples', async (t) => {

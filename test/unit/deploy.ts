@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { CONTROL_PLANE_LABELS, RESPONDER_SELECTOR } from '../../src/k8s/discovery.js';
-import { DEFAULT_K8S_NAMESPACE } from '../../src/cli/remote-options.js';
+import { DEFAULT_K8S_NAMESPACE } from '../../src/remote/prepare.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 

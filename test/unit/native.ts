@@ -253,3 +253,30 @@ t.test('without CAP_NET_RAW, open() says which capability is missing', async (t)
     t.match(r.message, capabilityMessage);
   }
 });
+
+t.test('restrictProcess(): no_new_privs on every thread and not dumpable, read back from /proc', async (t) => {
+  const addon = addonCandidates().find((p) => existsSync(p));
+  if (!addon) {
+    t.pass('skipped: the addon is not built');
+    return;
+  }
+  // In a child (the flags cannot be undone); a clean environment: no tap loader to import.
+  const script = `
+    const fs = require('fs');
+    const m = require(${JSON.stringify(addon)});
+    const bad = [];
+    for (const a of ['x', { dumpable: 'no' }]) { try { m.restrictProcess(a); bad.push('accepted'); } catch (e) { bad.push(e.constructor.name + ': ' + e.message); } }
+    const before = /^NoNewPrivs:\\s+(\\d)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1];
+    const r = m.restrictProcess(${'${ARG}'});
+    const tasks = fs.readdirSync('/proc/self/task').map((id) => /^NoNewPrivs:\\s+(\\d)/m.exec(fs.readFileSync('/proc/self/task/' + id + '/status', 'utf8'))[1]);
+    process.stdout.write(JSON.stringify({ bad, before, r: { ...r, threadsError: r.threadsError && r.threadsError.message }, tasks }));`;
+  for (const [arg, dumpable] of [['undefined', false], ['{ dumpable: true }', true]] as const) {
+    const child = spawnSync(process.execPath, ['-e', script.replace('${ARG}', arg)], { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH } });
+    t.equal(child.status, 0, `child exited cleanly: ${child.stderr}`);
+    const got = JSON.parse(child.stdout) as { bad: string[]; before: string; r: { noNewPrivs: boolean; allThreads: boolean; threadsError: string | null; dumpable: boolean }; tasks: string[] };
+    t.match(got.bad, [/^TypeError: options must be an object\. Usage: restrictProcess/, /^TypeError: options\.dumpable must be a boolean/], 'bad options: TypeError, nothing changed');
+    t.equal(got.before, '0', 'no_new_privs was not set before');
+    t.same(got.r, { noNewPrivs: true, allThreads: true, threadsError: null, dumpable }, `restrictProcess(${arg})`);
+    t.ok(got.tasks.length > 1 && got.tasks.every((x) => x === '1'), `every thread has NoNewPrivs 1 (${got.tasks.join(',')})`);
+  }
+});

@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { explainNodeErrors } from '../../src/cli/remote-options.js';
+import { explainNodeErrors } from '../../src/remote/prepare.js';
 import { explainSshFailure, factsProblem, parseFacts, shQuote, sshArgv, unameMachine } from '../../src/remote/ssh.js';
 import type { Report } from '../../src/types.js';
 

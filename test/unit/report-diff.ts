@@ -19,7 +19,7 @@ t.test('each change kind', async (t) => {
   t.equal(change('node2', 'node3'), 'unchanged', 'failed before, still fails');
   t.equal(change('node3', 'node1'), 'new');
   t.equal(change('node1', 'node3'), 'unchanged');
-  t.same(v.baseline, { startedAt: baseline.startedAt, summary: baseline.summary, file: 'base.json' });
+  t.same(v.baseline, { startedAt: baseline.startedAt, summary: baseline.summary, file: 'base.json', notTested: 0, notTestedFlows: [] });
   t.same(changeCounts(v), { unchanged: 3, regressed: 1, fixed: 1, new: 1 });
   t.equal(now.results[0]!.change, undefined, 'input not mutated');
   t.notOk('file' in compareToBaseline(now, baseline).baseline!, 'no file when none given');
@@ -39,4 +39,54 @@ t.test('exit codes', async (t) => {
   t.equal(verifyExitCode(fixed, true), 0);
   const withUnknown = compareToBaseline(mesh(3, { fault: (c, f) => (c === 'bgp' && f === 'node3' ? unknown() : undefined) }), clean);
   t.equal(verifyExitCode(withUnknown, false), 1, 'pass -> unknown is a regression');
+});
+
+t.test('flows of the baseline this run did not test are counted, named and explained', async (t) => {
+  const baseline = mesh(4, { checks: ['bgp', 'ipip', 'vxlan'] });
+  // This run: two of the three checks, and node4 gone from the inventory.
+  const now = mesh(3, { checks: ['bgp', 'ipip'] });
+  const v = compareToBaseline(now, baseline, 'base.json');
+  const b = v.baseline!;
+  // vxlan: 12 flows; bgp and ipip to or from node4: 2 checks x 6.
+  t.equal(b.notTested, 12 + 12);
+  t.same(b.notTestedChecks, ['vxlan']);
+  t.same(b.notTestedNodes, ['node4']);
+  t.equal(b.notTestedFlows!.length, 24);
+  t.ok(b.notTestedFlows!.includes('vxlan node1 -> node2'));
+  t.ok(b.notTestedFlows!.includes('bgp node4 -> node1'));
+  t.equal(verifyExitCode(v, false), 0, 'nothing regressed: exit 0');
+  t.equal(verifyExitCode(v, true), 1, '--strict: untested baseline flows are fatal');
+  t.equal(verifyExitCode(compareToBaseline(now, now), true), 0, '--strict with everything tested and passing');
+});
+
+t.test('the list of untested flows is capped, the count is not', async (t) => {
+  const baseline = mesh(20, { checks: ['bgp'] });
+  const v = compareToBaseline(mesh(2, { checks: ['bgp'] }), baseline);
+  t.equal(v.baseline!.notTested, 20 * 19 - 2);
+  t.equal(v.baseline!.notTestedFlows!.length, 200);
+});
+
+t.test('an incomplete baseline, or one of other nodes, gets a warning', async (t) => {
+  const now = mesh(3, { checks: ['bgp'] });
+  t.same(compareToBaseline(now, mesh(3, { checks: ['bgp'] })).baseline!.warnings, undefined, 'a sound baseline: no warning');
+  const cut = { ...mesh(3, { checks: ['bgp'] }), incomplete: true };
+  t.match(compareToBaseline(now, cut).baseline!.warnings, [/baseline is incomplete/]);
+  const other = mesh(3, { checks: ['bgp'], name: (i) => `prod-${i}` });
+  t.match(compareToBaseline(now, other).baseline!.warnings, [/shares no node with this run .*prod-1.*another cluster/]);
+  const moved = mesh(3, { checks: ['bgp'], address: (i) => `198.19.${i}.1` });
+  t.match(compareToBaseline(now, moved).baseline!.warnings, [/3 nodes changed address since the baseline \(node1 198\.19\.1\.1 -> 198\.18\.1\.1/]);
+});
+
+t.test('verify diagnosis: new failures first, those already in the baseline after, marked known', async (t) => {
+  const { diagnoseAgainstBaseline } = await import('../../src/report/diff.js');
+  const baseline = mesh(4, { checks: ['bgp'], fault: (_c, _f, to) => (to === 'node4' ? fail('ingress-blocked') : undefined) });
+  const now = mesh(4, { checks: ['bgp'], fault: (_c, f, to) => (to === 'node4' ? fail('ingress-blocked') : f === 'node2' ? fail('egress-blocked') : undefined) });
+  const d = diagnoseAgainstBaseline(compareToBaseline(now, baseline));
+  t.ok(d.length >= 2);
+  t.notOk(d[0]!.known, 'the first statement is new');
+  t.match(d[0]!.text, /node2/, 'about the new failures (node2 sends nothing)');
+  const known = d.filter((x) => x.known);
+  t.ok(known.length >= 1);
+  t.match(known[0]!.text, /node4/, 'node4 was already failing');
+  t.ok(d.findIndex((x) => x.known) > d.findIndex((x) => !x.known), 'known ones come after');
 });

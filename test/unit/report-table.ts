@@ -100,3 +100,44 @@ t.test('verify: long change lists are cut at 10', async (t) => {
   t.match(out, /20 flows regressed \(baseline of [^)]*\): .* and 10 more\n/);
   t.equal((out.split('\n')[1]!.match(/ now blocked/g) ?? []).length, 10);
 });
+
+t.test('verify: the table leads with what the baseline had that this run did not test', async (t) => {
+  const baseline = mesh(4, { checks: ['bgp', 'ipip', 'vxlan'] });
+  const out = renderTable(compareToBaseline(mesh(4, { checks: ['bgp'] }), baseline), { color: false });
+  const lead = out.split('\n').findIndex((l) => /24 flows of the baseline were not tested: checks ipip, vxlan \(not in this run\)/.test(l));
+  const noRegress = out.split('\n').findIndex((l) => /No flow regressed/.test(l));
+  t.ok(lead >= 0, 'says how many and which checks');
+  t.ok(lead < noRegress, 'before "No flow regressed"');
+  const gone = renderTable(compareToBaseline(mesh(3, { checks: ['bgp'] }), mesh(4, { checks: ['bgp'] })), { color: false });
+  t.match(gone, /6 flows of the baseline were not tested: node node4 \(not in the inventory\)/);
+  const cut = renderTable(compareToBaseline(mesh(3, { checks: ['bgp'] }), { ...mesh(3, { checks: ['bgp'] }), incomplete: true }), { color: false });
+  t.match(cut, /Warning: the baseline is incomplete/);
+});
+
+t.test('matrix: says rows are senders and columns receivers', async (t) => {
+  t.match(renderTable(mesh(3), { color: false }), /Each row is a sender, each column a receiver/);
+});
+
+t.test('verify without colour: regressed cells are marked, not "inverted"', async (t) => {
+  const baseline = mesh(3, { checks: ['bgp'] });
+  const now = mesh(3, { checks: ['bgp'], fault: (_c, f, to) => (f === 'node1' && to === 'node3' ? fail('ingress-blocked') : undefined) });
+  const plain = renderTable(compareToBaseline(now, baseline), { color: false });
+  t.notMatch(plain, /inverted/);
+  t.match(plain, /marked with a '!'/);
+  const row1 = plain.split('\n').find((l) => /^1 node1/.test(l))!;
+  t.match(row1, /!I/, 'the regressed cell carries the mark');
+  t.equal((row1.match(/!/g) ?? []).length, 1, 'only that one');
+  const coloured = renderTable(compareToBaseline(now, baseline), { color: true });
+  t.match(coloured, /shown inverted/);
+  t.notMatch(coloured, /!/);
+});
+
+t.test('an interrupted run says which nodes a matrix leaves out', async (t) => {
+  const r = mesh(3, { checks: ['bgp'] });
+  r.results = r.results.filter((x) => x.to !== 'node3');
+  r.incomplete = true;
+  const out = renderTable(r, { color: false });
+  t.match(out, /Interrupted: no results yet to node3 as receiver — left out of the matrices' columns/);
+  t.notMatch(out, /as sender/, 'node3 did send');
+  t.notMatch(renderTable({ ...r, incomplete: false }, { color: false }), /Interrupted:/, 'only for an interrupted run');
+});

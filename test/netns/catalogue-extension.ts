@@ -1,0 +1,62 @@
+// Issue 10: a check added to the catalogue alone (a fake UDP check, registered here) is sent by the real prober
+// and witnessed by the real witness, with its kernel filters, across two namespaces.
+import t from 'tap';
+import { randomBytes } from 'node:crypto';
+import { CATALOGUE, registerCheck, witnessPorts } from '../../src/checks/catalogue.js';
+import { Prober, DEFAULT_PROBE_OPTIONS } from '../../src/checks/prober.js';
+import { loadNative } from '../../src/native.js';
+import { deriveSessionKey } from '../../src/packets/probe.js';
+import { Session, SessionStore } from '../../src/responder/sessions.js';
+import { Witness } from '../../src/responder/witness.js';
+import { createTopology, describeTopology, destroyTopology, uniquePrefix } from '../../src/lab/topology.js';
+import type { CheckId } from '../../src/types.js';
+import { nativeIn, needsRoot } from '../helpers/lab.js';
+
+const waitFor = async (ok: () => boolean, ms: number) => {
+  const end = Date.now() + ms;
+  while (!ok() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  return ok();
+};
+
+t.test('a UDP check that exists only in the catalogue is probed and witnessed', { skip: needsRoot }, async (t) => {
+  const id = 'netns-fake' as CheckId;
+  registerCheck({ id, code: 202, transport: 'udp', defaultPort: 40404, reach: { kind: 'all-pairs' }, probe: { size: 300 }, title: 'Fake', why: 'a check made up by the test.' });
+  const topo = describeTopology(uniquePrefix(), 2);
+  await createTopology(topo);
+  t.teardown(() => destroyTopology(topo));
+  const [n1, n2] = [topo.nodes[0]!, topo.nodes[1]!];
+  const native = loadNative();
+  const idBytes = randomBytes(8);
+  const key = deriveSessionKey(randomBytes(32), idBytes);
+  const ports = { [id]: CATALOGUE[id].defaultPort! } as Partial<Record<CheckId, number>>;
+  const store = new SessionStore();
+  store.open(new Session(idBytes.toString('hex'), idBytes, key, new Set([n1.address]), ports, Date.now() + 120_000, 100), Date.now());
+  // The ports the witness listens on come from the catalogue, as the control server asks it.
+  const witness = new Witness({ native: nativeIn(native, n2.ns), address: n2.address, ports: witnessPorts(Object.entries(ports)), store });
+  witness.open();
+  t.teardown(() => witness.close());
+  const prober = new Prober(nativeIn(native, n1.ns), n1.address);
+  prober.open();
+  t.teardown(() => prober.close());
+
+  const outcomes: unknown[] = [];
+  await prober.run(
+    { idBytes, key, left: () => null },
+    [
+      { idx: 5, check: id, transport: CATALOGUE[id].transport, to: n2.address, port: 40404 },
+      // A request may reshape a probe (what the mtu check does): VXLAN-framed, DF, 1400 bytes — cut by the snap length, still witnessed.
+      { idx: 6, check: id, transport: 'udp', to: n2.address, port: 40404, framing: 'vxlan', size: 1400, df: true },
+    ],
+    { ...DEFAULT_PROBE_OPTIONS, tries: 2, spacingMs: 10 },
+    (o) => outcomes.push(o),
+  );
+  t.equal(outcomes.length, 2, 'the prober sent both and reported their outcomes');
+  t.match(outcomes[0], { check: id, sendError: null, attempts: 2 });
+  const session = store.active(Date.now())[0]!;
+  t.ok(await waitFor(() => session.witnessed.get(5)?.socket === true, 5000), 'witnessed at the socket layer of the destination');
+  const e = session.witnessed.get(5)!;
+  t.equal(e.check, id, 'the witness names the new check');
+  t.equal(e.iface, true, 'and saw it arrive on an interface');
+  t.equal(e.observedSource, n1.address);
+  t.ok(await waitFor(() => session.witnessed.get(6)?.socket === true, 5000), 'the 1400-byte VXLAN-framed DF probe is witnessed too');
+});

@@ -1,0 +1,183 @@
+// The responder's control server on loopback, with its witness and prober over fake native bindings (no
+// root): refusal of unauthenticated requests, session open/close, probe streaming, witness fetch, bad bodies.
+import t, { type Test } from 'tap';
+import { request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Prober } from '../../src/checks/prober.js';
+import { signRequest } from '../../src/control/auth.js';
+import type { ProbeRequestBody, ProbeStreamLine } from '../../src/control/protocol.js';
+import { ControlClient, ControlError } from '../../src/coordinator/client.js';
+import { decodeIPv4, encodeIPv4 } from '../../src/packets/ipv4.js';
+import { decodeTcp, encodeTcp, TCP_FLAGS } from '../../src/packets/tcp.js';
+import { deriveSessionKey, encodeProbeSyn, tcpProbeSeq } from '../../src/packets/probe.js';
+import { createControlServer } from '../../src/responder/server.js';
+import { SessionStore } from '../../src/responder/sessions.js';
+import { Witness } from '../../src/responder/witness.js';
+import { FakeNative } from '../helpers/fake-native.js';
+
+const ME = '198.18.1.2';
+const PEER = '198.18.2.2';
+const secret = Buffer.from('a-shared-secret-long-enough');
+const SID = '00112233aabbccdd';
+const key = deriveSessionKey(secret, Buffer.from(SID, 'hex'));
+
+async function responder(t: Test) {
+  const witnessNative = new FakeNative();
+  const proberNative = new FakeNative();
+  const store = new SessionStore();
+  const witness = new Witness({ native: witnessNative, address: ME, ports: { tcp: [], udp: [] }, store });
+  witness.open();
+  const prober = new Prober(proberNative, ME);
+  prober.open();
+  const log: string[] = [];
+  const server = createControlServer({
+    secret,
+    store,
+    witness,
+    prober,
+    info: () => ({ tool: 'calico-nettest', version: 'test', address: ME, capture: witness.capture, captureError: null, ports: [], sessions: store.size, timeMs: Date.now() }),
+    log: (m) => log.push(m),
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const client = new ControlClient('127.0.0.1', port, secret, 5000);
+  t.teardown(async () => {
+    client.close();
+    witness.close();
+    prober.close();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  return { witnessNative, proberNative, store, witness, client, port, log };
+}
+
+/** A raw request (signed or not) for what ControlClient would never send. */
+function raw(port: number, method: string, path: string, body: string, sign = true): Promise<{ status: number; body: string }> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+  if (sign) Object.assign(headers, signRequest(secret, method, path, body));
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const openBody = { id: SID, peers: [PEER], ports: { bgp: 179, vxlan: 4789 }, ttlMs: 60_000, expect: 10 };
+const probeBody = (to = PEER): ProbeRequestBody => ({
+  probes: [
+    { idx: 0, check: 'bgp', transport: 'tcp', to, port: 179 },
+    { idx: 1, check: 'bgp', transport: 'tcp', to, port: 179 },
+  ],
+  tries: 1,
+  timeouts: { initialMs: 50, minMs: 10, maxMs: 100 },
+  concurrency: 4,
+  spacingMs: 0,
+});
+
+t.test('unauthenticated and wrongly signed requests get 401 and nothing else', async (t) => {
+  const { port, log, store } = await responder(t);
+  const unsigned = await raw(port, 'POST', '/v1/sessions', JSON.stringify(openBody), false);
+  t.equal(unsigned.status, 401);
+  t.same(JSON.parse(unsigned.body), { error: 'unauthorized' }, 'no hint what was wrong');
+  const other = new ControlClient('127.0.0.1', port, Buffer.from('another secret, also long enough'));
+  t.teardown(() => other.close());
+  await t.rejects(other.openSession(openBody), { name: 'ControlError', status: 401, message: /refused our credentials/ });
+  t.equal(store.size, 0, 'no session was opened');
+  t.ok(log.some((l) => /^refused POST \/v1\/sessions from .*: /.test(l)), 'the refusal is logged on the responder');
+  const replay = signRequest(secret, 'GET', '/v1/info', '');
+  const get = (h: Record<string, string>) =>
+    new Promise<number>((resolve) => request({ host: '127.0.0.1', port, path: '/v1/info', headers: h }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).end());
+  t.equal(await get(replay), 200);
+  t.equal(await get(replay), 401, 'a replayed request is refused');
+});
+
+t.test('a session opens (arming the witness filters for its ports), is found, and closes', async (t) => {
+  const { client, store, witness, witnessNative } = await responder(t);
+  t.notOk(witness.filtering, 'idle: every socket drops all');
+  const r = await client.openSession(openBody);
+  t.match(r, { id: SID, capture: true });
+  t.equal(store.size, 1);
+  t.ok(witness.filtering, 'a live session arms the filters');
+  t.same(witness.currentPorts, { tcp: [179], udp: [4789] }, 'the session\'s ports are witnessed, UDP ones as UDP');
+  t.ok(witnessNative.sockets.every((s) => s.filtersAttached >= 1));
+  t.match(await client.openSession(openBody), { id: SID }, 'opening the same id again is idempotent');
+  t.equal(store.size, 1);
+  await client.closeSession(SID);
+  t.equal(store.size, 0);
+  t.notOk(witness.filtering, 'the last session closed: back to drop-all');
+  await t.rejects(client.witness(SID), { status: 404, message: /no such session/ });
+});
+
+t.test('probes stream back one outcome per line, then done; probes outside the session\'s peers are refused', async (t) => {
+  const { client, proberNative } = await responder(t);
+  const replies = proberNative.raw(6);
+  proberNative.onSend = (_s, data) =>
+    setImmediate(() => {
+      const ip = decodeIPv4(data);
+      const tcp = decodeTcp(ip.payload);
+      const seg = encodeTcp({ srcAddr: PEER, dstAddr: ME, srcPort: tcp.dstPort, dstPort: tcp.srcPort, seq: 1, ack: (tcp.seq + 1) >>> 0, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK });
+      if (tcp.seq === tcpProbeSeq(key, PEER, 179, 0)) replies.push(encodeIPv4({ src: PEER, dst: ME, protocol: 6, payload: seg }));
+    });
+  await client.openSession(openBody);
+  const lines: ProbeStreamLine[] = [];
+  await client.probe(SID, probeBody(), (l) => lines.push(l));
+  t.equal(lines.length, 3);
+  const outcomes = lines.flatMap((l) => ('outcome' in l ? [l.outcome] : [])).sort((a, b) => a.idx - b.idx);
+  t.match(outcomes, [
+    { idx: 0, reply: 'synack', replyFrom: PEER, attempts: 1 },
+    { idx: 1, reply: null, attempts: 1 },
+  ]);
+  t.same(lines.at(-1), { done: true, capture: true }, 'the closing line comes last');
+  t.equal(proberNative.raw(255).sent.length, 2);
+  await t.rejects(client.probe(SID, probeBody('198.18.3.3'), () => undefined), { status: 403, message: /198\.18\.3\.3 refused: not a peer/ });
+  t.equal(proberNative.raw(255).sent.length, 2, 'nothing was sent to the stranger');
+  await t.rejects(client.probe('ffffffffffffffff', probeBody(), () => undefined), { status: 404, message: /no such session/ });
+});
+
+t.test('the witness log: what arrived on an interface and at the socket layer, per probe', async (t) => {
+  const { client, witnessNative } = await responder(t);
+  await client.openSession(openBody);
+  const syn = (idx: number) => encodeIPv4({ src: PEER, dst: ME, protocol: 6, payload: encodeProbeSyn({ srcAddr: PEER, dstAddr: ME, srcPort: 61000 + idx, dstPort: 179, seq: tcpProbeSeq(key, ME, 179, idx) }) });
+  const sock = witnessNative.raw(6);
+  const pkt = witnessNative.packet();
+  t.equal(pkt.push({ data: syn(2), ifname: 'eth0', ifindex: 2 }), 1, 'the capture filter passes a probe SYN');
+  t.equal(sock.push(syn(2)), 1, 'so does the socket-layer filter');
+  pkt.push({ data: syn(3), ifname: 'eth0', ifindex: 2 }); // arrived, never reached a socket
+  t.equal(sock.push(encodeIPv4({ src: PEER, dst: ME, protocol: 6, payload: encodeProbeSyn({ srcAddr: PEER, dstAddr: ME, srcPort: 61009, dstPort: 179, seq: 12345 }) })), 1);
+  const w = await client.witness(SID);
+  t.equal(w.capture, true);
+  t.same(
+    [...w.rows].sort((a, b) => a[0] - b[0]),
+    [
+      [2, 1, 'eth0', 1, PEER, 1],
+      [3, 1, 'eth0', 0, PEER, 0],
+    ],
+    'a SYN without the tag is not anyone\'s probe',
+  );
+});
+
+t.test('bad bodies: 400 with what is wrong; unknown paths 404; wrong methods 405; a huge body 413', async (t) => {
+  const { port } = await responder(t);
+  const notJson = await raw(port, 'POST', '/v1/sessions', '{nope');
+  t.same([notJson.status, JSON.parse(notJson.body)], [400, { error: 'body is not JSON' }]);
+  const badId = await raw(port, 'POST', '/v1/sessions', JSON.stringify({ ...openBody, id: 'xyz' }));
+  t.same([badId.status, JSON.parse(badId.body)], [400, { error: 'id must be 16 hex characters' }]);
+  t.equal((await raw(port, 'GET', '/v1/nothing', '')).status, 404);
+  await raw(port, 'POST', '/v1/sessions', JSON.stringify(openBody));
+  t.equal((await raw(port, 'PUT', `/v1/sessions/${SID}`, '')).status, 405);
+  const big = await raw(port, 'POST', '/v1/sessions', ' '.repeat((8 << 20) + 1)).catch(() => ({ status: 413, body: '' }));
+  t.equal(big.status, 413);
+});
+
+t.test('a ControlError is what the coordinator sees when nothing listens', async (t) => {
+  const c = new ControlClient('127.0.0.1', 1, secret, 2000);
+  t.teardown(() => c.close());
+  const err = await c.info().catch((e: unknown) => e);
+  t.ok(err instanceof ControlError);
+  t.match(err, { errno: 'ECONNREFUSED', message: /nothing listens on 127\.0\.0\.1:1/ });
+});
