@@ -1,7 +1,6 @@
-// Holding the checks' ports where nobody else does (so the kernel answers SYN-ACK and sends no ICMP
-// port-unreachable), and finding who holds them where we cannot: a process (via /proc) or the kernel.
-import { createServer, type Server } from 'node:net';
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+// Who holds the checks' ports (a process via /proc, or the kernel), looked at without binding anything;
+// and, only when asked (--hold), holding the free TCP ones so the kernel answers SYN-ACK instead of RST.
+import { createServer, type Server, type Socket } from 'node:net';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 
 export interface PortHolding {
@@ -32,19 +31,6 @@ function listenTcp(port: number, address: string): Promise<Server> {
   });
 }
 
-function bindUdp(port: number, address: string): Promise<UdpSocket> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket({ type: 'udp4', reuseAddr: false });
-    s.once('error', reject);
-    s.on('message', () => undefined); // discard: the witness already saw it
-    s.bind({ port, address, exclusive: true }, () => {
-      s.off('error', reject);
-      s.on('error', () => undefined);
-      resolve(s);
-    });
-  });
-}
-
 /** Inode of the socket bound to `port` in /proc/net/{tcp,udp} (listening for TCP), 0 for a kernel socket. */
 export function findSocketInode(procNet: string, port: number, proto: 'tcp' | 'udp'): number | null {
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
@@ -65,7 +51,12 @@ export function findSocketInode(procNet: string, port: number, proto: 'tcp' | 'u
 export async function whoHolds(port: number, proto: 'tcp' | 'udp'): Promise<string> {
   let inode: number | null = null;
   try {
-    inode = findSocketInode(await readFile(`/proc/net/${proto}`, 'utf8'), port, proto);
+    // The IPv6 table too: a socket on [::] (dual-stack) holds the IPv4 port as well.
+    for (const f of [proto, `${proto}6`]) {
+      const text = await readFile(`/proc/net/${f}`, 'utf8').catch((err: unknown) => (f === proto ? Promise.reject(err) : ''));
+      inode = findSocketInode(text, port, proto);
+      if (inode !== null) break;
+    }
   } catch {
     return 'another process';
   }
@@ -99,17 +90,43 @@ export async function whoHolds(port: number, proto: 'tcp' | 'udp'): Promise<stri
   return proto === 'udp' ? 'the kernel (a VXLAN or WireGuard device)' : 'a process this responder cannot see (another PID namespace?)';
 }
 
-/** Hold every free TCP port and look at every UDP port; where one is taken (EADDRINUSE), say who holds it. */
+/** Who holds each port, read from /proc/net (IPv4 and IPv6 tables) without binding anything: a bind
+ * to look, however brief, could make BIRD, etcd or a VXLAN device starting at that instant fail. */
+export async function inspectPorts(wanted: { tcp: number[]; udp: number[] }): Promise<PortHolding[]> {
+  const holdings: PortHolding[] = [];
+  for (const proto of ['tcp', 'udp'] as const) {
+    const tables = await Promise.all([proto, `${proto}6`].map((f) => readFile(`/proc/net/${f}`, 'utf8').catch(() => '')));
+    for (const port of [...new Set(wanted[proto])]) {
+      const bound = tables.some((t) => findSocketInode(t, port, proto) !== null);
+      holdings.push({ proto, port, holder: bound ? await whoHolds(port, proto) : 'nobody', ours: false });
+    }
+  }
+  return holdings;
+}
+
+/**
+ * --hold: listen on every free TCP port (UDP ports are only looked at). Nothing else on the node can
+ * listen on a held port until close(), which releases every one at once, synchronously, and ends
+ * any connection a real client made to them.
+ */
 export async function holdPorts(address: string, wanted: { tcp: number[]; udp: number[] }): Promise<HeldPorts> {
   const servers: Server[] = [];
+  const clients = new Set<Socket>();
   const holdings: PortHolding[] = [];
   const close = async () => {
-    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    const closed = servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r())));
+    for (const c of clients) c.destroy();
+    await Promise.all(closed);
   };
   try {
     for (const port of [...new Set(wanted.tcp)]) {
       try {
-        servers.push(await listenTcp(port, address));
+        const srv = await listenTcp(port, address);
+        srv.on('connection', (c) => {
+          clients.add(c);
+          c.on('close', () => clients.delete(c));
+        });
+        servers.push(srv);
         holdings.push({ proto: 'tcp', port, holder: 'responder', ours: true });
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
@@ -120,17 +137,7 @@ export async function holdPorts(address: string, wanted: { tcp: number[]; udp: n
     // UDP ports are only looked at, not held: a held UDP socket would copy every datagram to this
     // process (a flood to 4789 would cost the responder as much as having no filter). A free port makes
     // the kernel answer a probe with ICMP port-unreachable, after the raw witness saw it: still a pass.
-    for (const port of [...new Set(wanted.udp)]) {
-      try {
-        const probe = await bindUdp(port, address);
-        probe.close();
-        holdings.push({ proto: 'udp', port, holder: 'nobody', ours: false });
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'EADDRINUSE') throw err;
-        holdings.push({ proto: 'udp', port, holder: await whoHolds(port, 'udp'), ours: false });
-      }
-    }
+    holdings.push(...(await inspectPorts({ tcp: [], udp: wanted.udp })));
   } catch (err) {
     await close();
     throw err;

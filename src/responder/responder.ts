@@ -9,7 +9,7 @@ import { DEFAULT_CONTROL_PORT, type InfoResponse } from '../control/protocol.js'
 import { ConfigError } from '../secret.js';
 import type { CheckId } from '../types.js';
 import { VERSION } from '../version.js';
-import { holdPorts, type HeldPorts } from './ports.js';
+import { holdPorts, inspectPorts, type HeldPorts } from './ports.js';
 import { describeDrop, dropPrivileges } from './privileges.js';
 import { SessionStore } from './sessions.js';
 import { createControlServer } from './server.js';
@@ -27,7 +27,9 @@ export interface ResponderOptions {
   ports: Partial<Record<CheckId, number>>;
   /** Drop to this user after opening sockets. */
   user?: string;
-  /** Do not try to hold the checks' ports. */
+  /** Listen on the checks' free TCP ports (--hold). Default: hold nothing, only look who holds them.
+   *  (`noHold` is the old name of the default, still accepted: `hold` wins when both are given.) */
+  hold?: boolean;
   noHold?: boolean;
   logFormat?: 'text' | 'json';
   log?: (line: string) => void;
@@ -97,18 +99,29 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
   let held: HeldPorts | null = null;
   let server: Server | null = null;
   const closeAll = async () => {
+    // Held ports first, at once: a service waiting to bind them (BIRD, Typha, etcd) must not wait for us.
+    const heldPorts = held?.holdings.filter((h) => h.ours).map((h) => h.port) ?? [];
+    const released = held?.close().then(() => {
+      if (heldPorts.length) emit('stop', `released port${heldPorts.length > 1 ? 's' : ''} ${heldPorts.join(', ')}`, { released: heldPorts });
+    });
     witness.close();
     prober.close();
     await explainer.close();
-    await held?.close();
-    if (server) await new Promise<void>((r) => server!.close(() => r()));
+    if (server) {
+      const s = server;
+      const closed = new Promise<void>((r) => s.close(() => r()));
+      s.closeAllConnections(); // a probe stream in flight must not keep the process (and its ports) alive
+      await closed;
+    }
+    await released;
   };
   try {
     witness.open();
     prober.open();
     // A crashed or SIGKILLed run may have left its trace table: the host's ruleset must be as before.
     await explainer.removeStale();
-    held = o.noHold ? { holdings: [], close: async () => undefined } : await holdPorts(o.address, { tcp, udp });
+    const hold = o.hold ?? (o.noHold === undefined ? false : !o.noHold);
+    held = hold ? await holdPorts(o.address, { tcp, udp }) : { holdings: await inspectPorts({ tcp, udp }), close: async () => undefined };
     const controlPort = o.controlPort ?? DEFAULT_CONTROL_PORT;
     const info = (): InfoResponse => ({
       tool: 'calico-nettest',
@@ -145,12 +158,12 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
       const h = held.holdings.find((x) => x.port === port && x.proto === (CATALOGUE[c].listen === 'udp' ? 'udp' : 'tcp'));
       emit(
         'start',
-        h && h.holder === 'nobody'
-          ? `${c}: port ${port} is free; witnessing it with a raw socket`
-          : h && !h.ours
+        h?.ours
+          ? `${c}: holding port ${port} (--hold) and witnessing it — until this responder stops, nothing else on this node can listen on ${port}: a ${CATALOGUE[c].title} server started meanwhile fails with "address already in use"`
+          : h && h.holder !== 'nobody'
             ? `${c}: port ${port} is held by ${h.holder}; witnessing it with a raw socket instead`
-            : `${c}: holding port ${port} and witnessing it`,
-        { check: c, port, holder: h?.holder ?? null },
+            : `${c}: port ${port} is free; witnessing it with a raw socket${hold ? '' : ' (not holding it: whatever starts there later binds it as usual)'}`,
+        { check: c, port, holder: h?.holder ?? null, held: h?.ours ?? false },
       );
     }
     if (!witness.capture) emit('start', `no packet capture (${witness.captureError}): path and ingress drops will be reported together as "blocked"`);

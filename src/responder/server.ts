@@ -1,5 +1,5 @@
 // The responder's control server: authenticated HTTP + JSON. Unauthenticated or replayed requests get
-// 401 and nothing else; bodies are capped; probes go only to the session's peers.
+// 401 and nothing else (but GET /healthz: "ok"); bodies are capped; probes go only to the session's peers.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { NonceCache, verifyRequest } from '../control/auth.js';
@@ -105,6 +105,12 @@ export function createControlServer(deps: ControlDeps): Server {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    // The kubelet's readiness probe, before auth: it proves the server answers and tells nothing else.
+    if ((method === 'GET' || method === 'HEAD') && path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 3, 'cache-control': 'no-store' });
+      res.end(method === 'HEAD' ? undefined : 'ok\n');
+      return;
+    }
     const body = await readBody(req);
     const auth = verifyRequest(deps.secret, req.headers, method, req.url ?? '/', body, nonces);
     if (!auth.ok) {
