@@ -7,6 +7,7 @@ import { makeDemoCommand } from './demo.js';
 import { makeLabCommand } from './lab.js';
 import { makeMeshCommand } from './mesh.js';
 import { makePairCommand } from './pair.js';
+import { makePreflightCommand } from './preflight.js';
 import { makeReportCommand } from './report.js';
 import { makeResponderCommand } from './responder.js';
 import { makeVerifyCommand } from './verify.js';
@@ -28,9 +29,10 @@ Typical use:
   2. from anywhere:   calico-nettest mesh --inventory nodes.yaml --secret-file secret
   one pair:           calico-nettest pair node-a node-b -i nodes.yaml -s secret
   after a change:     calico-nettest verify --baseline last-good.json -i nodes.yaml -s secret
+  host requirements:  sudo calico-nettest preflight --local
   try it locally:     sudo calico-nettest demo`,
     );
-  for (const c of [makeResponderCommand(), makeMeshCommand(), makePairCommand(), makeVerifyCommand(), makeReportCommand(), makeLabCommand(), makeDemoCommand()]) program.addCommand(c);
+  for (const c of [makeResponderCommand(), makeMeshCommand(), makePairCommand(), makeVerifyCommand(), makePreflightCommand(), makeReportCommand(), makeLabCommand(), makeDemoCommand()]) program.addCommand(c);
   // commander's own `help` takes one word: `help lab up` showed the help of `lab`. This one walks the path.
   program.helpCommand(false);
   program

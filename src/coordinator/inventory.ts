@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type YAMLMap } from 'yaml';
 import { CATALOGUE, defaultPorts, didYouMean, isCheckId, unknownCheckMessage } from '../checks/catalogue.js';
 import { DEFAULT_CONTROL_PORT } from '../control/protocol.js';
+import { parseCidr4 } from '../preflight/findings.js';
 import { CHECK_IDS, type CheckId, type Role } from '../types.js';
 import { EXIT, UserError } from '../errors.js';
 
@@ -31,6 +32,9 @@ export interface Inventory {
   checks: CheckId[] | null;
   /** Catalogue defaults merged with the file's `ports:` overrides. */
   ports: Record<CheckId, number | null>;
+  /** Optional IPv4 pod and service ranges (preflight's pod-cidr-overlap). */
+  podCIDR?: string;
+  serviceCIDR?: string;
 }
 
 export interface InventoryOptions {
@@ -63,7 +67,7 @@ export class InventoryError extends UserError {
 
 export const ROLES: readonly Role[] = ['typha', 'etcd', 'apiserver'];
 
-const TOP_KEYS = ['nodes', 'checks', 'ports', 'endpoints'] as const;
+const TOP_KEYS = ['nodes', 'checks', 'ports', 'endpoints', 'podCIDR', 'serviceCIDR'] as const;
 const NODE_KEYS = ['name', 'address', 'roles', 'control'] as const;
 const ENDPOINT_KEYS = ['name', 'address', 'port', 'checks'] as const;
 const NAME_RE = /^[A-Za-z0-9._-]{1,63}$/;
@@ -128,7 +132,15 @@ class Parser {
     if (portsEntry) this.ports(portsEntry, ports);
     const endpointsEntry = top.get('endpoints');
     const endpoints = endpointsEntry ? this.endpoints(endpointsEntry, nodes) : [];
-    return { file: this.file, nodes, endpoints, checks, ports };
+    const inv: Inventory = { file: this.file, nodes, endpoints, checks, ports };
+    for (const key of ['podCIDR', 'serviceCIDR'] as const) {
+      const e = top.get(key);
+      if (!e) continue;
+      const text = this.text1(e.value, `\`${key}\``);
+      if (!parseCidr4(text)) throw this.error(e.value ?? e.keyNode, `\`${key}\` must be an IPv4 range like 192.168.0.0/16, not '${text}'`);
+      inv[key] = text;
+    }
+    return inv;
   }
 
   // ---- sections -------------------------------------------------------------------------------

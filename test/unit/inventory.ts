@@ -268,3 +268,11 @@ t.test('property: any input gives an Inventory or an InventoryError', async (t) 
   );
   t.pass('no other exception');
 });
+
+t.test('optional podCIDR and serviceCIDR (preflight)', async (t) => {
+  const inv = parseInventory(`podCIDR: 192.168.0.0/16\nserviceCIDR: 10.96.0.0/12\nnodes:\n  - name: a\n    address: 198.18.0.1\n`, F);
+  t.equal(inv.podCIDR, '192.168.0.0/16');
+  t.equal(inv.serviceCIDR, '10.96.0.0/12');
+  t.equal(parseInventory(`nodes:\n  - name: a\n    address: 198.18.0.1\n`, F).podCIDR, undefined);
+  expectError(t, `podCIDR: 192.168.0.0/33\nnodes:\n  - name: a\n    address: 198.18.0.1\n`, 1, /`podCIDR` must be an IPv4 range/);
+});

@@ -1,0 +1,98 @@
+// preflight --local for real: run inside namespaces whose sysctls and iptables differ, on this kernel.
+import t from 'tap';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { run } from '../../src/lab/sys.js';
+import { validatePreflight, type PreflightResult } from '../../src/preflight/result.js';
+import { needsRoot, runIn } from '../helpers/lab.js';
+
+const BIN = fileURLToPath(new URL('../../bin/calico-nettest', import.meta.url));
+
+async function ns(t: Tap.Test, setup: string[][]): Promise<string> {
+  const name = `cnt-pft-${randomBytes(3).toString('hex')}`;
+  await run(['ip', 'netns', 'add', name]);
+  t.teardown(() => run(['ip', 'netns', 'delete', name], { allowFail: true }));
+  // a clean node: forwarding on, strict RPF, an up interface Felix's MTU pattern matches
+  const base = [['sysctl', '-qw', 'net.ipv4.ip_forward=1'], ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=1'], ['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p'], ['ip', 'link', 'set', 'eth0', 'up'], ['ip', 'link', 'set', 'eth0p', 'up']];
+  for (const argv of [...base, ...setup]) await run(['ip', 'netns', 'exec', name, ...argv]);
+  return name;
+}
+declare namespace Tap { type Test = import('tap').Test; }
+
+async function preflight(name: string, extra: string[] = []) {
+  const r = await runIn(['ip', 'netns', 'exec', name, process.execPath, BIN, 'preflight', '--local', '--checks', 'bgp,ipip,vxlan', '--node', name, '--format', 'json', ...extra]);
+  let result: PreflightResult;
+  try {
+    result = JSON.parse(r.stdout) as PreflightResult;
+  } catch {
+    throw new Error(`no JSON (exit ${r.code}): ${r.stderr}`);
+  }
+  return { code: r.code, result };
+}
+
+/** What this kernel can do, found by trying it in a namespace of the test's own. */
+async function kernelCan(type: string[]): Promise<boolean> {
+  const name = `cnt-pfk-${randomBytes(3).toString('hex')}`;
+  await run(['ip', 'netns', 'add', name]);
+  try {
+    return (await run(['ip', 'netns', 'exec', name, 'ip', 'link', 'add', 'k0', 'type', ...type], { allowFail: true })).code === 0;
+  } finally {
+    await run(['ip', 'netns', 'delete', name], { allowFail: true });
+  }
+}
+
+t.test('preflight --local inside namespaces: rp_filter=2, ip_forward=0, both iptables backends, a clean node', { skip: needsRoot }, async (t) => {
+  const ipip = await kernelCan(['ipip']);
+  const vxlan = await kernelCan(['vxlan', 'id', '7', 'dstport', '4789']);
+  const wireguard = await kernelCan(['wireguard']);
+  const kernel = (r: PreflightResult) => r.findings.filter((f) => f.id === 'kernel-module-missing' && /^kernel lacks (ipip|vxlan|wireguard):/.test(f.detail));
+  const expectKernel = (t: Tap.Test, r: PreflightResult) => {
+    const got = kernel(r).map((f) => `${/lacks (\w+)/.exec(f.detail)![1]}:${f.severity}`).sort();
+    const want = [...(ipip ? [] : ['ipip:error']), ...(vxlan ? [] : ['vxlan:error']), ...(wireguard ? [] : ['wireguard:warning'])].sort();
+    t.same(got, want, `kernel findings match what trying says (ipip ${ipip}, vxlan ${vxlan}, wireguard ${wireguard})`);
+  };
+  const others = (r: PreflightResult) => r.findings.filter((f) => f.id !== 'kernel-module-missing').map((f) => f.id).sort();
+
+  const clean = await ns(t, []);
+  const c = await preflight(clean);
+  t.same(validatePreflight(c.result), [], 'JSON matches schema/preflight.schema.json');
+  t.same(others(c.result), [], 'clean node: nothing but what the kernel lacks');
+  expectKernel(t, c.result);
+  t.equal(c.code, ipip && vxlan ? 0 : 1, 'exit 1 exactly when a needed kernel feature is missing');
+  t.ok(c.result.findings.every((f) => f.node === clean));
+
+  const loose = await preflight(await ns(t, [['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=2']]));
+  t.same(others(loose.result), ['rp-filter-loose']);
+  t.equal(loose.code, 1);
+  expectKernel(t, loose.result);
+
+  const noFwd = await preflight(await ns(t, [['sysctl', '-qw', 'net.ipv4.ip_forward=0']]));
+  t.same(others(noFwd.result), ['ip-forward-disabled']);
+  t.equal(noFwd.code, 1);
+
+  const both = await preflight(await ns(t, [['iptables-legacy', '-A', 'INPUT', '-p', 'tcp', '--dport', '179', '-j', 'ACCEPT'], ['iptables-nft', '-A', 'INPUT', '-p', 'udp', '--dport', '4789', '-j', 'DROP']]));
+  t.same(others(both.result), ['iptables-backend-mismatch']);
+  t.match(both.result.findings.find((f) => f.id === 'iptables-backend-mismatch')!.detail, /1 in legacy .* 1 in nft/);
+  t.same(validatePreflight(both.result), []);
+
+  const noIface = await preflight(await ns(t, [['ip', 'link', 'del', 'eth0']]));
+  t.same(others(noIface.result), ['mtu-iface-unmatched']);
+
+  // the scratch namespaces preflight made are gone
+  const left = (await run(['ip', 'netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith('cnt-pf-'));
+  t.same(left, [], 'no scratch namespace left behind');
+});
+
+t.test('preflight usage errors exit 2 with a message', async (t) => {
+  const noLocal = await runIn([process.execPath, BIN, 'preflight']);
+  t.equal(noLocal.code, 2);
+  t.match(noLocal.stderr, /needs --local/);
+  const badCheck = await runIn([process.execPath, BIN, 'preflight', '--local', '--checks', 'vxaln']);
+  t.equal(badCheck.code, 2);
+  t.match(badCheck.stderr, /did you mean 'vxlan'/);
+  const badFmt = await runIn([process.execPath, BIN, 'preflight', '--local', '--format', 'xml']);
+  t.equal(badFmt.code, 2);
+  const help = await runIn([process.execPath, BIN, 'preflight', '--help']);
+  t.equal(help.code, 0);
+  t.match(help.stdout, /Examples:[\s\S]*Exit status: 0 no errors/);
+});
