@@ -52,6 +52,7 @@ memory for the inventory, --out not written).`,
         const v = compareToBaseline(r, baseline, opts.baseline);
         v.diagnosis = diagnoseAgainstBaseline(v);
         // Also for --format json/--quiet users: a weak comparison is said where scripts' logs show it.
+        if (opts.quiet) return v; // --quiet prints nothing but errors: these are in the report's baseline object
         for (const w of v.baseline?.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
         if (v.baseline?.notTested) process.stderr.write(`warning: ${v.baseline.notTested} flows of the baseline were not tested by this run (see baseline.notTested in the report)${opts.strict ? '; --strict makes that fatal' : ''}\n`);
         return v;
