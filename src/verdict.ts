@@ -162,7 +162,7 @@ export function classify(flow: PlannedFlow, ev: Evidence): Classified {
   // Nothing came back.
   if (flow.transport === 'tcp') {
     // Row: TCP witnessed at both layers, no answer: the destination's OUTPUT or the return path.
-    if (socketSeen) return out(facts.receiveError ? 'unknown' : 'fail', facts.receiveError ? 'receive-error' : 'return-blocked', null);
+    if (socketSeen) return facts.receiveError ? out('unknown', 'receive-error', null) : out('fail', 'return-blocked', null);
   } else if (socketSeen) {
     // Row: UDP / IP-in-IP reached a socket: pass.
     return out('pass', null, null);

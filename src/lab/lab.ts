@@ -85,10 +85,6 @@ async function saveState(state: LabState): Promise<void> {
 /** A lab prefix as uniquePrefix makes them: only such names are ever taken for a lab's traces. */
 const PREFIX_RE = /^cnt-[0-9a-f]{6}$/;
 
-function labNodeFromNamespace(prefix: string, dir: string, i: number): LabNodeState {
-  const n = describeTopology(prefix, i).nodes[i - 1]!;
-  return { name: n.name, ns: n.ns, address: n.address, roles: labRoles(i), pid: null, log: join(dir, `${n.name}.log`) };
-}
 
 /**
  * What is left of a lab whose lab.json is missing or broken (killed while it was being built): rebuilt from
@@ -96,7 +92,8 @@ function labNodeFromNamespace(prefix: string, dir: string, i: number): LabNodeSt
  */
 async function reconstructState(prefix: string, dir: string, why: string): Promise<LabState> {
   const names = await listNamespaces(prefix);
-  const indexes = names.map((ns) => /-n(\d+)$/.exec(ns)?.[1]).filter((x): x is string => !!x).map(Number).sort((a, b) => a - b);
+  const indexes = names.map((ns) => /-n(\d+)$/.exec(ns)?.[1]).filter((x): x is string => !!x).map(Number).filter((i) => i >= 1 && i <= MAX_NODES).sort((a, b) => a - b);
+  const topo = describeTopology(prefix, Math.max(0, ...indexes));
   return {
     prefix,
     dir,
@@ -104,7 +101,10 @@ async function reconstructState(prefix: string, dir: string, why: string): Promi
     createdAt: '',
     inventory: join(dir, 'inventory.yaml'),
     secretFile: join(dir, 'secret'),
-    nodes: indexes.filter((i) => i >= 1 && i <= MAX_NODES).map((i) => labNodeFromNamespace(prefix, dir, i)),
+    nodes: indexes.map((i) => {
+      const n = topo.nodes[i - 1]!;
+      return { name: n.name, ns: n.ns, address: n.address, roles: labRoles(i), pid: null, log: join(dir, `${n.name}.log`) };
+    }),
     faults: [],
     broken: why,
   };
@@ -331,12 +331,12 @@ export async function labFaultClear(state: LabState): Promise<number> {
  * namespaces are found by the lab's prefix and processes still in them by `ip netns pids`. Says what went.
  */
 export async function labDown(state: Pick<LabState, 'prefix' | 'dir' | 'nodes'>): Promise<LabRemoval> {
-  let stopped = 0;
+  const signalled: number[] = [];
   for (const n of state.nodes) {
     if (!n.pid) continue;
     try {
       process.kill(n.pid, 'SIGTERM');
-      stopped++;
+      signalled.push(n.pid);
     } catch {
       /* gone */
     }
@@ -345,6 +345,8 @@ export async function labDown(state: Pick<LabState, 'prefix' | 'dir' | 'nodes'>)
   for (const n of state.nodes) {
     while (n.pid && isRunning(n.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
   }
+  // Those that did not end on SIGTERM are killed (and counted) by destroyTopology: count each once.
+  const stopped = signalled.filter((pid) => !isRunning(pid)).length;
   const left = await destroyTopology({ prefix: state.prefix });
   await rm(resolve(state.dir), { recursive: true, force: true });
   return { namespaces: left.namespaces, processes: stopped + left.processes };
