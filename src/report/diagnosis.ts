@@ -2,11 +2,13 @@
 // (diagnosis/results.ts), every place that could have dropped each failure is a candidate group
 // (diagnosis/candidates.ts), a greedy set cover picks the fewest groups explaining every failure, largest
 // first, ties to the more specific place (diagnosis/cover.ts), and each chosen group becomes its kind's
-// sentence (diagnosis/sentences.ts). Pure; reads the results' verdicts, causes and facts, never `detail`.
-import type { DiagnosisStatement } from '../types.js';
+// sentence (diagnosis/sentences.ts), quoting the rules --explain named on its flows. Pure; reads the
+// results' verdicts, causes and facts, never `detail`. Computed once, from the final results.
+import { annotateDiagnosis } from '../explain/advice.js';
+import type { DiagnosisStatement, FlowResult } from '../types.js';
 import { buildCandidates, mergeAlike, tieBefore } from './diagnosis/candidates.js';
 import { greedyCover } from './diagnosis/cover.js';
-import { indexResults, type DiagnoseInput } from './diagnosis/results.js';
+import { indexResults, type DiagnoseInput, type ResultIndex } from './diagnosis/results.js';
 import { statement } from './diagnosis/sentences.js';
 
 export type { DiagnoseInput } from './diagnosis/results.js';
@@ -16,11 +18,22 @@ export function diagnose(report: DiagnoseInput): DiagnosisStatement[] {
   if (x.fRes.length === 0) return [];
   const candidates = buildCandidates(x);
   const chosen = mergeAlike(greedyCover(candidates.groups, x.fRes.length, tieBefore), x);
-  return chosen.map((g) => {
-    const st = statement(g, x, candidates);
-    MEMBERS.set(st, g.members.map((m) => x.fRes[m]!));
-    return st;
-  });
+  const statements = chosen.map((g) => statement(g, x, candidates));
+  const quoted = withRules(statements, x);
+  chosen.forEach((g, i) => MEMBERS.set(quoted[i]!, g.members.map((m) => x.fRes[m]!)));
+  return quoted;
+}
+
+/** The statements with the rules --explain named on their example flows quoted (unchanged without any). */
+function withRules(statements: DiagnosisStatement[], x: ResultIndex): DiagnosisStatement[] {
+  const byFlow = new Map<string, FlowResult>();
+  for (const ri of x.fRes) {
+    const r = x.results[ri]!;
+    if (r.rule) byFlow.set(`${r.check}|${r.from}|${r.to}`, r);
+  }
+  if (byFlow.size === 0) return statements;
+  const address = new Map(x.names.map((n, i) => [n, x.addrOf[i]]));
+  return annotateDiagnosis(statements, { result: (c, f, t) => byFlow.get(`${c}|${f}|${t}`), addressOf: (n) => address.get(n) || undefined });
 }
 
 /** Which results (indices into report.results) each statement explains; kept off the JSON contract. */

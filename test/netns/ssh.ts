@@ -194,6 +194,9 @@ t.test('mesh --ssh with sshd down on one node: its flows are unknown in plain wo
       t.match(x.detail, /no responder on node3 for this run: nothing accepts SSH connections/);
     } else t.equal(x.verdict, 'pass', `${key(x)} passes`);
   }
+  // The diagnosis is made after the flows say why: it says the same, not "not reachable".
+  t.same((report.diagnosis ?? []).map((d) => d.text), ['node3: no responder for this run (8 flows unknown)']);
+  t.match(report.diagnosis?.[0]?.advice, /for this run: nothing accepts SSH connections at 198\.18\.3\.2:22/);
   t.same(await leftovers(lab), [], 'nothing left running');
   t.same(await remoteContents(lab), [], 'the copied build is removed');
 });

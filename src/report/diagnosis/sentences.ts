@@ -78,6 +78,16 @@ export const SENTENCES: Readonly<Record<Kind, (s: SentenceInput) => Sentence>> =
     };
   },
   [Kind.Responder]: ({ g, x, node, addr }) => {
+    const none = notStarted(g, x);
+    if (none !== null) {
+      return {
+        text: `${node}: no responder for this run (${plural(g.members.length, 'flow')} unknown)`,
+        where: 'responder',
+        advice:
+          `No calico-nettest responder ran on ${node}${addr} for this run: ${none}. Flows from and to it could not be judged; ` +
+          `fix that (or leave ${node} out of the inventory) and run again.`,
+      };
+    }
     const control = controlAddress(g, x);
     return {
       text: `${node}: responder not reachable${control ? ` at ${control}` : ''} (${plural(g.members.length, 'flow')} unknown)`,
@@ -227,6 +237,17 @@ export function peersOf(g: Group, x: ResultIndex, idx: readonly number[], word: 
     if (unmeasured > 0 && seen.size + unmeasured === others) return `${word} every measured node`;
   }
   return `${word} ${listNames([...seen].map((i) => x.names[i] ?? '?'))}`;
+}
+
+/** Why no responder was started on the group's node for this run (--ssh, --kubernetes), from its flows' facts; null when one was. */
+function notStarted(g: Group, x: ResultIndex): string | null {
+  const node = x.names[g.a];
+  const limit = Math.min(g.members.length, 200);
+  for (let i = 0; i < limit; i++) {
+    const facts = x.results[x.fRes[g.members[i]!]!]!.facts;
+    if (facts?.responder === node && facts?.errorKind === 'no-responder') return facts.error ?? 'no reason was recorded';
+  }
+  return null;
 }
 
 /** The responder's control address, from the facts of a flow that could not ask it ("198.18.0.3:5478"). */
