@@ -17,6 +17,7 @@ import { createTopology, describeTopology, destroyTopology, uniquePrefix, type T
 import { parseReport } from '../../src/report/json.js';
 import type { Report } from '../../src/types.js';
 import { needsRoot, runIn, type CliRun } from '../helpers/lab.js';
+import { waitOut } from '../helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SSHD = '/usr/sbin/sshd';
@@ -250,7 +251,7 @@ for (const sig of ['SIGINT', 'SIGKILL'] as const) {
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`responders never ran: ${err}`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    await new Promise((r) => setTimeout(r, 500));
+    await waitOut(500, 'the run gets under way before the signal');
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     child.kill(sig);
     const code = await exited;
