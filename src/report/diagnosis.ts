@@ -43,3 +43,14 @@ const MEMBERS = new WeakMap<DiagnosisStatement, number[]>();
 export function membersOf(statement: DiagnosisStatement): readonly number[] | undefined {
   return MEMBERS.get(statement);
 }
+
+/**
+ * A statement diagnosed over a subset of a report's results, as one of the whole report: `extra` fields added,
+ * its members mapped through `indexOf` (subset index -> report index), so its links point at the right flows.
+ */
+export function inReport(statement: DiagnosisStatement, indexOf: readonly number[], extra: Partial<DiagnosisStatement> = {}): DiagnosisStatement {
+  const st = { ...statement, ...extra };
+  const members = MEMBERS.get(statement);
+  if (members) MEMBERS.set(st, members.map((m) => indexOf[m]!));
+  return st;
+}
