@@ -225,6 +225,9 @@ for (const sig of ['SIGINT', 'SIGKILL'] as const) {
   t.test(`${sig} to the coordinator mid-run: nothing left running on any node`, { skip }, async (t) => {
     await ensureBundle();
     const lab = await makeSshLab(t, 2);
+    // node2 drops IP-in-IP: those flows wait out 10 tries x 3 s, so the run is still going when the signal
+    // comes, however fast the rest passes (the rule goes with the namespace).
+    await run(inNs(lab.topo.nodes[1]!.ns, ['iptables', '-A', 'INPUT', '-p', '4', '-j', 'DROP']));
     const child = spawn('ip', ['netns', 'exec', lab.topo.router, process.execPath, LAUNCHER, 'mesh', '--inventory', lab.inventory, ...sshArgs(lab), '--tries', '10', '--timeout', '3000', '--min-timeout', '3000'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NO_COLOR: '1' },
