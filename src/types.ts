@@ -21,7 +21,9 @@ export type Cause =
   | 'return-blocked'
   | 'responder-unreachable'
   | 'no-route'
-  | 'not-probed';
+  | 'not-probed'
+  /** Added: a responder on the flow lost or shed packets under load (a flood?), so a missing witness proves nothing. */
+  | 'overloaded';
 
 /** One flow the plan calls for: one check from one node to one node (or endpoint). */
 export interface PlannedFlow {
@@ -98,6 +100,10 @@ export interface FlowResult {
   port?: number | null;
   /** Added: true when only the source side could judge (no responder at the destination). */
   sourceOnly?: boolean;
+  /** Added: probe-shaped packets whose proof was wrong (forged, re-sent elsewhere, re-wrapped) seen by this flow's destination during the run. */
+  forgedProbes?: number;
+  /** Added: packets this flow's responders (source's capture, destination's witness) shed or lost under load during the run. */
+  shedPackets?: number;
   /** verify only. */
   change?: Change;
 }

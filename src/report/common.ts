@@ -50,6 +50,7 @@ export const CAUSE_CODES: Record<Cause, string> = {
   'responder-unreachable': '?',
   'not-probed': '?',
   'no-route': 'N',
+  overloaded: '?',
 };
 
 export function causeCode(r: Pick<FlowResult, 'verdict' | 'cause'>): string {
