@@ -5,11 +5,11 @@ import { CATALOGUE } from '../checks/catalogue.js';
 import { DEFAULT_TIMEOUTS, type TimeoutPolicy } from '../checks/rtt.js';
 import { packInbound, type InboundFlow, type ProbeRequestBody } from '../control/protocol.js';
 import { diagnose } from '../report/diagnosis.js';
-import type { CheckId, FlowResult, PlannedFlow, Report, Summary, WitnessSummary } from '../types.js';
-import { joinVerdict } from '../verdict.js';
-import { guardLoad } from '../verdict-guards.js';
+import type { CheckId, Facts, FlowResult, NodeErrorKind, PlannedFlow, Report, Summary } from '../types.js';
+import { joinVerdict, type NodeProblem } from '../verdict.js';
 import { VERSION } from '../version.js';
 import { ControlClient } from './client.js';
+import { nodeErrorKind } from './node-error.js';
 import { OutcomeTable, PackedFlows, WitnessTable, type WitnessedFlow } from './outcomes.js';
 import type { Inventory, InventoryNode } from './inventory.js';
 import type { Plan } from './plan.js';
@@ -43,6 +43,10 @@ export interface Progress {
 export interface NodeEvidence {
   reachable: boolean;
   error?: string;
+  /** What kind of failure `error` is (data: nothing branches on the words). */
+  errorKind?: NodeErrorKind;
+  /** The control address tried ('198.18.0.3:5478'). */
+  control?: string;
   capture: boolean;
   /** What it witnessed of a flow, only when its proof was for exactly that flow. */
   witness: { forFlow(flow: PlannedFlow, fromAddress: string): WitnessedFlow | undefined } | null;
@@ -50,6 +54,16 @@ export interface NodeEvidence {
   /** Packets its witness or capture shed or lost during the run, and probe-shaped packets with wrong proofs it saw. */
   shed?: number;
   forged?: number;
+  witnessErrorKind?: NodeErrorKind;
+}
+
+/** The evidence's words and kind of why `n` could not be asked (undefined when nothing is known). */
+function problemOf(n: NodeEvidence | undefined, witness: boolean): NodeProblem | undefined {
+  if (!n) return undefined;
+  const message = witness ? n.witnessError ?? n.error : n.error;
+  if (message === undefined) return undefined;
+  const kind = (witness && n.witnessError !== undefined ? n.witnessErrorKind : n.errorKind) ?? 'other';
+  return { kind, message, ...(n.control ? { control: n.control } : {}) };
 }
 
 /** How long a session lives on a responder after the coordinator's last word; it renews every third of this. */
@@ -77,6 +91,7 @@ export function joinAll(
 ): FlowResult[] {
   const results: FlowResult[] = [];
   const details = new Map<string, string>();
+  const factsPool = new Map<string, Facts>();
   for (let i = 0; i < flows.length; i++) {
     const src = outcomes.get(i);
     if (opts.skipUnprobed && !src) continue;
@@ -84,26 +99,40 @@ export function joinAll(
     const from = nodes.get(f.from);
     const to = f.sourceOnly ? undefined : nodes.get(f.to);
     const fromAddress = addressOf.get(f.from) ?? '';
-    const joined = joinVerdict(f, src, to?.witness?.forFlow(f, fromAddress), {
+    const r = joinVerdict(f, src, to?.witness?.forFlow(f, fromAddress), {
       fromAddress,
       sourceReachable: !!src,
-      sourceError: from?.error,
+      sourceError: problemOf(from, false),
       witnessAvailable: f.sourceOnly ? true : !!to?.witness,
-      witnessError: to?.witnessError ?? to?.error,
+      witnessError: problemOf(to, true),
       capture: to?.capture ?? false,
+      sourceShed: from?.shed,
+      destinationShed: to?.shed,
+      destinationForged: to?.forged,
     });
-    const r = guardLoad(
-      joined,
-      { sourceShed: from?.shed ?? 0, destinationShed: to?.shed ?? 0, destinationForged: to?.forged ?? 0, from: f.from, to: f.to },
-      !!src?.sendError,
-    );
     const shared = details.get(r.detail);
     if (shared !== undefined) r.detail = shared;
     else if (details.size < 1_000_000) details.set(r.detail, r.detail);
+    if (r.facts) r.facts = internFacts(factsPool, r.facts);
     results.push(r);
   }
   return results;
 }
+
+/** Facts that name no address repeat across a mesh (most passes look alike): one frozen object each. */
+function internFacts(pool: Map<string, Facts>, f: Facts): Facts {
+  let key = '';
+  for (const k in f) {
+    const v = f[k as keyof Facts];
+    if (typeof v === 'object' || !POOLED_FACTS.has(k)) return f;
+    key += `${k}=${String(v)};`;
+  }
+  const shared = pool.get(key);
+  if (shared) return shared;
+  if (pool.size < 100_000) pool.set(key, Object.freeze(f));
+  return f;
+}
+const POOLED_FACTS = new Set(['tries', 'got', 'reply', 'left', 'leftOn', 'capture', 'interfaceSeen', 'arrivedOn', 'socketSeen', 'sendError']);
 
 /** Run `fn` over `items` with at most `limit` at once. */
 async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -137,13 +166,8 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
   for (const name of involved) {
     const node = byName.get(name);
     if (!node) continue;
-    states.set(name, {
-      node,
-      client: new ControlClient(node.control.host, node.control.port, o.secret, node.address, o.controlTimeoutMs ?? 5000),
-      reachable: false,
-      capture: false,
-      witness: null,
-    });
+    const client = new ControlClient(node.control.host, node.control.port, o.secret, node.address, o.controlTimeoutMs ?? 5000);
+    states.set(name, { node, client, control: client.target, reachable: false, capture: false, witness: null });
   }
   const sessionIdBytes = randomBytes(8);
   const sessionId = sessionIdBytes.toString('hex');
@@ -196,6 +220,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
         void st.client.hold(sessionId, holds.signal);
       } catch (err) {
         st.error = (err as Error).message;
+        st.errorKind = nodeErrorKind(err);
         o.onNodeError?.(st.node.name, st.error);
       }
     });
@@ -241,17 +266,24 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
               if (oc.sendError || (CATALOGUE[oc.check].transport === 'tcp' && oc.reply !== 'synack' && oc.reply !== 'rst')) progress.failed++;
               o.onProgress?.({ ...progress });
             } else if ('done' in line) finished = true;
-            else if ('error' in line) st.error = `probing failed on ${st.node.name}: ${line.error}`;
+            else if ('error' in line) {
+              st.error = `probing failed on ${st.node.name}: ${line.error}`;
+              st.errorKind = 'probe-failed';
+            }
           },
           o.signal,
         );
       } catch (err) {
         st.error = (err as Error).message;
+        st.errorKind = nodeErrorKind(err);
         // A responder that went silent is asked nothing more: its flows, and only its, are unknown.
         if ((err as { errno?: string }).errno === 'EDEADLINE') st.stopped = true;
       }
       if (!finished && !o.signal?.aborted) {
-        st.error ??= `${st.node.name}'s responder stopped streaming before all probes were done`;
+        if (st.error === undefined) {
+          st.error = `${st.node.name}'s responder stopped streaming before all probes were done`;
+          st.errorKind = 'stopped-streaming';
+        }
         st.reachable = false;
         o.onNodeError?.(st.node.name, st.error);
       }
@@ -262,9 +294,10 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
     const fetchOne = async (st: NodeState) => {
       if (st.stopped) {
         st.witnessError = st.error;
+        st.witnessErrorKind = st.errorKind;
         return;
       }
-      if (!st.reachable && !st.error?.includes('stopped streaming')) return;
+      if (!st.reachable && st.errorKind !== 'stopped-streaming') return;
       try {
         const w = await st.client.witness(sessionId, undefined, interrupted ? INTERRUPT_BUDGET_MS : undefined);
         st.capture = w.capture;
@@ -273,6 +306,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
         st.forged = w.forged;
       } catch (err) {
         st.witnessError = (err as Error).message;
+        st.witnessErrorKind = nodeErrorKind(err);
         if ((err as { errno?: string }).errno === 'EDEADLINE') st.stopped = true;
       }
     };
