@@ -85,7 +85,7 @@ export interface WitnessResponse {
   dropped: number;
   /** Probe-shaped packets whose proof was wrong for the flow they could be (forged, re-sent elsewhere, re-wrapped). */
   forged: number;
-  /** Probe-shaped packets shed unchecked (the session's budget was spent: a flood), plus kernel drops on the witness sockets since the session opened. */
+  /** Probe-shaped packets shed unchecked (the session's budget was spent: a flood), plus kernel drops on the witness sockets since the session opened; at least 1 when the witness could not drain its receive queues before answering. */
   lost: number;
   rows: WitnessRow[];
 }

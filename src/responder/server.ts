@@ -264,9 +264,11 @@ export function createControlServer(deps: ControlDeps): Server {
       return;
     }
     if (method === 'GET' && m[2] === '/witness') {
+      // Read what is still queued before answering; if the queues cannot be drained (a flood), say so: lost >= 1.
+      const caughtUp = await deps.witness.settle(2000);
       const rows: WitnessResponse['rows'] = [];
       for (const [idx, e] of session.witnessed) rows.push([idx, e.iface ? 1 : 0, e.ifname, e.socket ? 1 : 0, e.observedSource, e.count, e.flow.src, e.flow.check, e.flow.port]);
-      const lost = session.shed + Math.max(0, deps.witness.drops() - session.dropsAtOpen);
+      const lost = session.shed + Math.max(0, deps.witness.drops() - session.dropsAtOpen) || (caughtUp ? 0 : 1);
       return reply(res, 200, { capture: deps.witness.capture, dropped: session.droppedRecords, forged: session.forged, lost, rows } satisfies WitnessResponse);
     }
     if (method === 'POST' && m[2] === '/probe') {
@@ -281,7 +283,7 @@ export function createControlServer(deps: ControlDeps): Server {
       const s = stream(res);
       const capture = deps.witness.capture;
       // Whether "not seen leaving" still means something: not once the capture lost packets (a flood).
-      const captureTrusted = () => session.shed === 0 && deps.witness.drops() === session.dropsAtOpen;
+      const captureTrusted = () => session.shed === 0 && deps.witness.drops() === session.dropsAtOpen && !deps.witness.behind();
       try {
         await deps.prober.run(
           { idBytes: session.idBytes, key: session.key, left: (dst, idx) => (capture && captureTrusted() ? session.left.get(`${dst}/${idx}`) : null) },

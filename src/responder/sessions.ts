@@ -28,8 +28,6 @@ export const MAX_SESSIONS = 16;
 /** idx is 16 bits, so a session's witness map can never hold more than this. */
 export const MAX_WITNESS_ENTRIES = 65_536;
 export const MAX_LEFT_ENTRIES = 262_144;
-/** A session lives this long after the coordinator's last word unless renewed (it renews every third of it). */
-export const MAX_LEASE_MS = 5 * 60_000;
 /**
  * Probe proofs checked per second per session (each an HMAC), and the burst allowed. A 1000-node mesh sends one
  * node ~30,000 probe sightings over half a minute; a flood shaped like probes beyond this is shed and counted.

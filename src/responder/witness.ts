@@ -129,6 +129,11 @@ export function classifyProbe(data: Buffer, ctx: ClassifyContext): Classificatio
   }
 }
 
+/** Packets one receive call returns at most (the addon's default batch). */
+const RECEIVE_BATCH = 64;
+/** A full batch this recent means the queue is still being worked off. */
+const BEHIND_MS = 250;
+
 export interface WitnessPorts {
   tcp: number[];
   udp: number[];
@@ -171,6 +176,8 @@ export class Witness {
   /** Whether the probe filters are attached (a session is live); otherwise every socket drops all. */
   private armed = false;
   private timer: NodeJS.Timeout | null = null;
+  /** When a receive batch last came full (0: never): while recent, unread packets wait in a queue. */
+  private lastFullAt = 0;
 
   constructor(private readonly opts: WitnessOptions) {
     this.ports = { tcp: [...opts.ports.tcp], udp: [...opts.ports.udp] };
@@ -203,7 +210,11 @@ export class Witness {
     // Sockets open with a drop-all filter (the addon's default): no session, nothing reaches user space.
     for (const s of this.sockets) {
       s.sock.start(
-        (packets) => this.onPackets(s.layer, packets),
+        (packets) => {
+          // A full batch means more is queued: the witness is behind the kernel (a flood), not caught up.
+          this.lastFullAt = packets.length >= RECEIVE_BATCH ? Date.now() : this.lastFullAt;
+          this.onPackets(s.layer, packets);
+        },
         (err) => this.opts.onError?.(err),
       );
     }
@@ -271,6 +282,18 @@ export class Witness {
       const isNew = s.session.witness(s.flow, layer === 'packet' ? 'iface' : 'socket', pkt.ifname, layer === 'socket' && pkt.source ? pkt.source : s.src, pkt.tsMs);
       if (isNew) this.opts.onEvent?.({ layer: layer === 'packet' ? 'iface' : 'socket', sighting: s, ifname: pkt.ifname });
     }
+  }
+
+  /** True while a receive queue is not drained: "not seen" may only mean "not read yet". */
+  behind(nowMs = Date.now()): boolean {
+    return nowMs - this.lastFullAt < BEHIND_MS;
+  }
+
+  /** Wait (at most `maxMs`) until the receive queues are drained; true when they are. */
+  async settle(maxMs: number): Promise<boolean> {
+    const until = Date.now() + maxMs;
+    while (this.behind() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    return !this.behind();
   }
 
   /** Packets the kernel dropped on the witness sockets since they opened (a full receive queue). */
