@@ -76,9 +76,11 @@ async function bodyAttack(mod) {
 }
 
 async function frozen(mod) {
-  return withLab(mod, { nodes: 4, checks: ['bgp', 'ipip', 'vxlan'] }, async (lab) => {
+  // One path drop keeps the run probing for ~12 s (4 tries x 3 s), so the freeze lands mid-stream, as in the issue.
+  return withLab(mod, { nodes: 4, checks: ['bgp', 'ipip', 'vxlan'], faults: ['drop:bgp@path:node1>node2'] }, async (lab) => {
+    const SLOW = ['--tries', '4', '--timeout', '3000', '--min-timeout', '3000'];
     const t0 = performance.now();
-    const c = coordinator(lab, mod, ['mesh', '--format', 'json']);
+    const c = coordinator(lab, mod, ['mesh', '--format', 'json', ...SLOW]);
     await sleep(1000);
     process.kill(lab.nodes[3].pid, 'SIGSTOP');
     const end = await within(c.exit, FROZEN_LIMIT_MS);
@@ -87,8 +89,8 @@ async function frozen(mod) {
     // Ctrl-C with the responder still frozen.
     process.kill(lab.nodes[3].pid, 'SIGCONT');
     await sleep(500);
-    const c2 = coordinator(lab, mod, ['mesh', '--format', 'json']);
-    await sleep(1000);
+    const c2 = coordinator(lab, mod, ['mesh', '--format', 'json', ...SLOW]);
+    await sleep(2000);
     process.kill(lab.nodes[3].pid, 'SIGSTOP');
     await sleep(1500);
     const t1 = performance.now();
@@ -100,14 +102,14 @@ async function frozen(mod) {
 }
 
 async function killed(mod) {
-  return withLab(mod, { nodes: 3, checks: ['bgp', 'vxlan'], faults: ['drop:vxlan@path:node1>node2'] }, async (lab) => {
+  return withLab(mod, { nodes: 3, checks: ['bgp', 'vxlan'], faults: ['drop:bgp@path:node1>node2'] }, async (lab) => {
     for (let i = 0; i < 17; i++) {
-      const c = coordinator(lab, mod, ['mesh', '--format', 'json', '--checks', 'bgp,vxlan', '--timeout', '3000', '--min-timeout', '3000']);
-      await sleep(1500); // its sessions are open by now (the vxlan probes wait out 3 s)
+      const c = coordinator(lab, mod, ['mesh', '--format', 'json', '--checks', 'bgp,vxlan', '--tries', '10', '--timeout', '3000', '--min-timeout', '3000']);
+      await sleep(4000); // its sessions are open by now (the dropped SYN is retried for 30 s)
       c.child.kill('SIGKILL');
       await c.exit;
     }
-    const c = coordinator(lab, mod, ['mesh', '--format', 'json', '--checks', 'bgp']);
+    const c = coordinator(lab, mod, ['mesh', '--format', 'json', '--checks', 'vxlan']);
     const end = await within(c.exit, 60_000);
     if (!end) await stopCmd(c.child, 'SIGKILL');
     return { code: end?.code ?? null };
@@ -134,7 +136,7 @@ await main(NAME, async () => {
     f.fr.ctrlC === null ? `> ${CTRLC_LIMIT_MS / 1000} s (killed)` : `${fmt(f.fr.ctrlC)} ms (exit ${f.fr.ctrlCode})`,
     f.k.code === 0 ? 'runs (exit 0)' : `does not run (exit ${f.k.code ?? 'none: killed at 60 s'})`,
   ];
-  const labels = ['responder RSS under 120 unauthenticated big/slow-body connections (8 s)', 'mesh of 4 with one responder SIGSTOPped 1 s in: time to finish', 'Ctrl-C with that responder frozen: time to exit', 'a mesh after 17 SIGKILLed coordinators'];
+  const labels = ['responder RSS under 120 unauthenticated big/slow-body connections (8 s)', 'mesh of 4 (~12 s of probing) with one responder SIGSTOPped 1 s in: time to finish', 'Ctrl-C with that responder frozen: time to exit', 'a mesh after 17 SIGKILLed coordinators'];
   const cols = figures.map(col);
   console.log('');
   console.log(table(labels.map((l, i) => [l, ...cols.map((c) => c[i])]), ['figure', ...figures.map((f) => f.b.name)]));

@@ -233,6 +233,7 @@ export function createControlServer(deps: ControlDeps): Server {
       }
       deps.witness.addPorts({ tcp, udp });
       deps.witness.refresh(now);
+      if (s.expiresAtMs === now + o.ttlMs) deps.log(`session ${s.id} opened from ${req.socket.remoteAddress}: ${inbound.size} inbound flows, lease ${o.ttlMs / 1000} s`);
       return reply(res, 201, { id: s.id, expiresAtMs: s.expiresAtMs, capture: deps.witness.capture });
     }
     const m = SESSION_PATH.exec(path);
