@@ -15,6 +15,8 @@ import { createControlServer } from '../../src/responder/server.js';
 import { SessionStore } from '../../src/responder/sessions.js';
 import { Witness } from '../../src/responder/witness.js';
 import { FakeNative } from '../helpers/fake-native.js';
+import type { Explainer } from '../../src/explain/host.js';
+import type { ExplainArmResponse } from '../../src/explain/types.js';
 
 const ME = '198.18.1.2';
 const PEER = '198.18.2.2';
@@ -23,7 +25,7 @@ const SID = '00112233aabbccdd';
 const key = deriveSessionKey(secret, Buffer.from(SID, 'hex'));
 const INSTANCE = 'feedfacefeedfacefeedfacefeedface';
 
-async function responder(t: Test) {
+async function responder(t: Test, explainer?: Explainer) {
   const witnessNative = new FakeNative();
   const proberNative = new FakeNative();
   const store = new SessionStore();
@@ -41,6 +43,7 @@ async function responder(t: Test) {
     prober,
     info: () => ({ tool: 'calico-nettest', version: 'test', address: ME, instance: INSTANCE, capture: witness.capture, captureError: null, ports: [], sessions: store.size, timeMs: Date.now() }),
     log: (m) => log.push(m),
+    ...(explainer ? { explainer } : {}),
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
@@ -197,4 +200,36 @@ t.test('a ControlError is what the coordinator sees when nothing listens', async
   const err = await c.info().catch((e: unknown) => e);
   t.ok(err instanceof ControlError);
   t.match(err, { errno: 'ECONNREFUSED', message: /nothing listens on 127\.0\.0\.1:1/ });
+});
+
+t.test('--explain answers through the signed reply, under its own body cap; closing or letting go of the session disarms it', async (t) => {
+  const calls: string[] = [];
+  const stub = {
+    arm: async (sess: { id: string }, req: { specs: unknown[] }) => (calls.push(`arm ${sess.id} ${req.specs.length}`), { armed: true, method: 'counters', note: null, added: 'a table' }),
+    collect: async () => null,
+    disarm: async (id: string) => void calls.push(`disarm ${id}`),
+  } as unknown as Explainer;
+  const { client, port } = await responder(t, stub);
+  await client.openSession(openBody);
+  const spec = { id: 0, direction: 'in', check: 'bgp', transport: 'tcp', peer: PEER, port: 179, idx: 0 };
+  const a = await client.explain<ExplainArmResponse>(SID, { op: 'arm', specs: [spec], ttlMs: 60_000 });
+  t.match(a, { armed: true, method: 'counters' }, 'the client accepted the answer: it was signed by this responder');
+  t.same(calls, [`arm ${SID} 1`]);
+  await t.rejects(client.explain(SID, { op: 'collect', sent: {}, waitMs: 0 }), { status: 409, message: /nothing armed/ }, 'errors come signed too');
+  await t.rejects(client.explain(SID, { op: 'arm', specs: [{ ...spec, check: 'vxlan' }], ttlMs: 60_000 }), { status: 400, message: /does not travel over tcp/ });
+  const big = await raw(port, 'POST', `/v1/sessions/${SID}/explain`, ' '.repeat((1 << 20) + 1)).catch(() => ({ status: 413, body: '' }));
+  t.equal(big.status, 413, 'an explain body over its cap is refused unread');
+  await client.closeSession(SID);
+  t.same(calls.at(-1), `disarm ${SID}`, 'DELETE disarms the session\'s tracing');
+  // A held session whose coordinator goes away: the hold's close ends it, and disarms it.
+  await client.openSession(openBody);
+  const holding = new AbortController();
+  const held = client.hold(SID, holding.signal);
+  await new Promise((r) => setTimeout(r, 100));
+  calls.length = 0;
+  holding.abort();
+  await held;
+  const until = Date.now() + 3000;
+  while (!calls.includes(`disarm ${SID}`) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  t.same(calls, [`disarm ${SID}`], 'the hold closed: session ended and disarmed');
 });
