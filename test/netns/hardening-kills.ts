@@ -1,45 +1,12 @@
 // Issue 12, sessions die with their coordinator, for real in a lab: 17 coordinators SIGKILLed mid-run leave no
 // session behind, and a mesh still runs (before: 16 stale sessions, every mesh refused with 429).
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import type { ChildProcess } from 'node:child_process';
-import { inNs, start } from '../../src/lab/sys.js';
-import { coordinatorArgv, type LabState } from '../../src/lab/lab.js';
-import type { FlowResult } from '../../src/types.js';
-import { labArgs, labCli, labReport, needsRoot, runIn, withLab } from '../helpers/lab.js';
+import { labReport, needsRoot, withLab } from '../helpers/lab.js';
+import { coordinator, info, sleep } from '../helpers/hardening.js';
 
-const helper = (name: string) => fileURLToPath(new URL(`../helpers/${name}`, import.meta.url));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // Each coordinator starts slowly on a loaded machine: this file may take minutes.
 t.setTimeout(600_000);
-const line = (r: FlowResult) => `${r.check} ${r.from}->${r.to} ${r.verdict}/${r.cause}: ${r.detail}`;
-
-async function rssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-async function info(lab: LabState, i: number): Promise<{ sessions?: number; error?: string }> {
-  const r = await runIn(inNs(lab.router, [process.execPath, helper('responder-info.mjs'), lab.nodes[i]!.address, '5478', lab.secretFile]), 20_000);
-  return JSON.parse(r.stdout.trim() || '{}') as { sessions?: number; error?: string };
-}
-
-/** A coordinator run started in the background (killed by its pid at teardown); `exit` resolves with code and stdout. */
-function coordinator(t: Test, lab: LabState, args: string[]): { child: ChildProcess; exit: Promise<{ code: number | null; signal: string | null; stdout: string; at: number }> } {
-  const child = start(coordinatorArgv(lab, [...args, ...labArgs(lab)]), { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr?.resume();
-  const exit = new Promise<{ code: number | null; signal: string | null; stdout: string; at: number }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, at: performance.now() })),
-  );
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exit;
-  });
-  return { child, exit };
-}
 
 t.test('17 SIGKILLed coordinators leave nothing behind: a mesh still runs', { skip: needsRoot }, async (t) => {
   // A SYN dropped in the path is retried 10 times, 3 s each: every coordinator is still probing when it is killed.
