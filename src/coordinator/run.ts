@@ -183,7 +183,8 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
   const outcomes = new OutcomeTable(flows.length, (i) => flows.get(i));
   const progress: Progress = { total: flows.length, done: 0, failed: 0 };
   const parallel = o.parallelNodes ?? 64;
-  let interrupted = false;
+  // A signal aborted before the run started is an interrupt too (its 'abort' event has already fired).
+  let interrupted = o.signal?.aborted ?? false;
   const onAbort = () => {
     interrupted = true;
   };
@@ -286,7 +287,8 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
         st.witnessErrorKind = st.errorKind;
         return;
       }
-      if (!st.reachable && st.errorKind !== 'stopped-streaming') return;
+      // A stream that ended early or said probing failed came from our responder: its witness log still counts.
+      if (!st.reachable && st.errorKind !== 'stopped-streaming' && st.errorKind !== 'probe-failed') return;
       try {
         const w = await st.client.witness(sessionId, undefined, interrupted ? INTERRUPT_BUDGET_MS : undefined);
         st.capture = w.capture;
