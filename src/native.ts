@@ -36,6 +36,8 @@ interface AddonSocket {
 interface Addon {
   open(options: SocketOptions): AddonSocket;
   ifIndex(name: string): number;
+  interfaceMtu(address: string, netns?: string): { ifname: string; mtu: number } | null;
+  routeMtu(destination: string, options?: { bindAddress?: string; netns?: string }): number;
 }
 
 /** The package root: src/native.ts and dist/native.js both sit one level below it. */
@@ -97,13 +99,15 @@ class Socket implements NativeSocket {
 function isAddon(value: unknown): value is Addon {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v.open === 'function' && typeof v.ifIndex === 'function';
+  return typeof v.open === 'function' && typeof v.ifIndex === 'function' && typeof v.interfaceMtu === 'function' && typeof v.routeMtu === 'function';
 }
 
 function wrap(addon: Addon): NativeBinding {
   return {
     open: (options: SocketOptions): NativeSocket => new Socket(addon.open(options)),
     ifIndex: (name: string): number => addon.ifIndex(name),
+    interfaceMtu: (address, netns) => addon.interfaceMtu(address, netns),
+    routeMtu: (destination, options) => addon.routeMtu(destination, options),
   };
 }
 
@@ -119,7 +123,7 @@ export function loadNativeFrom(candidates: readonly string[], root: string = pac
     try {
       const loaded: unknown = require(path);
       if (isAddon(loaded)) return wrap(loaded);
-      lastError = new Error(`${path} does not export open() and ifIndex(): not this project's addon`);
+      lastError = new Error(`${path} does not export open(), ifIndex(), interfaceMtu() and routeMtu(): not this project's addon (or an old build: rebuild it)`);
     } catch (err) {
       lastError = err;
     }
