@@ -1,7 +1,7 @@
 // Domain types shared by every layer: checks, planned flows, source outcomes, witness summaries, reports.
 // The Report shape is the public contract (DESIGN §5): add fields, never rename or remove.
 
-export const CHECK_IDS = ['bgp', 'ipip', 'vxlan', 'wireguard', 'typha', 'etcd', 'apiserver'] as const;
+export const CHECK_IDS = ['bgp', 'ipip', 'vxlan', 'wireguard', 'typha', 'etcd', 'apiserver', 'mtu'] as const;
 export type CheckId = (typeof CHECK_IDS)[number];
 
 /** How a check's probe travels. */
@@ -21,7 +21,9 @@ export type Cause =
   | 'return-blocked'
   | 'responder-unreachable'
   | 'no-route'
-  | 'not-probed';
+  | 'not-probed'
+  | 'mtu-blackhole'
+  | 'mtu-limited';
 
 /** One flow the plan calls for: one check from one node to one node (or endpoint). */
 export interface PlannedFlow {
@@ -57,6 +59,24 @@ export interface SourceOutcome {
   attempts: number;
   /** Source port the TCP/UDP probe used. */
   srcPort: number | null;
+  /** mtu check only: what the sender measured and knew (see MtuSourceFacts). */
+  mtu?: MtuSourceFacts;
+}
+
+/** What the sender of an `mtu` probe knows about sizes (src/checks/mtu.ts). */
+export interface MtuSourceFacts {
+  /** MTU of the interface holding the sender's address. */
+  hostMtu: number | null;
+  /** The kernel's MTU for the route to the peer before the first probe (IP_MTU): below hostMtu when it had learnt a path MTU. */
+  kernelPmtu: number | null;
+  /** The same after the probes: it drops when these probes' frag-needed taught the kernel. */
+  kernelPmtuAfter: number | null;
+  /** Outer sizes sent (bytes), largest first. */
+  sizes: number[];
+  /** An ICMP fragmentation-needed quoting one of these probes: who sent it, its next-hop MTU, the quoted size. */
+  fragNeeded: { from: string; mtu: number; size: number } | null;
+  /** Smallest size the sender's own kernel refused with EMSGSIZE, if any. */
+  refusedSize: number | null;
 }
 
 /** What the destination witnessed of one flow (DESIGN §2, middle columns). */
@@ -70,6 +90,9 @@ export interface WitnessSummary {
   /** Source address of the probe as the destination observed it. */
   observedSource: string | null;
   count: number;
+  /** Largest IPv4 total length of this flow's probes seen on an interface / at the socket layer (0: none). */
+  ifaceSize?: number;
+  socketSize?: number;
 }
 
 /** What a destination responder reports about its witnessing ability for a session. */
@@ -100,6 +123,13 @@ export interface FlowResult {
   sourceOnly?: boolean;
   /** verify only. */
   change?: Change;
+  /** mtu check: largest outer IPv4 packet (bytes) that arrived, and the sender's host MTU. */
+  pathMtu?: number | null;
+  hostMtu?: number | null;
+  /** mtu check, mtu-limited: the address that sent fragmentation-needed, and the next-hop MTU it named. */
+  hop?: { address: string; mtu: number } | null;
+  /** mtu check: the path MTU the sender's kernel had already learnt for the peer before the test (IP_MTU). */
+  kernelPmtu?: number | null;
 }
 
 export interface ReportNode {

@@ -53,6 +53,13 @@ export const CATALOGUE: Readonly<Record<CheckId, CheckDef>> = Object.freeze({
   typha: def('typha', 'tcp', 5473, { kind: 'to-role', role: 'typha' }, 'Typha', 'Felix on every node reads the datastore through Typha.'),
   etcd: def('etcd', 'tcp', 2379, { kind: 'to-role', role: 'etcd' }, 'etcd', 'Calico components talk to etcd when it is the datastore.'),
   apiserver: def('apiserver', 'tcp', 6443, { kind: 'to-role', role: 'apiserver' }, 'kube-apiserver', 'Calico components read and write the Kubernetes datastore through the API server.'),
+  // Its probes travel in the framing of the plan's first encapsulation (src/checks/mtu.ts mtuFraming);
+  // the transport here is the default framing, IP-in-IP.
+  mtu: {
+    ...def('mtu', 'ipip', null, ALL, 'path MTU', 'Calico sets every tunnel MTU to the host MTU minus its overhead: a path that carries less drops large pod packets.'),
+    traffic: () => 'path MTU (DF probes at the host MTU, encapsulated)',
+    ruleHint: () => '-p icmp --icmp-type fragmentation-needed',
+  },
 });
 
 /** Every check, in catalogue order: the default plan. */

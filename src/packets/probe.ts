@@ -24,6 +24,7 @@ export const CHECK_CODES: Readonly<Record<CheckId, number>> = {
   typha: 5,
   etcd: 6,
   apiserver: 7,
+  mtu: 8,
 };
 
 const CHECK_BY_CODE = new Map<number, CheckId>(
