@@ -16,6 +16,9 @@ import { icmpErrorQuotingProbe, tcpRepliesToPortRange } from '../packets/bpf.js'
 import { DecodeError } from '../packets/errors.js';
 import type { CheckId, SourceOutcome, Transport } from '../types.js';
 import { DEFAULT_TIMEOUTS, PeerTimeouts, type TimeoutPolicy } from './rtt.js';
+import { MtuProber } from './mtu-prober.js';
+import { nextHopMtu } from '../packets/icmp.js';
+import type { MtuFraming } from '../packets/mtu-probe.js';
 
 /** Size of a WireGuard handshake initiation, so a wireguard probe looks like one to a size-aware filter. */
 export const WIREGUARD_PROBE_SIZE = 148;
@@ -26,6 +29,9 @@ export interface ProbeRequest {
   transport: Transport;
   to: string;
   port: number | null;
+  /** mtu only: outer sizes to send (absent: the host MTU) and the encapsulation framing them. */
+  sizes?: number[];
+  framing?: MtuFraming;
 }
 
 export interface ProbeOptions {
@@ -72,10 +78,13 @@ export class Prober {
   private readonly pending = new Map<string, (r: Reply | null) => void>();
   private nextPort = PROBE_TCP_SPORT_LO;
   private nextIpId = 1;
+  private readonly mtu: MtuProber;
   constructor(
     private readonly native: NativeBinding,
     readonly address: string,
-  ) {}
+  ) {
+    this.mtu = new MtuProber(native, address);
+  }
 
   /** Open the sockets (before dropping privileges). */
   open(): void {
@@ -87,6 +96,7 @@ export class Prober {
       this.icmp = this.native.open({ kind: 'raw', protocol: 1, bindAddress: this.address, rcvbuf: 1 << 20 });
       this.icmp.attachFilter(icmpErrorQuotingProbe());
       this.icmp.start((p) => this.onIcmp(p), () => undefined);
+      this.mtu.open();
     } catch (err) {
       this.close();
       throw err;
@@ -95,6 +105,7 @@ export class Prober {
 
   close(): void {
     for (const s of [this.send, this.replies, this.icmp]) s?.close();
+    this.mtu.close();
     this.send = this.replies = this.icmp = null;
     this.pending.clear();
   }
@@ -124,6 +135,7 @@ export class Prober {
         if (!q || q.src !== this.address) continue;
         const key =
           q.protocol === 6 ? `t/${q.dst}/${q.dstPort}/${q.srcPort}` : q.protocol === 17 ? `u/${q.dst}/${q.dstPort}/${q.srcPort}` : q.protocol === 4 ? `i/${q.dst}/${q.id}` : null;
+        if (key) this.mtu.onIcmp({ key, from: ip.src, type: icmp.type, code: icmp.code, nextHopMtu: nextHopMtu(icmp), quotedLength: q.totalLength, atMs: p.tsMs });
         const done = key ? this.pending.get(key) : undefined;
         done?.({ kind: 'icmp', from: ip.src, atMs: p.tsMs, icmp: { type: icmp.type, code: icmp.code } });
       } catch (err) {
@@ -210,7 +222,8 @@ export class Prober {
       srcPort: null,
     };
     try {
-      if (req.transport === 'tcp') await this.probeTcp(session, req, opts, timeouts, outcome, signal);
+      if (req.check === 'mtu') await this.probeMtu(session, req, opts, timeouts, outcome, signal);
+      else if (req.transport === 'tcp') await this.probeTcp(session, req, opts, timeouts, outcome, signal);
       else await this.probeDatagram(session, req, opts, timeouts, outcome, signal);
     } catch (err) {
       if (err instanceof SendRefused) outcome.sendError = err.code;
@@ -258,6 +271,21 @@ export class Prober {
       if (err instanceof Error && err.cause instanceof SendRefused) throw err.cause;
       // Silent after every try: a result, not an error.
     });
+  }
+
+  private async probeMtu(session: ProbeSession, req: ProbeRequest, opts: ProbeOptions, timeouts: PeerTimeouts, outcome: SourceOutcome, signal?: AbortSignal): Promise<void> {
+    const ipId = this.allocIpId();
+    const sport = req.transport === 'udp' ? this.allocPort(req.to, req.port, 'u') : null;
+    const key = req.transport === 'udp' ? `u/${req.to}/${req.port}/${sport}` : `i/${req.to}/${ipId}`;
+    outcome.srcPort = sport;
+    const framing = req.framing ?? (req.transport === 'udp' ? 'vxlan' : 'ipip');
+    // Held in `pending` so the source port is not handed out twice meanwhile; the MtuProber collects the ICMP.
+    this.pending.set(key, () => undefined);
+    try {
+      await this.mtu.probe(session, { idx: req.idx, to: req.to, port: req.port, framing, sizes: req.sizes }, { ipId, srcPort: sport, key }, opts, timeouts, outcome, signal);
+    } finally {
+      this.pending.delete(key);
+    }
   }
 
   private async probeDatagram(session: ProbeSession, req: ProbeRequest, opts: ProbeOptions, timeouts: PeerTimeouts, outcome: SourceOutcome, signal?: AbortSignal): Promise<void> {

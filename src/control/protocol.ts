@@ -28,7 +28,8 @@ export interface OpenSessionRequest {
 }
 
 export interface ProbeRequestBody {
-  probes: Array<{ idx: number; check: CheckId; transport: Transport; to: string; port: number | null }>;
+  /** `sizes` (mtu only): outer sizes to send, bytes; absent: the sender's host MTU. */
+  probes: Array<{ idx: number; check: CheckId; transport: Transport; to: string; port: number | null; sizes?: number[]; framing?: 'ipip' | 'vxlan' | 'wireguard' }>;
   tries: number;
   timeouts: { initialMs: number; minMs: number; maxMs: number };
   concurrency: number;
@@ -41,15 +42,19 @@ export type ProbeStreamLine = { outcome: SourceOutcome } | { done: true; capture
 export interface WitnessResponse {
   capture: boolean;
   dropped: number;
-  /** Compact rows: [idx, iface 0|1, ifname, socket 0|1, observedSource, count]. */
-  rows: Array<[number, 0 | 1, string | null, 0 | 1, string | null, number]>;
+  /** Compact rows: [idx, iface 0|1, ifname, socket 0|1, observedSource, count, ifaceSize?, socketSize?]
+   *  (sizes: the largest IPv4 total length seen at each layer, 0 none; older responders omit them). */
+  rows: Array<[number, 0 | 1, string | null, 0 | 1, string | null, number, number?, number?]>;
 }
 
 export function rowToSummary(r: WitnessResponse['rows'][number]): WitnessSummary {
-  return { idx: r[0], interfaceSeen: r[1] === 1, interfaceName: r[2], socketSeen: r[3] === 1, observedSource: r[4], count: r[5] };
+  return { idx: r[0], interfaceSeen: r[1] === 1, interfaceName: r[2], socketSeen: r[3] === 1, observedSource: r[4], count: r[5], ifaceSize: r[6] ?? 0, socketSize: r[7] ?? 0 };
 }
 
 export class BadRequest extends Error {}
+
+/** Sizes one mtu probe request may ask for (a search round). */
+export const MAX_PROBE_SIZES = 32;
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 export const isIPv4 = (s: unknown): s is string => typeof s === 'string' && IPV4.test(s);
@@ -84,7 +89,16 @@ export function parseProbeRequest(v: unknown): ProbeRequestBody {
     if (typeof p.transport !== 'string' || !TRANSPORTS.has(p.transport)) throw new BadRequest(`probes[${i}].transport must be tcp, udp or ipip`);
     if (!isIPv4(p.to)) throw new BadRequest(`probes[${i}].to must be an IPv4 address`);
     if (p.transport === 'ipip' ? p.port !== null : !isInt(p.port, 1, 65535)) throw new BadRequest(`probes[${i}].port is wrong for ${String(p.transport)}`);
-    probes.push({ idx: p.idx, check: p.check as CheckId, transport: p.transport as Transport, to: p.to, port: p.port as number | null });
+    if (p.sizes !== undefined && (p.check !== 'mtu' || !Array.isArray(p.sizes) || p.sizes.length < 1 || p.sizes.length > MAX_PROBE_SIZES || !p.sizes.every((x) => isInt(x, 68, 65535))))
+      throw new BadRequest(`probes[${i}].sizes must be 1..${MAX_PROBE_SIZES} sizes of 68..65535 bytes, for the mtu check only`);
+    const probe: ProbeRequestBody['probes'][number] = { idx: p.idx, check: p.check as CheckId, transport: p.transport as Transport, to: p.to, port: p.port as number | null };
+    if (p.sizes !== undefined) probe.sizes = [...(p.sizes as number[])];
+    if (p.framing !== undefined) {
+      const ok = p.check === 'mtu' && (p.transport === 'ipip' ? p.framing === 'ipip' : p.framing === 'vxlan' || p.framing === 'wireguard');
+      if (!ok) throw new BadRequest(`probes[${i}].framing must be ipip (IP-in-IP transport) or vxlan/wireguard (UDP), for the mtu check only`);
+      probe.framing = p.framing as 'ipip' | 'vxlan' | 'wireguard';
+    }
+    probes.push(probe);
   }
   if (!isInt(v.tries, 1, 10)) throw new BadRequest('tries must be 1..10');
   const t = v.timeouts;

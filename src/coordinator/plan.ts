@@ -3,6 +3,7 @@
 import { CATALOGUE, catalogueOrder, DEFAULT_CHECKS, didYouMean } from '../checks/catalogue.js';
 import type { CheckId, PlannedFlow, Transport } from '../types.js';
 import type { Inventory } from './inventory.js';
+import { mtuShape } from '../checks/mtu.js';
 
 export interface Plan {
   /** The checks planned, in catalogue order (skipped ones are named in `notes`). */
@@ -112,7 +113,7 @@ function prepareMesh(inv: Inventory, opts: PlanOptions): Prepared {
       continue;
     }
     planned.push(check);
-    spans.push({ check, transport: def.transport, port: portOf(inv, check), targets });
+    spans.push({ check, ...shapeOf(inv, check, checks), targets });
   }
   if (inv.nodes.length < 2 && inv.endpoints.length === 0) notes.push('only one node: there is no pair of nodes to probe');
   const p: Prepared = {
@@ -151,7 +152,7 @@ function preparePair(inv: Inventory, a: string, b: string, opts: PlanOptions): P
       continue;
     }
     planned.push(check);
-    spans.push({ check, transport: def.transport, port: portOf(inv, check), targets });
+    spans.push({ check, ...shapeOf(inv, check, checks), targets });
   }
   const p: Prepared = { checks: planned, ports: { ...inv.ports }, notes, sources: pair.map((n) => ({ name: n.name })), spans, slots: 2 };
   checkIdxRange(p);
@@ -168,6 +169,14 @@ function noHolderMessage(check: CheckId, role: string): string {
     `check ${check} needs a node with role ${role}; none has it — add roles: [${role}] to the node(s) ` +
     `running ${CATALOGUE[check].title}, or drop ${check} from --checks`
   );
+}
+
+/** Transport and port of a check's probes; mtu probes take the framing of the first enabled encapsulation. */
+function shapeOf(inv: Inventory, check: CheckId, checks: readonly CheckId[]): { transport: Transport; port: number | null } {
+  if (check !== 'mtu') return { transport: CATALOGUE[check].transport, port: portOf(inv, check) };
+  const { transport, port, framing } = mtuShape(checks, inv.ports);
+  if (transport === 'udp' && port === null) throw new PlanError(`check mtu is framed as ${framing}, which has no port: set ports: { ${framing}: N } in the inventory`);
+  return { transport, port };
 }
 
 function portOf(inv: Inventory, check: CheckId): number | null {

@@ -134,7 +134,7 @@ export function createControlServer(deps: ControlDeps): Server {
     }
     if (method === 'GET' && m[2] === '/witness') {
       const rows: WitnessResponse['rows'] = [];
-      for (const [idx, e] of session.witnessed) rows.push([idx, e.iface ? 1 : 0, e.ifname, e.socket ? 1 : 0, e.observedSource, e.count]);
+      for (const [idx, e] of session.witnessed) rows.push([idx, e.iface ? 1 : 0, e.ifname, e.socket ? 1 : 0, e.observedSource, e.count, e.ifaceSize, e.socketSize]);
       return send(res, 200, { capture: deps.witness.capture, dropped: session.droppedRecords, rows } satisfies WitnessResponse);
     }
     if (method === 'POST' && m[2] === '/probe') {

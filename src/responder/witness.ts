@@ -40,7 +40,8 @@ function probeFromPayload(buf: Buffer | null, sessions: (idBytes: Buffer) => Ses
  */
 export function classifyProbe(data: Buffer, sessions: { active: Session[]; byId: (idBytes: Buffer) => Session | undefined }): ProbeSighting | null {
   try {
-    const ip = decodeIPv4(data);
+    // Large (mtu) probes arrive cut at the filter's snap length; the signed payload sits at the front.
+    const ip = decodeIPv4(data, { allowTruncated: true });
     if (ip.fragmentOffset !== 0) return null;
     if (ip.protocol === 6) {
       const tcp = decodeTcp(ip.payload);
@@ -55,7 +56,7 @@ export function classifyProbe(data: Buffer, sessions: { active: Session[]; byId:
       return null;
     }
     if (ip.protocol === 17) {
-      const udp = decodeUdp(ip.payload);
+      const udp = decodeUdp(ip.payload, { allowTruncated: ip.truncated });
       const hit = probeFromPayload(udp.payload, sessions.byId) ?? probeFromPayload(findProbeInVxlan(udp.payload), sessions.byId);
       return hit ? { ...hit, src: ip.src, dst: ip.dst, transport: 'udp', dstPort: udp.dstPort } : null;
     }
@@ -73,6 +74,11 @@ export function classifyProbe(data: Buffer, sessions: { active: Session[]; byId:
 /** Whether an incoming sighting's idx is one the session told this node to expect. */
 export function withinExpect(s: ProbeSighting): boolean {
   return s.idx < s.session.expect;
+}
+
+/** The size a probe arrived with: its IPv4 total length, if the kernel delivered that much (origLength). */
+export function arrivedSize(pkt: Pick<ReceivedPacket, 'data' | 'origLength'>): number {
+  return pkt.data.length >= 4 ? Math.min(pkt.data.readUInt16BE(2), pkt.origLength) : 0;
 }
 
 export interface WitnessPorts {
@@ -212,7 +218,7 @@ export class Witness {
         this.stats.ignored++;
         continue;
       }
-      const isNew = s.session.witness(s.idx, layer === 'packet' ? 'iface' : 'socket', s.check, pkt.ifname, layer === 'socket' && pkt.source ? pkt.source : s.src, pkt.tsMs);
+      const isNew = s.session.witness(s.idx, layer === 'packet' ? 'iface' : 'socket', s.check, pkt.ifname, layer === 'socket' && pkt.source ? pkt.source : s.src, pkt.tsMs, arrivedSize(pkt));
       if (isNew) this.opts.onEvent?.({ layer: layer === 'packet' ? 'iface' : 'socket', sighting: s, ifname: pkt.ifname });
     }
   }
