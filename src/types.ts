@@ -25,6 +25,57 @@ export type Cause =
   | 'mtu-blackhole'
   | 'mtu-limited';
 
+/** Whose problem a failed flow is (DESIGN §2a); null for a pass, an unknown, or when the facts cannot tell. */
+export type Where = 'source' | 'path' | 'destination';
+
+/** Why a responder could not be asked, as data (the message is for people; nothing branches on it). */
+export const NODE_ERROR_KINDS = [
+  'refused', // nothing listens on the control port
+  'timeout', // no answer in time
+  'unreachable', // no route to the control address
+  'reset', // the connection was closed on us
+  'auth', // the responder refused our credentials (secret or clock)
+  'http-error', // it answered, with an error or not as a responder
+  'aborted', // the run was interrupted
+  'stopped-streaming', // the probe stream ended before every probe was done
+  'probe-failed', // the responder said probing failed
+  'no-responder', // none was started there for this run (SSH / Kubernetes launch failed)
+  'other',
+] as const;
+export type NodeErrorKind = (typeof NODE_ERROR_KINDS)[number];
+
+/**
+ * What was seen of one flow (DESIGN §2a): the evidence its verdict rests on, as plain optional fields.
+ * A field is absent when it was not observed or does not apply. Later issues add fields here.
+ */
+export interface Facts {
+  /** Tries sent, and how many of them the destination witnessed. */
+  tries?: number;
+  got?: number;
+  reply?: 'synack' | 'rst' | 'icmp';
+  /** Who sent the RST or ICMP error. */
+  replyFrom?: string;
+  icmp?: { type: number; code: number };
+  /** errno of a refused send ('EPERM', 'ENETUNREACH', ...). */
+  sendError?: string;
+  /** Seen (or not) leaving the source on a packet socket; absent when the source could not capture. */
+  left?: boolean;
+  leftOn?: string;
+  /** The destination's witness log: could it capture, was the probe seen on an interface / at a socket. */
+  capture?: boolean;
+  interfaceSeen?: boolean;
+  arrivedOn?: string;
+  socketSeen?: boolean;
+  /** The source the destination saw, only when it differs from the sender's address (NAT), with that address. */
+  observedSource?: string;
+  sentFrom?: string;
+  /** A responder that could not be asked: its node, its control address, why (kind) and the error's words. */
+  responder?: string;
+  control?: string;
+  errorKind?: NodeErrorKind;
+  error?: string;
+}
+
 /** One flow the plan calls for: one check from one node to one node (or endpoint). */
 export interface PlannedFlow {
   check: CheckId;
@@ -116,6 +167,10 @@ export interface FlowResult {
   rttMs: number | null;
   attempts: number;
   observedSource: string | null;
+  /** Added: whose problem it is (null for pass, unknown, and where the facts cannot tell). Absent in old reports. */
+  where?: Where | null;
+  /** Added: the evidence the verdict rests on. Absent in old reports. */
+  facts?: Facts;
   /** Added: destination address and port, for readers who do not keep the inventory. */
   toAddress?: string;
   port?: number | null;

@@ -1,20 +1,47 @@
 // The verdict join (DESIGN §2): what the source saw + what the destination witnessed -> one result per flow.
-// Pure: data in, data out. Every row of the DESIGN table is a branch here and a test in test/unit/verdict.ts.
+// classify() is the DESIGN table, one branch per row, and returns data; describe() writes the human sentence
+// from those facts alone. Pure: data in, data out. Every row is a test in test/unit/verdict.ts.
 import { CATALOGUE } from './checks/catalogue.js';
-import type { Cause, FlowResult, PlannedFlow, SourceOutcome, Verdict, WitnessSummary } from './types.js';
+import type { Cause, Facts, FlowResult, NodeErrorKind, PlannedFlow, SourceOutcome, Verdict, Where, WitnessSummary } from './types.js';
+
+export type { Facts, Where } from './types.js';
+
+/** Why a responder could not be asked: its kind (data) and the words of the error. */
+export interface NodeProblem {
+  kind: NodeErrorKind;
+  message: string;
+  /** The control address that was tried ('198.18.0.3:5478'). */
+  control?: string;
+}
 
 export interface JoinContext {
   /** Address of the sending node (to spot NAT: the destination observed another source). */
   fromAddress: string;
   /** The source's responder answered; when false there is no SourceOutcome. */
   sourceReachable: boolean;
-  /** Why the source's responder could not be asked (for the detail). */
-  sourceError?: string;
+  /** Why the source's responder could not be asked (a bare string is kind 'other'). */
+  sourceError?: string | NodeProblem;
   /** The destination's witness log could be fetched (false: responder down or unreachable). */
   witnessAvailable: boolean;
-  witnessError?: string;
+  witnessError?: string | NodeProblem;
   /** The destination could capture on its interfaces (a packet socket was open). */
   capture: boolean;
+}
+
+/** Everything classify() may look at for one flow. */
+export interface Evidence extends JoinContext {
+  src: SourceOutcome | undefined;
+  /** undefined when the destination did not witness the probe. */
+  wit: WitnessSummary | undefined;
+}
+
+/** The verdict of one flow, as data. `rejectedBy` is the address that sent the RST / ICMP error, if any. */
+export interface Classified {
+  verdict: Verdict;
+  cause: Cause | null;
+  where: Where | null;
+  rejectedBy: string | null;
+  facts: Facts;
 }
 
 const ICMP_NAMES: Record<string, string> = {
@@ -28,210 +55,229 @@ const ICMP_NAMES: Record<string, string> = {
   '11/0': 'TTL exceeded in transit',
 };
 
-export function icmpName(icmp: { type: number; code: number } | null): string {
+export function icmpName(icmp: { type: number; code: number } | null | undefined): string {
   if (!icmp) return 'an ICMP error';
   return `ICMP ${ICMP_NAMES[`${icmp.type}/${icmp.code}`] ?? `type ${icmp.type} code ${icmp.code}`}`;
 }
 
-function result(
-  flow: PlannedFlow,
-  src: SourceOutcome | undefined,
-  wit: WitnessSummary | undefined,
-  verdict: Verdict,
-  cause: Cause | null,
-  detail: string,
-  extra: Partial<FlowResult> = {},
-): FlowResult {
+function problem(p: string | NodeProblem | undefined): NodeProblem | undefined {
+  return typeof p === 'string' ? { kind: 'other', message: p } : p;
+}
+
+/** What the source saw and the destination witnessed, as facts (absent fields: not seen / not known). */
+function gather(flow: PlannedFlow, ev: Evidence): Facts {
+  const f: Facts = {};
+  const { src, wit } = ev;
+  if (src) {
+    f.tries = src.attempts;
+    if (src.reply) f.reply = src.reply;
+    // A SYN-ACK is matched to the probe from the destination itself; only a reset or ICMP error names a sender worth keeping.
+    if (src.replyFrom && src.reply !== 'synack') f.replyFrom = src.replyFrom;
+    if (src.icmp) f.icmp = { type: src.icmp.type, code: src.icmp.code };
+    if (src.sendError) f.sendError = src.sendError;
+    if (src.left !== null) f.left = src.left;
+    if (src.leftOn) f.leftOn = src.leftOn;
+  }
+  // With nothing sent, an empty witness log says nothing.
+  if (src && ev.sourceReachable && !flow.sourceOnly && ev.witnessAvailable) {
+    f.capture = ev.capture;
+    f.interfaceSeen = wit?.interfaceSeen ?? false;
+    if (wit?.interfaceName) f.arrivedOn = wit.interfaceName;
+    f.socketSeen = wit?.socketSeen ?? false;
+    f.got = wit?.count ?? 0;
+    if (wit?.observedSource && wit.observedSource !== ev.fromAddress) {
+      f.observedSource = wit.observedSource;
+      f.sentFrom = ev.fromAddress;
+    }
+  }
+  return f;
+}
+
+function unreachable(f: Facts, node: string, p: NodeProblem | undefined): Facts {
+  f.responder = node;
+  if (p) {
+    f.errorKind = p.kind;
+    f.error = p.message;
+    if (p.control) f.control = p.control;
+  }
+  return f;
+}
+
+/**
+ * The DESIGN §2 table, row by row: facts in, `{ verdict, cause, where, facts }` out. Where the facts
+ * cannot tell the path from the destination (no capture, no responder at the endpoint, a lost reply),
+ * `where` is null rather than a guess.
+ */
+export function classify(flow: PlannedFlow, ev: Evidence): Classified {
+  const facts = gather(flow, ev);
+  const { src } = ev;
+  const out = (verdict: Verdict, cause: Cause | null, where: Where | null, rejectedBy: string | null = null): Classified => ({ verdict, cause, where, rejectedBy, facts });
+
+  // Row: the source's responder could not be asked to send the probe.
+  if (!ev.sourceReachable || !src) {
+    unreachable(facts, flow.from, problem(ev.sourceError));
+    return out('unknown', 'responder-unreachable', null);
+  }
+  // Row: send refused (EPERM) -> the source's own OUTPUT chain; any other send error is a route problem.
+  if (src.sendError) {
+    if (src.sendError === 'EPERM' || src.sendError === 'EACCES') return out('fail', 'egress-blocked', 'source');
+    return out('fail', 'no-route', 'source');
+  }
+  // Row: never left. A reply proves the probe left, whatever the capture saw (the reply can beat its callback).
+  if (src.left === false && !src.reply) return out('fail', 'egress-blocked', 'source');
+  // Row: a SYN-ACK names the destination: the round trip works.
+  if (src.reply === 'synack') return out('pass', null, null);
+
+  // No responder at the endpoint: only the source side can judge.
+  if (flow.sourceOnly) {
+    if (src.reply === 'rst') return out('pass', null, null, src.replyFrom);
+    if (src.reply === 'icmp') {
+      // Another address answering is a device in the path; the endpoint itself could be its own firewall or a closed port.
+      const where = src.replyFrom && src.replyFrom !== flow.toAddress ? 'path' : null;
+      return out('fail', 'rejected', where, src.replyFrom);
+    }
+    return out('fail', 'blocked', null);
+  }
+
+  // Row: the destination's witness log could not be fetched.
+  if (!ev.witnessAvailable) {
+    unreachable(facts, flow.to, problem(ev.witnessError));
+    return out('unknown', 'responder-unreachable', null, src.reply ? src.replyFrom : null);
+  }
+
+  const interfaceSeen = facts.interfaceSeen === true;
+  const socketSeen = facts.socketSeen === true;
+
+  // Rows: RST / ICMP unreachable. Witnessed at a socket: the host's own "nobody home" (pass); else rejected.
+  if (src.reply === 'rst' || src.reply === 'icmp') {
+    if (socketSeen) return out('pass', null, null);
+    const by = src.replyFrom ?? flow.toAddress;
+    const where: Where | null = ev.capture ? (interfaceSeen ? 'destination' : 'path') : by !== flow.toAddress ? 'path' : null;
+    return out('fail', 'rejected', where, by);
+  }
+
+  // Nothing came back.
+  if (flow.transport === 'tcp') {
+    // Row: TCP witnessed at both layers, no answer: the destination's OUTPUT or the return path.
+    if (socketSeen) return out('fail', 'return-blocked', null);
+  } else if (socketSeen) {
+    // Row: UDP / IP-in-IP reached a socket: pass.
+    return out('pass', null, null);
+  }
+  // No capture at the destination: path and ingress cannot be told apart.
+  if (!ev.capture) return out('fail', 'blocked', null);
+  if (interfaceSeen) return out('fail', 'ingress-blocked', 'destination');
+  return out('fail', 'path-blocked', 'path');
+}
+
+/** The human sentence of a classified flow (the report's `detail`), written from the flow and the facts alone. */
+export function describe(flow: PlannedFlow, c: Classified): string {
+  const def = CATALOGUE[flow.check];
+  const f = c.facts;
+  const { from, to } = flow;
+  const traffic = () => def.traffic(flow.port);
+  const rule = () => def.ruleHint(flow.port);
+  const tries = f.tries ?? 0;
+  const arrivedOn = f.arrivedOn ? ` on ${f.arrivedOn}` : '';
+  const natNote =
+    f.observedSource !== undefined
+      ? ` NAT in the path: ${to} saw the probe coming from ${f.observedSource}, not ${f.sentFrom ?? '?'} — Calico's Felix allow-list and BIRD's peer matching break behind NAT.`
+      : '';
+
+  switch (c.cause) {
+    case null:
+      if (f.reply === 'synack') return `handshake answered (SYN-ACK).${natNote}`;
+      if (flow.sourceOnly) return `reset by ${f.replyFrom ?? flow.toAddress}: reachable, no listener (no responder at this endpoint to tell a REJECT rule from a closed port).`;
+      if (f.reply === 'rst' || f.reply === 'icmp') {
+        const answer = f.reply === 'rst' ? 'a TCP reset' : icmpName(f.icmp);
+        return `reached a socket on ${to}${arrivedOn}; answered with ${answer}: no listener on ${traffic()}, the firewall passed it.${natNote}`;
+      }
+      return `arrived${arrivedOn} and reached a socket on ${to}.${natNote}`;
+
+    case 'responder-unreachable': {
+      if (f.responder === from) {
+        return f.error
+          ? `could not ask ${from}'s responder to send the probe: ${f.error}`
+          : `could not ask ${from}'s responder to send the probe — is \`calico-nettest responder\` running on ${from}, and can this machine reach its control port?`;
+      }
+      const what =
+        f.reply === 'rst'
+          ? `${f.replyFrom ?? flow.toAddress} answered with a reset (no listener, or a REJECT rule)`
+          : f.reply === 'icmp'
+            ? `${f.replyFrom} answered with ${icmpName(f.icmp)}`
+            : 'nothing came back';
+      return `${what}, and ${to}'s responder could not be asked what it saw${f.error ? ` (${f.error})` : ''} — is \`calico-nettest responder\` running on ${to}?`;
+    }
+
+    case 'egress-blocked':
+      if (f.sendError) {
+        return `refused by ${from}'s own firewall: sending failed with ${f.sendError} — look for a rule in ${from}'s OUTPUT chain dropping or rejecting ${traffic()} (iptables -S OUTPUT / nft list ruleset / firewalld; match ${rule()}).`;
+      }
+      return `dropped by ${from}'s own firewall: the probe never left ${from} (not seen on any interface after ${tries} tries) — look for a rule in ${from}'s OUTPUT/POSTROUTING dropping ${traffic()} (match ${rule()}).`;
+
+    case 'no-route':
+      return `${from} could not send to ${flow.toAddress}: ${f.sendError ?? 'error'} — check ${from}'s routes to ${to} (ip route get ${flow.toAddress}).`;
+
+    case 'rejected': {
+      if (flow.sourceOnly) return `rejected by ${f.replyFrom ?? flow.toAddress} with ${icmpName(f.icmp)}.`;
+      const by = c.rejectedBy ?? flow.toAddress;
+      const answer = f.reply === 'rst' ? 'a TCP reset' : icmpName(f.icmp);
+      const place = !f.capture
+        ? `before reaching a socket on ${to}`
+        : f.interfaceSeen
+          ? `by ${to}'s own firewall: it arrived${arrivedOn} but never reached a socket`
+          : `in the path: it never arrived at ${to}`;
+      const advice = f.interfaceSeen
+        ? `look for a REJECT rule in ${to}'s INPUT chain matching ${rule()}`
+        : `look for a REJECT/deny rule for ${traffic()} on ${by}${by === flow.toAddress ? ` (or a device answering for it)` : ''} between ${from} and ${to}`;
+      return `rejected ${place} — ${by} answered with ${answer}; ${advice}.`;
+    }
+
+    case 'return-blocked':
+      return `arrived at ${to}${arrivedOn} and reached a socket, but no answer came back after ${tries} tries — ${to}'s OUTPUT chain or the return path drops ${traffic()} replies (match ${def.replyRuleHint(flow.port)}).`;
+
+    case 'blocked':
+      if (flow.sourceOnly) {
+        return `no answer from ${to} (${flow.toAddress}) after ${tries} tries; it left ${from}${f.leftOn ? ` on ${f.leftOn}` : ''}, and with no responder at the endpoint the tool cannot tell the path from ${to}'s own firewall — check both for ${traffic()}.`;
+      }
+      return `never reached a socket on ${to} after ${tries} tries; ${to} could not capture on its interfaces, so the path and ${to}'s own firewall cannot be told apart — check both for ${traffic()}.`;
+
+    case 'ingress-blocked':
+      return `dropped by ${to}'s own firewall: arrived${arrivedOn} of ${to}, never reached a socket — look for a rule on ${to} dropping ${traffic()} (iptables/nftables/firewalld INPUT; match ${rule()}).${natNote}`;
+
+    case 'path-blocked': {
+      const leftNote = f.left === true ? `it left ${from}${f.leftOn ? ` on ${f.leftOn}` : ''} but ` : '';
+      return `dropped in the path: ${leftNote}never arrived at ${to} (${tries} tries) — check what lies between ${from} and ${to} (cloud security groups, router ACLs, firewalls) for ${traffic()}.`;
+    }
+
+    default:
+      return `${c.verdict} (${c.cause})`;
+  }
+}
+
+/** The report's result for a flow: its classification, its sentence, and the flow's own fields. */
+export function toResult(flow: PlannedFlow, src: SourceOutcome | undefined, wit: WitnessSummary | undefined, c: Classified, detail = describe(flow, c)): FlowResult {
   const r: FlowResult = {
     check: flow.check,
     from: flow.from,
     to: flow.to,
-    verdict,
-    cause,
-    rejectedBy: null,
+    verdict: c.verdict,
+    cause: c.cause,
+    rejectedBy: c.rejectedBy,
     detail,
     rttMs: src?.rttMs ?? null,
     attempts: src?.attempts ?? 0,
     observedSource: wit?.observedSource ?? null,
+    where: c.where,
+    facts: c.facts,
     toAddress: flow.toAddress,
     port: flow.port,
-    ...extra,
   };
   if (flow.sourceOnly) r.sourceOnly = true;
   return r;
 }
 
-/** Join one flow's evidence into its verdict. `wit` is undefined when the destination did not witness it. */
-export function joinVerdict(
-  flow: PlannedFlow,
-  src: SourceOutcome | undefined,
-  wit: WitnessSummary | undefined,
-  ctx: JoinContext,
-): FlowResult {
-  const def = CATALOGUE[flow.check];
-  // Only failures need these words; most flows pass, so they are made on demand.
-  const traffic = () => def.traffic(flow.port);
-  const rule = () => def.ruleHint(flow.port);
-  const { from, to } = flow;
-
-  if (!ctx.sourceReachable || !src) {
-    return result(
-      flow,
-      src,
-      wit,
-      'unknown',
-      'responder-unreachable',
-      ctx.sourceError
-        ? `could not ask ${from}'s responder to send the probe: ${ctx.sourceError}`
-        : `could not ask ${from}'s responder to send the probe — is \`calico-nettest responder\` running on ${from}, and can this machine reach its control port?`,
-    );
-  }
-
-  const natNote =
-    wit?.observedSource && wit.observedSource !== ctx.fromAddress
-      ? ` NAT in the path: ${to} saw the probe coming from ${wit.observedSource}, not ${ctx.fromAddress} — Calico's Felix allow-list and BIRD's peer matching break behind NAT.`
-      : '';
-
-  if (src.sendError) {
-    if (src.sendError === 'EPERM' || src.sendError === 'EACCES') {
-      return result(
-        flow,
-        src,
-        wit,
-        'fail',
-        'egress-blocked',
-        `refused by ${from}'s own firewall: sending failed with ${src.sendError} — look for a rule in ${from}'s OUTPUT chain dropping or rejecting ${traffic()} (iptables -S OUTPUT / nft list ruleset / firewalld; match ${rule()}).`,
-      );
-    }
-    return result(
-      flow,
-      src,
-      wit,
-      'fail',
-      'no-route',
-      `${from} could not send to ${flow.toAddress}: ${src.sendError} — check ${from}'s routes to ${to} (ip route get ${flow.toAddress}).`,
-    );
-  }
-
-  // A reply proves the probe left, whatever the capture saw (the reply can beat the capture's callback).
-  if (src.left === false && !src.reply) {
-    return result(
-      flow,
-      src,
-      wit,
-      'fail',
-      'egress-blocked',
-      `dropped by ${from}'s own firewall: the probe never left ${from} (not seen on any interface after ${src.attempts} tries) — look for a rule in ${from}'s OUTPUT/POSTROUTING dropping ${traffic()} (match ${rule()}).`,
-    );
-  }
-
-  const interfaceSeen = wit?.interfaceSeen ?? false;
-  const socketSeen = wit?.socketSeen ?? false;
-  const arrivedOn = wit?.interfaceName ? ` on ${wit.interfaceName}` : '';
-
-  // An answer from the far side that names the destination proves the round trip for TCP.
-  if (src.reply === 'synack') {
-    return result(flow, src, wit, 'pass', null, `handshake answered (SYN-ACK).${natNote}`);
-  }
-
-  if (flow.sourceOnly) {
-    if (src.reply === 'rst') {
-      return result(flow, src, wit, 'pass', null, `reset by ${src.replyFrom ?? flow.toAddress}: reachable, no listener (no responder at this endpoint to tell a REJECT rule from a closed port).`, {
-        rejectedBy: src.replyFrom,
-      });
-    }
-    if (src.reply === 'icmp') {
-      return result(flow, src, wit, 'fail', 'rejected', `rejected by ${src.replyFrom} with ${icmpName(src.icmp)}.`, { rejectedBy: src.replyFrom });
-    }
-    return result(
-      flow,
-      src,
-      wit,
-      'fail',
-      'blocked',
-      `no answer from ${to} (${flow.toAddress}) after ${src.attempts} tries; it left ${from}${src.leftOn ? ` on ${src.leftOn}` : ''}, and with no responder at the endpoint the tool cannot tell the path from ${to}'s own firewall — check both for ${traffic()}.`,
-    );
-  }
-
-  if (!ctx.witnessAvailable) {
-    const what =
-      src.reply === 'rst'
-        ? `${flow.toAddress} answered with a reset (no listener, or a REJECT rule)`
-        : src.reply === 'icmp'
-          ? `${src.replyFrom} answered with ${icmpName(src.icmp)}`
-          : 'nothing came back';
-    return result(
-      flow,
-      src,
-      wit,
-      'unknown',
-      'responder-unreachable',
-      `${what}, and ${to}'s responder could not be asked what it saw${ctx.witnessError ? ` (${ctx.witnessError})` : ''} — is \`calico-nettest responder\` running on ${to}?`,
-      src.reply ? { rejectedBy: src.replyFrom } : {},
-    );
-  }
-
-  if (src.reply === 'rst' || src.reply === 'icmp') {
-    const by = src.replyFrom ?? flow.toAddress;
-    const answer = src.reply === 'rst' ? 'a TCP reset' : icmpName(src.icmp);
-    if (socketSeen) {
-      // It passed the destination's firewall: the answer is the host's own "nobody home".
-      return result(flow, src, wit, 'pass', null, `reached a socket on ${to}${arrivedOn}; answered with ${answer}: no listener on ${traffic()}, the firewall passed it.${natNote}`);
-    }
-    const where = !ctx.capture
-      ? `before reaching a socket on ${to}`
-      : interfaceSeen
-        ? `by ${to}'s own firewall: it arrived${arrivedOn} but never reached a socket`
-        : `in the path: it never arrived at ${to}`;
-    const advice = interfaceSeen
-      ? `look for a REJECT rule in ${to}'s INPUT chain matching ${rule()}`
-      : `look for a REJECT/deny rule for ${traffic()} on ${by}${by === flow.toAddress ? ` (or a device answering for it)` : ''} between ${from} and ${to}`;
-    return result(flow, src, wit, 'fail', 'rejected', `rejected ${where} — ${by} answered with ${answer}; ${advice}.`, { rejectedBy: by });
-  }
-
-  // Nothing came back.
-  if (flow.transport === 'tcp') {
-    if (socketSeen) {
-      return result(
-        flow,
-        src,
-        wit,
-        'fail',
-        'return-blocked',
-        `arrived at ${to}${arrivedOn} and reached a socket, but no answer came back after ${src.attempts} tries — ${to}'s OUTPUT chain or the return path drops ${traffic()} replies (match ${rule().replace('--dport', '--sport')}).`,
-      );
-    }
-  } else if (socketSeen) {
-    return result(flow, src, wit, 'pass', null, `arrived${arrivedOn} and reached a socket on ${to}.${natNote}`);
-  }
-
-  if (!ctx.capture) {
-    return result(
-      flow,
-      src,
-      wit,
-      'fail',
-      'blocked',
-      `never reached a socket on ${to} after ${src.attempts} tries; ${to} could not capture on its interfaces, so the path and ${to}'s own firewall cannot be told apart — check both for ${traffic()}.`,
-    );
-  }
-  if (interfaceSeen) {
-    return result(
-      flow,
-      src,
-      wit,
-      'fail',
-      'ingress-blocked',
-      `dropped by ${to}'s own firewall: arrived${arrivedOn} of ${to}, never reached a socket — look for a rule on ${to} dropping ${traffic()} (iptables/nftables/firewalld INPUT; match ${rule()}).${natNote}`,
-    );
-  }
-  const leftNote = src.left === true ? `it left ${from}${src.leftOn ? ` on ${src.leftOn}` : ''} but ` : '';
-  return result(
-    flow,
-    src,
-    wit,
-    'fail',
-    'path-blocked',
-    `dropped in the path: ${leftNote}never arrived at ${to} (${src.attempts} tries) — check what lies between ${from} and ${to} (cloud security groups, router ACLs, firewalls) for ${traffic()}.`,
-  );
+/** Join one flow's evidence into its result. `wit` is undefined when the destination did not witness it. */
+export function joinVerdict(flow: PlannedFlow, src: SourceOutcome | undefined, wit: WitnessSummary | undefined, ctx: JoinContext): FlowResult {
+  return toResult(flow, src, wit, classify(flow, { ...ctx, src, wit }));
 }

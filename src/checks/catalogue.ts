@@ -13,6 +13,8 @@ export interface CheckDef {
   traffic(port: number | null): string;
   /** The iptables match for this traffic towards its destination: '-p tcp --dport 179', '-p 4'. */
   ruleHint(port: number | null): string;
+  /** The iptables match for this traffic's replies (the destination's OUTPUT): '-p tcp --sport 179', '-p 4'. */
+  replyRuleHint(port: number | null): string;
   /** One line: what Calico uses it for. */
   why: string;
 }
@@ -34,12 +36,14 @@ function def(
       id, transport, defaultPort, reach, title, why,
       traffic: () => `${title} (IP protocol 4)`,
       ruleHint: () => '-p 4',
+      replyRuleHint: () => '-p 4',
     };
   }
   return {
     id, transport, defaultPort, reach, title, why,
     traffic: (port) => portTraffic(title, transport, port ?? defaultPort),
     ruleHint: (port) => `-p ${transport} --dport ${port ?? defaultPort ?? '?'}`,
+    replyRuleHint: (port) => `-p ${transport} --sport ${port ?? defaultPort ?? '?'}`,
   };
 }
 

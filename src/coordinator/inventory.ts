@@ -250,9 +250,9 @@ class Parser {
     const port = Number(m[2]);
     if (!(port >= 1 && port <= 65535)) throw this.error(v, `${label}: port ${m[2]} is out of range 1-65535`);
     if (!text.startsWith('[') && /^[\d.]+$/.test(host)) {
-      const problem = ipv4Problem(host);
+      const problem = ipv4Check(host);
       // Loopback is fine for a control address: a channel forwarded through an SSH tunnel (ssh -L) looks like this.
-      if (problem && !problem.includes('loopback')) throw this.error(v, `${label}: '${host}' ${problem}`);
+      if (problem && problem.kind !== 'loopback') throw this.error(v, `${label}: '${host}' ${problem.message}`);
     } else if (!text.startsWith('[') && !HOSTNAME_RE.test(host)) {
       throw this.error(v, `${label}: '${host}' is not a valid host name or address`);
     }
@@ -402,18 +402,27 @@ class Parser {
   }
 }
 
-/** Why `s` is not a usable unicast IPv4 address, or null if it is. */
-export function ipv4Problem(s: string): string | null {
-  if (s.includes(':')) return 'is not an IPv4 address (IPv6 is not supported yet)';
-  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(s)) return 'is not an IPv4 address (expected four numbers 0-255, like 198.18.0.1)';
+/** What is wrong with an address, as data: the kind (for code) and the words (for people). */
+export type Ipv4ProblemKind = 'ipv6' | 'syntax' | 'out-of-range' | 'leading-zero' | 'this-network' | 'loopback' | 'not-unicast';
+
+/** Why `s` is not a usable unicast IPv4 address (kind and message), or null if it is. */
+export function ipv4Check(s: string): { kind: Ipv4ProblemKind; message: string } | null {
+  const no = (kind: Ipv4ProblemKind, message: string) => ({ kind, message });
+  if (s.includes(':')) return no('ipv6', 'is not an IPv4 address (IPv6 is not supported yet)');
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(s)) return no('syntax', 'is not an IPv4 address (expected four numbers 0-255, like 198.18.0.1)');
   const parts = s.split('.');
   for (const p of parts) {
-    if (Number(p) > 255) return `is not an IPv4 address (${p} is out of range 0-255)`;
-    if (p.length > 1 && p.startsWith('0')) return `is ambiguous (leading zero in '${p}')`;
+    if (Number(p) > 255) return no('out-of-range', `is not an IPv4 address (${p} is out of range 0-255)`);
+    if (p.length > 1 && p.startsWith('0')) return no('leading-zero', `is ambiguous (leading zero in '${p}')`);
   }
   const a = Number(parts[0]);
-  if (a === 0) return 'is not a host address (0.0.0.0/8)';
-  if (a === 127) return 'is a loopback address; give the address the other nodes reach this node at';
-  if (a >= 224) return 'is not a unicast address (multicast, reserved or broadcast)';
+  if (a === 0) return no('this-network', 'is not a host address (0.0.0.0/8)');
+  if (a === 127) return no('loopback', 'is a loopback address; give the address the other nodes reach this node at');
+  if (a >= 224) return no('not-unicast', 'is not a unicast address (multicast, reserved or broadcast)');
   return null;
+}
+
+/** Why `s` is not a usable unicast IPv4 address, or null if it is. */
+export function ipv4Problem(s: string): string | null {
+  return ipv4Check(s)?.message ?? null;
 }

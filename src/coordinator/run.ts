@@ -5,10 +5,11 @@ import { CATALOGUE } from '../checks/catalogue.js';
 import { DEFAULT_TIMEOUTS, type TimeoutPolicy } from '../checks/rtt.js';
 import type { ProbeRequestBody } from '../control/protocol.js';
 import { diagnose } from '../report/diagnosis.js';
-import type { CheckId, FlowResult, PlannedFlow, Report, Summary, WitnessSummary } from '../types.js';
-import { joinVerdict } from '../verdict.js';
+import type { CheckId, Facts, FlowResult, NodeErrorKind, PlannedFlow, Report, Summary, WitnessSummary } from '../types.js';
+import { joinVerdict, type NodeProblem } from '../verdict.js';
 import { VERSION } from '../version.js';
 import { ControlClient } from './client.js';
+import { nodeErrorKind } from './node-error.js';
 import { OutcomeTable, PackedFlows, WitnessTable } from './outcomes.js';
 import type { Inventory, InventoryNode } from './inventory.js';
 import type { Plan } from './plan.js';
@@ -42,9 +43,23 @@ export interface Progress {
 export interface NodeEvidence {
   reachable: boolean;
   error?: string;
+  /** What kind of failure `error` is (data: nothing branches on the words). */
+  errorKind?: NodeErrorKind;
+  /** The control address tried ('198.18.0.3:5478'). */
+  control?: string;
   capture: boolean;
   witness: { get(idx: number): WitnessSummary | undefined } | null;
   witnessError?: string;
+  witnessErrorKind?: NodeErrorKind;
+}
+
+/** The evidence's words and kind of why `n` could not be asked (undefined when nothing is known). */
+function problemOf(n: NodeEvidence | undefined, witness: boolean): NodeProblem | undefined {
+  if (!n) return undefined;
+  const message = witness ? n.witnessError ?? n.error : n.error;
+  if (message === undefined) return undefined;
+  const kind = (witness && n.witnessError !== undefined ? n.witnessErrorKind : n.errorKind) ?? 'other';
+  return { kind, message, ...(n.control ? { control: n.control } : {}) };
 }
 
 interface NodeState extends NodeEvidence {
@@ -65,6 +80,7 @@ export function joinAll(
 ): FlowResult[] {
   const results: FlowResult[] = [];
   const details = new Map<string, string>();
+  const factsPool = new Map<string, Facts>();
   for (let i = 0; i < flows.length; i++) {
     const src = outcomes.get(i);
     if (opts.skipUnprobed && !src) continue;
@@ -74,18 +90,34 @@ export function joinAll(
     const r = joinVerdict(f, src, to?.witness?.get(f.idx), {
       fromAddress: addressOf.get(f.from) ?? '',
       sourceReachable: !!src,
-      sourceError: from?.error,
+      sourceError: problemOf(from, false),
       witnessAvailable: f.sourceOnly ? true : !!to?.witness,
-      witnessError: to?.witnessError ?? to?.error,
+      witnessError: problemOf(to, true),
       capture: to?.capture ?? false,
     });
     const shared = details.get(r.detail);
     if (shared !== undefined) r.detail = shared;
     else if (details.size < 1_000_000) details.set(r.detail, r.detail);
+    if (r.facts) r.facts = internFacts(factsPool, r.facts);
     results.push(r);
   }
   return results;
 }
+
+/** Facts that name no address repeat across a mesh (most passes look alike): one frozen object each. */
+function internFacts(pool: Map<string, Facts>, f: Facts): Facts {
+  let key = '';
+  for (const k in f) {
+    const v = f[k as keyof Facts];
+    if (typeof v === 'object' || !POOLED_FACTS.has(k)) return f;
+    key += `${k}=${String(v)};`;
+  }
+  const shared = pool.get(key);
+  if (shared) return shared;
+  if (pool.size < 100_000) pool.set(key, Object.freeze(f));
+  return f;
+}
+const POOLED_FACTS = new Set(['tries', 'got', 'reply', 'left', 'leftOn', 'capture', 'interfaceSeen', 'arrivedOn', 'socketSeen', 'sendError']);
 
 /** Run `fn` over `items` with at most `limit` at once. */
 async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -119,7 +151,8 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
   for (const name of involved) {
     const node = byName.get(name);
     if (!node) continue;
-    states.set(name, { node, client: new ControlClient(node.control.host, node.control.port, o.secret, o.controlTimeoutMs ?? 5000), reachable: false, capture: false, witness: null });
+    const client = new ControlClient(node.control.host, node.control.port, o.secret, o.controlTimeoutMs ?? 5000);
+    states.set(name, { node, client, control: client.target, reachable: false, capture: false, witness: null });
   }
   const sessionIdBytes = randomBytes(8);
   const sessionId = sessionIdBytes.toString('hex');
@@ -158,6 +191,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
         st.capture = r.capture;
       } catch (err) {
         st.error = (err as Error).message;
+        st.errorKind = nodeErrorKind(err);
         o.onNodeError?.(st.node.name, st.error);
       }
     });
@@ -197,15 +231,22 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
               if (oc.sendError || (CATALOGUE[oc.check].transport === 'tcp' && oc.reply !== 'synack' && oc.reply !== 'rst')) progress.failed++;
               o.onProgress?.({ ...progress });
             } else if ('done' in line) finished = true;
-            else if ('error' in line) st.error = `probing failed on ${st.node.name}: ${line.error}`;
+            else if ('error' in line) {
+              st.error = `probing failed on ${st.node.name}: ${line.error}`;
+              st.errorKind = 'probe-failed';
+            }
           },
           o.signal,
         );
       } catch (err) {
         st.error = (err as Error).message;
+        st.errorKind = nodeErrorKind(err);
       }
       if (!finished && !o.signal?.aborted) {
-        st.error ??= `${st.node.name}'s responder stopped streaming before all probes were done`;
+        if (st.error === undefined) {
+          st.error = `${st.node.name}'s responder stopped streaming before all probes were done`;
+          st.errorKind = 'stopped-streaming';
+        }
         st.reachable = false;
         o.onNodeError?.(st.node.name, st.error);
       }
@@ -214,13 +255,14 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
     // (4) grace, then every witness log (also after an interrupt: what was probed gets its verdict).
     await new Promise((r) => setTimeout(r, o.graceMs ?? 250));
     await eachLimit([...states.values()], parallel, async (st) => {
-      if (!st.reachable && !st.error?.includes('stopped streaming')) return;
+      if (!st.reachable && st.errorKind !== 'stopped-streaming') return;
       try {
         const w = await st.client.witness(sessionId);
         st.capture = w.capture;
         st.witness = new WitnessTable(w.rows);
       } catch (err) {
         st.witnessError = (err as Error).message;
+        st.witnessErrorKind = nodeErrorKind(err);
       }
     });
   } finally {

@@ -548,21 +548,15 @@ function peersOf(g: Group, x: Ctx, idx: number[], word: 'from' | 'to', self: num
   return `${word} ${listNames([...seen].map((i) => x.names[i] ?? '?'))}`;
 }
 
-/** The responder's control address, when some flow's detail names it ("198.18.0.3:5478"). */
+/** The responder's control address, from the facts of a flow that could not ask it ("198.18.0.3:5478"). */
 function controlAddress(g: Group, x: Ctx): string | null {
-  const addr = x.addrOf[g.a] ?? '';
-  let any: string | null = null;
-  const re = /(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):(\d{1,5})/g;
+  const node = x.names[g.a];
   const limit = Math.min(g.members.length, 200);
   for (let i = 0; i < limit; i++) {
-    const detail = x.results[x.fRes[g.members[i]!]!]!.detail ?? '';
-    for (const m of detail.matchAll(re)) {
-      if (m[1] === addr) return m[0];
-      any ??= m[0];
-    }
+    const facts = x.results[x.fRes[g.members[i]!]!]!.facts;
+    if (facts?.responder === node && facts?.control) return facts.control;
   }
-  // Only trust a foreign address when this node's address is unknown (an endpoint name).
-  return addr === '' ? any : null;
+  return null;
 }
 
 /** Minimal binary heap ordered by `before`. */

@@ -142,7 +142,8 @@ function flowLines(report: Report, c: Colors, width: number | undefined): string
   return rows.map(({ r, cols }) => {
     const [check, dir, verdict, cause, rtt] = cols.map((s, i) => (i === 4 ? s.padStart(widths[i]!) : s.padEnd(widths[i]!)));
     let detail = r.detail ?? '';
-    if (r.rejectedBy && !detail.includes(r.rejectedBy)) detail = `rejected by ${r.rejectedBy}; ${detail}`;
+    // describe() names the rejecting address in every sentence it writes; a result without facts did not come from it.
+    if (r.rejectedBy && !r.facts) detail = `rejected by ${r.rejectedBy}; ${detail}`;
     const room = width === undefined ? Infinity : Math.max(20, width - used);
     if (detail.length > room) detail = `${detail.slice(0, room - 1)}…`;
     const changed = r.change && r.change !== 'unchanged' ? ` [${r.change}]` : '';

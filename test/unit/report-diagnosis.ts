@@ -89,7 +89,10 @@ t.test('responder down: one statement per node', async (t) => {
   const r = mesh(8, {
     fault: (_c, f, to) =>
       down.has(f) || down.has(to)
-        ? unknown({ detail: `could not reach responder ${down.has(f) ? f : to} at 198.18.${(down.has(f) ? f : to).slice(4)}.1:5478` })
+        ? unknown({
+            detail: `could not reach responder ${down.has(f) ? f : to} at 198.18.${(down.has(f) ? f : to).slice(4)}.1:5478`,
+            facts: { responder: down.has(f) ? f : to, control: `198.18.${(down.has(f) ? f : to).slice(4)}.1:5478`, errorKind: 'refused' },
+          })
         : undefined,
   });
   const d = diagnose(r);
@@ -133,7 +136,7 @@ t.test('mixed faults: statements match faults one to one', async (t) => {
     fault: (c, f, to) => {
       const fi = Number(f.slice(4));
       const ti = Number(to.slice(4));
-      if (f === 'node8' || to === 'node8') return unknown({ detail: 'control 198.18.2.8:5478: ECONNREFUSED' });
+      if (f === 'node8' || to === 'node8') return unknown({ detail: 'control 198.18.2.8:5478: ECONNREFUSED', facts: { responder: 'node8', control: '198.18.2.8:5478', errorKind: 'refused' } });
       if (c === 'ipip' && to === 'node2') return fail('ingress-blocked');
       if (c === 'bgp' && f === 'node6') return fail('egress-blocked');
       if (c === 'vxlan' && fi <= 4 && ti > 4) return fail('path-blocked');
