@@ -74,6 +74,18 @@ export interface Facts {
   control?: string;
   errorKind?: NodeErrorKind;
   error?: string;
+  /** mtu check (src/verdict-mtu.ts): the framing, host MTU, largest size that arrived (and the smallest
+   *  known not to, when the search stopped at its bound), the frag-needed hop, what the sender's kernel
+   *  knew before (kernelPmtu) and learnt from these probes (kernelPmtuLearnt), a size it refused itself. */
+  framing?: 'ipip' | 'vxlan' | 'wireguard';
+  hostMtu?: number;
+  pathMtu?: number;
+  pathMtuBelow?: number;
+  hop?: { address: string; mtu: number };
+  kernelPmtu?: number;
+  kernelPmtuLearnt?: number;
+  refusedSize?: number;
+  searchRounds?: number;
 }
 
 /** One flow the plan calls for: one check from one node to one node (or endpoint). */

@@ -7,6 +7,9 @@ import type { ProbeRequestBody } from '../control/protocol.js';
 import { diagnose } from '../report/diagnosis.js';
 import type { CheckId, Facts, FlowResult, NodeErrorKind, PlannedFlow, Report, Summary, WitnessSummary } from '../types.js';
 import { joinVerdict, type NodeProblem } from '../verdict.js';
+import { joinMtu, type MtuSearchResult } from '../verdict-mtu.js';
+import { mtuFraming, type MtuFraming } from '../checks/mtu.js';
+import { searchMtu } from './mtu-search.js';
 import { VERSION } from '../version.js';
 import { ControlClient } from './client.js';
 import { nodeErrorKind } from './node-error.js';
@@ -76,7 +79,7 @@ export function joinAll(
   addressOf: ReadonlyMap<string, string>,
   outcomes: OutcomeTable,
   nodes: ReadonlyMap<string, NodeEvidence>,
-  opts: { skipUnprobed: boolean },
+  opts: { skipUnprobed: boolean; mtu?: { framing: MtuFraming; search: ReadonlyMap<number, MtuSearchResult> } },
 ): FlowResult[] {
   const results: FlowResult[] = [];
   const details = new Map<string, string>();
@@ -87,14 +90,16 @@ export function joinAll(
     const f = flows.get(i);
     const from = nodes.get(f.from);
     const to = f.sourceOnly ? undefined : nodes.get(f.to);
-    const r = joinVerdict(f, src, to?.witness?.get(f.idx), {
+    const ctx = {
       fromAddress: addressOf.get(f.from) ?? '',
       sourceReachable: !!src,
       sourceError: problemOf(from, false),
       witnessAvailable: f.sourceOnly ? true : !!to?.witness,
       witnessError: problemOf(to, true),
       capture: to?.capture ?? false,
-    });
+    };
+    const wit = to?.witness?.get(f.idx);
+    const r = f.check === 'mtu' ? joinMtu(f, src, wit, ctx, opts.mtu?.framing ?? 'ipip', opts.mtu?.search.get(i)) : joinVerdict(f, src, wit, ctx);
     const shared = details.get(r.detail);
     if (shared !== undefined) r.detail = shared;
     else if (details.size < 1_000_000) details.set(r.detail, r.detail);
@@ -176,6 +181,8 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
   const progress: Progress = { total: flows.length, done: 0, failed: 0 };
   const parallel = o.parallelNodes ?? 64;
   let interrupted = false;
+  const framing = mtuFraming(plan.checks);
+  let mtuSearch: ReadonlyMap<number, MtuSearchResult> = new Map();
   const onAbort = () => {
     interrupted = true;
   };
@@ -214,7 +221,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
       const probes: ProbeRequestBody['probes'] = mine.map((i) => {
         const f = flows.get(i);
         back.set(`${f.toAddress}/${f.idx}`, i);
-        return { idx: f.idx, check: f.check, transport: f.transport, to: f.toAddress, port: f.port };
+        return { idx: f.idx, check: f.check, transport: f.transport, to: f.toAddress, port: f.port, ...(f.check === 'mtu' ? { framing } : {}) };
       });
       let finished = false;
       try {
@@ -265,6 +272,11 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
         st.witnessErrorKind = nodeErrorKind(err);
       }
     });
+
+    // (4b) the mtu check's search, for the flows whose host-size probe did not arrive.
+    if (plan.checks.includes('mtu') && !interrupted) {
+      mtuSearch = await searchMtu({ flows, outcomes, nodes: states, sessionId, framing, timeouts, concurrency: o.concurrency ?? 64, spacingMs: o.spacingMs ?? 30, signal: o.signal });
+    }
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
     await Promise.all([...states.values()].map((st) => (st.reachable ? st.client.closeSession(sessionId) : undefined)));
@@ -272,7 +284,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
   }
 
   // (5) the join.
-  const results = joinAll(flows, new Map(inv.nodes.map((n) => [n.name, n.address])), outcomes, states, { skipUnprobed: interrupted });
+  const results = joinAll(flows, new Map(inv.nodes.map((n) => [n.name, n.address])), outcomes, states, { skipUnprobed: interrupted, mtu: { framing, search: mtuSearch } });
   const report: Report = {
     schemaVersion: 1,
     tool: { name: 'calico-nettest', version: VERSION },
