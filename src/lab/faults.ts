@@ -245,7 +245,9 @@ export function expectedOutcome(
     if (!best || rank < best.rank) best = { rank, cause };
   };
   for (const f of faults) {
-    if (f.check !== 'all' && f.check !== flow.check) continue;
+    // mtu probes travel in their framing (IP-in-IP in the lab): a rule for that traffic catches them too.
+    const framedAs = flow.check === 'mtu' && f.check !== 'mtu' && f.check !== 'all' && CATALOGUE[f.check].transport === flow.transport && flow.transport === 'ipip';
+    if (f.check !== 'all' && f.check !== flow.check && !framedAs) continue;
     const w = f.where;
     // Linux's REJECT sends no ICMP error for IP-in-IP: nf_send_unreach() first verifies a transport
     // checksum over the payload, which protocol 4 does not have, so the error is never sent and the
@@ -269,8 +271,9 @@ export function expectedOutcome(
       case 'link':
         // Towards the node the router refuses large packets (telling the sender unless its ICMP is
         // dropped); from the node, the router's port discards oversize frames on receive: silent.
-        if (w.node === flow.to) consider(1, f.icmp ? 'mtu-limited' : 'mtu-blackhole');
-        else if (w.node === flow.from) consider(1, 'mtu-blackhole');
+        // Last in rank: a firewall that stops the small probes too is what the tool reports.
+        if (w.node === flow.to) consider(4, f.icmp ? 'mtu-limited' : 'mtu-blackhole');
+        else if (w.node === flow.from) consider(4, 'mtu-blackhole');
         break;
     }
   }

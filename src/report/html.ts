@@ -2,6 +2,7 @@
 // heatmap per check. Cells are rendered here so the page reads without JavaScript; a small inline
 // script adds the hover tooltip and the pinned detail panel from the embedded JSON report.
 import type { CheckId, FlowResult, Report } from '../types.js';
+import { pathMtuBelowHost, pathMtuLine } from './path-mtu.js';
 import { checksOf, flowKey, formatRtt, matrixAxes, nodeNamesOf, plural, portOf, summarize, trafficName } from './common.js';
 import { diagnose } from './diagnosis.js';
 
@@ -173,6 +174,7 @@ function tipText(r: FlowResult): string {
   if (r.change && r.change !== 'unchanged') lines.push(`change: ${r.change}`);
   if (r.detail) lines.push(r.detail);
   if (r.rttMs !== null && r.rttMs !== undefined) lines.push(`RTT ${formatRtt(r.rttMs)}`);
+  if (typeof r.pathMtu === 'number') lines.push(`path MTU ${r.pathMtu} (host ${r.hostMtu ?? '?'})`);
   return lines.join('\n');
 }
 
@@ -206,7 +208,10 @@ function matrix(report: Report, check: CheckId, flows: Map<string, FlowResult>, 
     cells.push('</tr>');
     out.push(cells.join(''));
   }
-  out.push('</tbody></table></div></figure>');
+  out.push('</tbody></table></div>');
+  const low = check === 'mtu' ? pathMtuBelowHost(flows.values()) : [];
+  if (low.length > 0) out.push(`<p class="path-mtu">${e(pathMtuLine(low))}</p>`);
+  out.push('</figure>');
   return out.join('\n');
 }
 

@@ -206,3 +206,10 @@ t.test('mtu faults: parse, rules, clearing, ground truth', async (t) => {
   t.same(e([bh], 'ipip', 'node1', 'node2'), { verdict: 'pass', cause: null }, 'small probes pass');
   t.same(e([parseFault('drop:all@node2:in')], 'mtu', 'node1', 'node2'), { verdict: 'fail', cause: 'ingress-blocked' });
 });
+
+t.test('mtu flows: a rule for their framing catches them first; the link fault ranks last', async (t) => {
+  const f = [parseFault('drop:ipip@node2:in'), parseFault('mtu:1400@node3')];
+  t.same(expectedOutcome(f, { check: 'mtu', from: 'node3', to: 'node2', transport: 'ipip' }), { verdict: 'fail', cause: 'ingress-blocked' });
+  t.same(expectedOutcome(f, { check: 'mtu', from: 'node3', to: 'node1', transport: 'ipip' }), { verdict: 'fail', cause: 'mtu-blackhole' });
+  t.same(expectedOutcome([parseFault('drop:vxlan@node2:in')], { check: 'mtu', from: 'node1', to: 'node2', transport: 'ipip' }), { verdict: 'pass', cause: null });
+});
