@@ -1,13 +1,13 @@
 // `calico-nettest demo`: a 4-node lab with faults of different kinds, a real mesh over it, the matrix and
 // the diagnosis, a check of every verdict against the injected faults, and the lab removed afterwards.
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { CATALOGUE } from '../checks/catalogue.js';
 import { expectedOutcome, parseFault } from '../lab/faults.js';
-import { coordinatorArgv, labDown, labUp, LabError, LAUNCHER, type LabState } from '../lab/lab.js';
+import { coordinatorArgv, labDown, labUp, LabError, LAUNCHER, launcherForHumans, type LabState } from '../lab/lab.js';
 import { isRoot, which } from '../lab/sys.js';
 import { parseReport } from '../report/json.js';
 import { EXIT, parseIntOption, useColor, bold } from './common.js';
@@ -22,9 +22,10 @@ export function makeDemoCommand(): Command {
     .addOption(new Option('-n, --nodes <n>', 'lab size').argParser(parseIntOption('--nodes', 2, 64)).default(4))
     .addOption(new Option('--fault <spec>', 'faults to inject instead of the built-in ones (repeatable)').argParser(collect).default([]))
     .option('--keep', 'keep the lab running afterwards (remove it with: calico-nettest lab down)')
+    .addOption(new Option('-o, --out <file>', "where to keep the mesh's JSON report (default: a new file under the temp directory, kept)"))
     .option('--no-color', 'no colours')
-    .addHelpText('after', `\nBuilt-in faults: ${DEMO_FAULTS.join(', ')}\n\nExamples:\n  sudo ./bin/calico-nettest demo\n  sudo ./bin/calico-nettest demo --nodes 6 --fault drop:all@node3:in`)
-    .action(async (opts: { nodes: number; fault: string[]; keep?: boolean; color: boolean }) => {
+    .addHelpText('after', `\nBuilt-in faults: ${DEMO_FAULTS.join(', ')}\n\nExamples:\n  sudo calico-nettest demo\n  sudo calico-nettest demo --nodes 6 --fault 'drop:all@node3:in' --out demo.json\n  sudo calico-nettest demo --keep        # then explore the lab: calico-nettest lab status`)
+    .action(async (opts: { nodes: number; fault: string[]; keep?: boolean; out?: string; color: boolean }) => {
       if (!isRoot()) {
         // The lab needs root; rather than failing, ask for it the usual way when sudo is there.
         const sudo = await which('sudo');
@@ -45,6 +46,7 @@ export function makeDemoCommand(): Command {
       let state: LabState | null = null;
       const tmp = await mkdtemp(join(tmpdir(), 'calico-nettest-demo-'));
       let interrupted = false;
+      let reportFile: string | null = null;
       const onSig = () => {
         interrupted = true;
       };
@@ -53,7 +55,8 @@ export function makeDemoCommand(): Command {
       try {
         state = await labUp({ nodes: opts.nodes, faults, onStep: (m) => process.stderr.write(`lab: ${m}\n`) });
         if (interrupted) throw Object.assign(new Error('interrupted'), { interrupted: true });
-        const reportFile = join(tmp, 'report.json');
+        // The mesh says "report written to …": the file stays, so that is true (render it with `report`).
+        reportFile = opts.out ? resolve(opts.out) : join(tmp, 'report.json');
         const args = ['mesh', '--inventory', state.inventory, '--secret-file', state.secretFile, '--out', reportFile, '--format', 'table', ...(color ? [] : ['--no-color'])];
         out.write(`Running: calico-nettest mesh (from the lab's router namespace ${state.router})\n\n`);
         const [cmd, ...rest] = coordinatorArgv(state, args);
@@ -89,12 +92,14 @@ export function makeDemoCommand(): Command {
       } finally {
         process.off('SIGINT', onSig);
         process.off('SIGTERM', onSig);
-        await rm(tmp, { recursive: true, force: true });
+        const kept = reportFile !== null && (await stat(reportFile).then(() => true, () => false));
+        if (kept && reportFile) process.stderr.write(`report kept: ${reportFile}  (render it: calico-nettest report ${reportFile} --format html --out demo.html)\n`);
+        if (!kept || opts.out) await rm(tmp, { recursive: true, force: true });
         if (state && !opts.keep) {
           await labDown(state);
           process.stderr.write(`lab ${state.prefix} removed\n`);
         } else if (state) {
-          process.stderr.write(`lab ${state.prefix} kept: sudo calico-nettest lab down --lab ${state.prefix}\n`);
+          process.stderr.write(`lab ${state.prefix} kept: ${launcherForHumans()} lab down --lab ${state.prefix}\n`);
         }
       }
     });

@@ -1,7 +1,7 @@
 // The command line: commander wiring only; each command lives in its own file.
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
-import { EXIT, exitCodeFor, messageFor } from './common.js';
+import { CliError, EXIT, exitCodeFor, messageFor } from './common.js';
 import { makeDemoCommand } from './demo.js';
 import { makeLabCommand } from './lab.js';
 import { makeMeshCommand } from './mesh.js';
@@ -30,6 +30,20 @@ Typical use:
   try it locally:     sudo calico-nettest demo`,
     );
   for (const c of [makeResponderCommand(), makeMeshCommand(), makePairCommand(), makeVerifyCommand(), makeReportCommand(), makeLabCommand(), makeDemoCommand()]) program.addCommand(c);
+  // commander's own `help` takes one word: `help lab up` showed the help of `lab`. This one walks the path.
+  program.helpCommand(false);
+  program
+    .command('help [command...]')
+    .description('show the help of a command or subcommand (e.g. help lab up)')
+    .action((path: string[]) => {
+      let cmd: Command = program;
+      for (const word of path) {
+        const next = cmd.commands.find((c) => c.name() === word || c.aliases().includes(word));
+        if (!next) throw new CliError(`no command '${[...path.slice(0, path.indexOf(word)), word].join(' ')}'; see: calico-nettest --help`);
+        cmd = next;
+      }
+      cmd.outputHelp(); // with the examples its addHelpText adds
+    });
   program.exitOverride();
   for (const c of program.commands) c.exitOverride();
   return program;

@@ -8,6 +8,7 @@ import { loadInventory, type Inventory } from '../coordinator/inventory.js';
 import type { Plan } from '../coordinator/plan.js';
 import { runPlan } from '../coordinator/run.js';
 import { reportChunks, writeChunks, writeFileAtomic } from '../report/write.js';
+import { labNamespaceProblem } from '../lab/lab.js';
 import { loadSecret } from '../secret.js';
 import type { CheckId, Report } from '../types.js';
 import { CliError, EXIT, useColor, type Format, type RunCliOptions } from './common.js';
@@ -56,6 +57,10 @@ export async function executeRun(opts: RunCliOptions, hooks: RunCommandHooks): P
 }
 
 async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: PreparedRemote, makePlan: (inv: Inventory) => Plan): Promise<number> {
+  if (!remote.inventory && opts.inventory) {
+    const problem = await labNamespaceProblem(opts.inventory);
+    if (problem) throw new CliError(problem);
+  }
   const inv = remote.inventory ?? (await loadInventory(opts.inventory!, { controlPort: opts.controlPort }));
   const plan = makePlan(inv);
   const secret = remote.secret ?? (await loadSecret(opts.secretFile!));
@@ -77,7 +82,16 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
   const bar =
     stderr.isTTY && !opts.quiet
       ? new cliProgress.SingleBar(
-          { format: `${hooks.command} [{bar}] {value}/{total} flows | {failed} failing | {eta_formatted} left`, hideCursor: true, clearOnComplete: true, stream: stderr },
+          {
+            format: `${hooks.command} [{bar}] {value}/{total} flows | {failed} failing | {eta_formatted} left`,
+            hideCursor: true,
+            clearOnComplete: true,
+            stream: stderr,
+            // Outcomes arrive in bursts (silent probes wait out their timeouts together): an ETA over the last
+            // few updates jumps (4m40s, then 0s). Average over many, and keep it moving between updates.
+            etaBuffer: 200,
+            etaAsynchronousUpdate: true,
+          },
           cliProgress.Presets.shades_classic,
         )
       : null;

@@ -8,12 +8,15 @@ import type { Report } from '../types.js';
 import { CliError, addRunOptions, type RunCliOptions } from './common.js';
 import { executeRun } from './run-command.js';
 
-export async function loadBaseline(file: string): Promise<Report> {
+/** Read a saved JSON report; `what` names it in errors as the user knows it ('baseline', 'report'). */
+export async function loadBaseline(file: string, what = 'baseline'): Promise<Report> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new CliError(`cannot read baseline ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    const hint = code === 'ENOENT' ? ' (no such file)' : code === 'EACCES' ? ' (permission denied)' : code === 'EISDIR' ? ' (it is a directory)' : '';
+    throw new CliError(`cannot read ${what} ${file}: ${code ?? String(err)}${hint}`);
   }
   return parseReport(text, file);
 }

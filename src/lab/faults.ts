@@ -112,7 +112,7 @@ function parseWhere(spec: string, w: string): FaultWhere {
   if (colon < 0) throw bad(spec, `'${w}' should be NODE:in, NODE:out, NODE:return or path:NODE>NODE`);
   const node = w.slice(0, colon);
   const kind = w.slice(colon + 1).toLowerCase();
-  if (node === 'path') throw bad(spec, `path needs a direction: path:NODE>NODE`);
+  if (node === 'path') throw bad(spec, `path needs a direction: path:NODE>NODE (quote specs with > in them: unquoted, the shell takes '>' for a redirect and makes a file)`);
   if (kind !== 'in' && kind !== 'out' && kind !== 'return') {
     const guess = didYouMean(kind, ['in', 'out', 'return']);
     throw bad(spec, `unknown place '${kind}'${guess ? ` (did you mean '${guess}'?)` : ''}; use in, out or return`);

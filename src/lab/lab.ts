@@ -1,16 +1,16 @@
 // `calico-nettest lab`: simulated nodes (network namespaces behind a router namespace), each running a
 // real responder, with faults injected as real iptables rules. State lives in one directory per lab.
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { join, relative, resolve, isAbsolute } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
 import { defaultPorts } from '../checks/catalogue.js';
 import type { CheckId, Role } from '../types.js';
 import { faultClearArgv, faultRules, parseFault, validateFaultNodes, type Fault } from './faults.js';
-import { inNs, isRoot, run, start, which } from './sys.js';
-import { createTopology, describeTopology, destroyTopology, uniquePrefix, MAX_NODES, type Topology } from './topology.js';
+import { inNs, isRoot, isRunning, run, start, which } from './sys.js';
+import { createTopology, describeTopology, destroyTopology, listNamespaces, uniquePrefix, MAX_NODES, type Topology } from './topology.js';
 
 export const LAB_ROOT = process.env.CALICO_NETTEST_LAB_DIR ?? '/run/calico-nettest';
 export const LAB_CONTROL_PORT = 5478;
@@ -33,6 +33,8 @@ export interface LabState {
   secretFile: string;
   nodes: LabNodeState[];
   faults: string[];
+  /** Set when lab.json was missing or broken and the state was rebuilt from the lab's namespaces: why. */
+  broken?: string;
 }
 
 export class LabError extends Error {
@@ -48,10 +50,12 @@ export class LabError extends Error {
 /** The launcher of this very installation, so labs run the same build as the command that made them. */
 export const LAUNCHER = fileURLToPath(new URL('../../bin/calico-nettest', import.meta.url));
 
-/** How to show the launcher to a person: relative to the working directory when it is below it. */
-export function launcherForHumans(): string {
-  const rel = relative(process.cwd(), LAUNCHER);
-  return !rel.startsWith('..') && !isAbsolute(rel) ? `./${rel}` : LAUNCHER;
+/**
+ * How to show a command of this installation to a person so that it works pasted anywhere: the absolute
+ * launcher, behind `sudo` only when the person is not root already (and sudo is not there as root).
+ */
+export function launcherForHumans(asRoot = isRoot()): string {
+  return asRoot ? LAUNCHER : `sudo ${LAUNCHER}`;
 }
 
 /** Refuse early, with what to do, when the lab cannot work here. */
@@ -70,31 +74,95 @@ function labRoles(i: number): Role[] {
   return [];
 }
 
+/** Write lab.json whole or not at all (a process killed mid-write must not leave an empty file). */
 async function saveState(state: LabState): Promise<void> {
-  await writeFile(join(state.dir, 'lab.json'), `${JSON.stringify(state, null, 2)}\n`);
+  const file = join(state.dir, 'lab.json');
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  await rename(tmp, file);
+}
+
+/** A lab prefix as uniquePrefix makes them: only such names are ever taken for a lab's traces. */
+const PREFIX_RE = /^cnt-[0-9a-f]{6}$/;
+
+function labNodeFromNamespace(prefix: string, dir: string, i: number): LabNodeState {
+  const n = describeTopology(prefix, i).nodes[i - 1]!;
+  return { name: n.name, ns: n.ns, address: n.address, roles: labRoles(i), pid: null, log: join(dir, `${n.name}.log`) };
+}
+
+/**
+ * What is left of a lab whose lab.json is missing or broken (killed while it was being built): rebuilt from
+ * its namespaces. Its responders have no recorded pid; `labDown` ends them through `ip netns pids`.
+ */
+async function reconstructState(prefix: string, dir: string, why: string): Promise<LabState> {
+  const names = await listNamespaces(prefix);
+  const indexes = names.map((ns) => /-n(\d+)$/.exec(ns)?.[1]).filter((x): x is string => !!x).map(Number).sort((a, b) => a - b);
+  return {
+    prefix,
+    dir,
+    router: `${prefix}-r`,
+    createdAt: '',
+    inventory: join(dir, 'inventory.yaml'),
+    secretFile: join(dir, 'secret'),
+    nodes: indexes.filter((i) => i >= 1 && i <= MAX_NODES).map((i) => labNodeFromNamespace(prefix, dir, i)),
+    faults: [],
+    broken: why,
+  };
 }
 
 export async function loadState(prefixOrDir: string): Promise<LabState> {
   const dir = prefixOrDir.includes('/') ? prefixOrDir : join(LAB_ROOT, prefixOrDir);
+  const prefix = basename(dir);
+  let text: string;
   try {
-    return JSON.parse(await readFile(join(dir, 'lab.json'), 'utf8')) as LabState;
+    text = await readFile(join(dir, 'lab.json'), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EACCES') throw needsRootToSee();
+    if (PREFIX_RE.test(prefix) && ((await listNamespaces(prefix)).length > 0 || (await exists(dir)))) return reconstructState(prefix, dir, 'its lab.json is missing');
+    throw new LabError(`no lab ${prefix} (no ${join(dir, 'lab.json')} and no namespace named ${prefix}-*; see: calico-nettest lab status)`, 2);
+  }
+  try {
+    const state = JSON.parse(text) as LabState;
+    if (typeof state?.prefix === 'string' && Array.isArray(state.nodes)) return state;
   } catch {
-    throw new LabError(`no lab at ${dir} (see: calico-nettest lab status)`, 2);
+    /* broken: rebuilt below */
+  }
+  if (PREFIX_RE.test(prefix)) return reconstructState(prefix, dir, `its lab.json is ${text.trim() === '' ? 'empty' : 'unreadable'}`);
+  throw new LabError(`${join(dir, 'lab.json')} is not a lab's state`, 2);
+}
+
+function needsRootToSee(): LabError {
+  return new LabError(`cannot see the labs: ${LAB_ROOT} and the lab namespaces are root's — run it with sudo`, 2);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 
+/** Every lab on this machine: its state directory, or only namespaces named like a lab's (a lab killed half-built). */
 export async function listLabs(): Promise<LabState[]> {
-  let names: string[];
+  let names: string[] = [];
   try {
     names = await readdir(LAB_ROOT);
-  } catch {
-    return [];
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EACCES') throw needsRootToSee();
+  }
+  const prefixes = new Set(names.filter((n) => PREFIX_RE.test(n)));
+  for (const ns of await listNamespaces('cnt')) {
+    const m = /^(cnt-[0-9a-f]{6})-(r|n\d+)$/.exec(ns);
+    if (m) prefixes.add(m[1]!);
   }
   const labs: LabState[] = [];
-  for (const n of names) {
+  for (const p of [...prefixes].sort()) {
     try {
-      labs.push(await loadState(join(LAB_ROOT, n)));
-    } catch {
+      labs.push(await loadState(join(LAB_ROOT, p)));
+    } catch (err) {
+      if (err instanceof LabError && err.exitCode === 2 && err.message.startsWith('cannot see')) throw err;
       /* not a lab */
     }
   }
@@ -114,17 +182,13 @@ function faultContext(topo: Topology): Parameters<typeof faultRules>[1] {
   return { router: topo.router, nodes: topo.nodes, ports: defaultPorts() };
 }
 
-async function waitForResponder(log: string, pid: number, timeoutMs: number): Promise<void> {
+async function waitForResponder(log: string, pid: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (signal?.aborted) return; // the caller's next checkpoint turns this into LabInterrupted
     const text = await readFile(log, 'utf8').catch(() => '');
     if (text.includes('"event":"start"') && text.includes('"controlPort"')) return;
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch {
-      alive = false;
-    }
+    const alive = isRunning(pid);
     if (!alive || Date.now() > deadline) {
       const tail = text.trim().split('\n').slice(-8).join('\n  ');
       throw new LabError(`responder (pid ${pid}) ${alive ? 'did not start in time' : 'exited'}; its log (${log}):\n  ${tail || '(empty)'}`);
@@ -141,6 +205,26 @@ export interface LabUpOptions {
   onStep?: (msg: string) => void;
   /** Runs after the namespaces exist and before the responders start (tests start real services here). */
   beforeResponders?: (state: LabState) => Promise<void>;
+  /** Aborting it (Ctrl-C) stops the build at the next step and removes everything made so far. */
+  signal?: AbortSignal;
+}
+
+/** `lab up` was interrupted: everything it had made is gone again, and this says what that was. */
+export class LabInterrupted extends LabError {
+  constructor(readonly prefix: string, readonly removed: LabRemoval) {
+    super(`interrupted: lab ${prefix} not built; removed ${describeRemoval(removed)}`, 130);
+  }
+}
+
+export interface LabRemoval {
+  namespaces: number;
+  processes: number;
+}
+
+export function describeRemoval(r: LabRemoval): string {
+  const ns = `${r.namespaces} namespace${r.namespaces === 1 ? '' : 's'}`;
+  const pr = `${r.processes} responder process${r.processes === 1 ? '' : 'es'}`;
+  return `${ns}, ${pr} and its state directory`;
 }
 
 /** Build the lab: namespaces, responders, faults. On any failure everything made so far is removed. */
@@ -162,7 +246,12 @@ export async function labUp(o: LabUpOptions): Promise<LabState> {
     nodes: topo.nodes.map((n, i) => ({ name: n.name, ns: n.ns, address: n.address, roles: labRoles(i + 1), pid: null, log: join(dir, `${n.name}.log`) })),
     faults: [],
   };
+  const checkpoint = () => {
+    if (o.signal?.aborted) throw new LabInterrupted(state.prefix, { namespaces: 0, processes: 0 });
+  };
   try {
+    checkpoint();
+    // The state comes first: whatever happens next, `lab down --lab PREFIX` finds what was made.
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await saveState(state);
     await writeFile(state.secretFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
@@ -172,10 +261,13 @@ export async function labUp(o: LabUpOptions): Promise<LabState> {
     };
     await writeFile(state.inventory, `# calico-nettest lab ${topo.prefix}: ${o.nodes} nodes behind router namespace ${topo.router}\n${toYaml(inventory)}`);
     step(`creating ${o.nodes} node namespaces and the router ${topo.router}`);
-    await createTopology(topo);
+    checkpoint();
+    await createTopology(topo, o.signal);
+    checkpoint();
     await o.beforeResponders?.(state);
     step('starting a responder on every node');
     for (const n of state.nodes) {
+      checkpoint();
       const fd = openSync(n.log, 'a');
       try {
         const child = start(inNs(n.ns, [process.execPath, LAUNCHER, 'responder', '--listen', n.address, '--secret-file', state.secretFile, '--log-format', 'json']), {
@@ -189,12 +281,16 @@ export async function labUp(o: LabUpOptions): Promise<LabState> {
       }
       await saveState(state);
     }
-    await Promise.all(state.nodes.map((n) => waitForResponder(n.log, n.pid ?? -1, 20_000)));
-    for (const f of faults) await applyFault(state, topo, f);
+    await Promise.all(state.nodes.map((n) => waitForResponder(n.log, n.pid ?? -1, 20_000, o.signal)));
+    for (const f of faults) {
+      checkpoint();
+      await applyFault(state, topo, f);
+    }
     await saveState(state);
     return state;
   } catch (err) {
-    await labDown(state).catch(() => undefined);
+    const removed = await labDown(state).catch(() => ({ namespaces: 0, processes: 0 }));
+    if (err instanceof LabInterrupted || o.signal?.aborted) throw new LabInterrupted(state.prefix, removed);
     throw err;
   }
 }
@@ -230,44 +326,35 @@ export async function labFaultClear(state: LabState): Promise<number> {
   return n;
 }
 
-/** Stop the responders (by pid), remove the namespaces and the lab's directory. Safe on a half-built lab. */
-export async function labDown(state: Pick<LabState, 'prefix' | 'dir' | 'nodes'>): Promise<void> {
+/**
+ * Stop the responders (by pid), remove the namespaces and the lab's directory. Safe on a half-built lab:
+ * namespaces are found by the lab's prefix and processes still in them by `ip netns pids`. Says what went.
+ */
+export async function labDown(state: Pick<LabState, 'prefix' | 'dir' | 'nodes'>): Promise<LabRemoval> {
+  let stopped = 0;
   for (const n of state.nodes) {
     if (!n.pid) continue;
     try {
       process.kill(n.pid, 'SIGTERM');
+      stopped++;
     } catch {
       /* gone */
     }
   }
   const deadline = Date.now() + 3000;
   for (const n of state.nodes) {
-    while (n.pid && Date.now() < deadline) {
-      try {
-        process.kill(n.pid, 0);
-      } catch {
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    while (n.pid && isRunning(n.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
   }
-  await destroyTopology({ prefix: state.prefix });
+  const left = await destroyTopology({ prefix: state.prefix });
   await rm(resolve(state.dir), { recursive: true, force: true });
+  return { namespaces: left.namespaces, processes: stopped + left.processes };
 }
 
 export async function labStatus(state: LabState): Promise<Array<{ name: string; address: string; alive: boolean; roles: Role[] }>> {
   const { stdout } = await run(['ip', 'netns', 'list'], { allowFail: true });
   const present = new Set(stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]));
   return state.nodes.map((n) => {
-    let alive = false;
-    if (n.pid && present.has(n.ns)) {
-      try {
-        process.kill(n.pid, 0);
-        alive = true;
-      } catch {
-        alive = false;
-      }
-    }
+    const alive = !!n.pid && present.has(n.ns) && isRunning(n.pid);
     return { name: n.name, address: n.address, alive, roles: n.roles };
   });
 }
@@ -275,4 +362,29 @@ export async function labStatus(state: LabState): Promise<Array<{ name: string; 
 /** argv that runs calico-nettest inside the lab's router namespace (it reaches every node). */
 export function coordinatorArgv(state: LabState, args: string[]): string[] {
   return inNs(state.router, [process.execPath, LAUNCHER, ...args]);
+}
+
+/** The first line `lab up` writes into its inventory: names the lab and its router namespace. */
+const LAB_INVENTORY_HEADER = /^# calico-nettest lab (cnt-[0-9a-f]{6}): .* router namespace (\S+)/;
+
+/**
+ * When `inventoryFile` came from `lab up` and this process is not in that lab's router namespace, what to do
+ * instead (else null). Lab addresses are reachable only from there: run elsewhere, the control requests
+ * would go out by the default route to whatever answers for 198.18.0.0/15 (an HTTP 404 from upstream).
+ */
+export async function labNamespaceProblem(inventoryFile: string): Promise<string | null> {
+  let head: string;
+  try {
+    head = (await readFile(inventoryFile, 'utf8')).slice(0, 512).split('\n', 1)[0] ?? '';
+  } catch {
+    return null; // loading the inventory reports that
+  }
+  const m = LAB_INVENTORY_HEADER.exec(head);
+  if (!m) return null;
+  const [, prefix, router] = m as unknown as [string, string, string];
+  const [here, there] = await Promise.all([stat('/proc/self/ns/net').catch(() => null), stat(`/run/netns/${router}`).catch(() => null)]);
+  if (!there) return `${inventoryFile} is the inventory of lab ${prefix}, which is not up any more (no namespace ${router}); start a lab: ${launcherForHumans()} lab up`;
+  if (here && here.ino === there.ino && here.dev === there.dev) return null;
+  const args = process.argv.slice(2).join(' ');
+  return `${inventoryFile} is the inventory of lab ${prefix}: its nodes are reachable only from the lab's router namespace. Run:\n  ${isRoot() ? '' : 'sudo '}ip netns exec ${router} ${LAUNCHER} ${args}`;
 }

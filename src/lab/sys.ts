@@ -1,5 +1,6 @@
 // Running system commands (ip, iptables, ...) with errors that say which command failed and why.
 import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 
@@ -77,3 +78,15 @@ export async function which(cmd: string): Promise<string | null> {
 }
 
 export const isRoot = (): boolean => process.getuid?.() === 0;
+
+/**
+ * Whether process `pid` is still running. A zombie has ended, but `kill(pid, 0)` succeeds on it, and where
+ * PID 1 does not reap (many containers) an ended responder stays a zombie: so the state in /proc decides.
+ */
+export function isRunning(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) [ZX] /s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}

@@ -56,12 +56,13 @@ export function describeTopology(prefix: string, count: number): Topology {
 }
 
 /** Create the namespaces, veth pairs, addresses and routes. On failure, removes what it made and rethrows. */
-export async function createTopology(topo: Topology): Promise<void> {
+export async function createTopology(topo: Topology, signal?: AbortSignal): Promise<void> {
   try {
     await run(['ip', 'netns', 'add', topo.router]);
     await run(inNs(topo.router, ['ip', 'link', 'set', 'lo', 'up']));
     await run(inNs(topo.router, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']));
     for (const n of topo.nodes) {
+      if (signal?.aborted) return; // the caller removes what was made (it finds it by prefix)
       await run(['ip', 'netns', 'add', n.ns]);
       await run(['ip', 'link', 'add', n.ifname, 'netns', n.ns, 'type', 'veth', 'peer', 'name', n.routerIf, 'netns', topo.router]);
       await run(inNs(n.ns, ['ip', 'link', 'set', 'lo', 'up']));
@@ -90,14 +91,16 @@ export async function listNamespaces(prefix: string): Promise<string[]> {
  * Remove every namespace of the topology (found by prefix, so a half-built one goes too), ending the
  * processes still running inside them first: by pid, as `ip netns pids` lists them.
  */
-export async function destroyTopology(topo: { prefix: string }): Promise<void> {
+export async function destroyTopology(topo: { prefix: string }): Promise<{ namespaces: number; processes: number }> {
   const names = await listNamespaces(topo.prefix);
+  let processes = 0;
   for (const ns of names) {
     const { stdout } = await run(['ip', 'netns', 'pids', ns], { allowFail: true });
     for (const pid of stdout.split(/\s+/).filter(Boolean).map(Number)) {
       if (pid > 1 && pid !== process.pid) {
         try {
           process.kill(pid, 'SIGKILL');
+          processes++;
         } catch {
           /* already gone */
         }
@@ -105,4 +108,5 @@ export async function destroyTopology(topo: { prefix: string }): Promise<void> {
     }
   }
   for (const ns of names) await run(['ip', 'netns', 'del', ns], { allowFail: true });
+  return { namespaces: names.length, processes };
 }

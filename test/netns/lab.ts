@@ -1,8 +1,12 @@
 // The lab and the demo as a user drives them: the CLI, real namespaces, nothing left behind.
 import t from 'tap';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { parseReport } from '../../src/report/json.js';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run } from '../../src/lab/sys.js';
+import { isRunning, run } from '../../src/lab/sys.js';
 import { listLabs } from '../../src/lab/lab.js';
 import { needsRoot } from '../helpers/lab.js';
 
@@ -14,6 +18,15 @@ function cli(args: string[], timeoutMs = 120_000): Promise<{ code: number; stdou
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
     });
   });
+}
+
+
+async function waitUntil(pred: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 const namespaces = async (prefix: string) => (await run(['ip', 'netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(prefix)).length;
@@ -31,6 +44,14 @@ t.test('demo: verdicts match its faults, and it leaves no namespace behind', { s
   t.ok(prefix, 'the demo says which lab it removed');
   t.equal(await namespaces(prefix!), 0, 'no namespace of the demo is left');
   t.notOk((await listLabs()).some((l) => l.prefix === prefix), 'no lab state left');
+  // It said "report written to …": that file is kept, says where, and is a whole report.
+  const kept = /report kept: (\S+)/.exec(r.stderr)?.[1];
+  t.ok(kept && existsSync(kept), `the report it names exists: ${kept}`);
+  if (kept) {
+    t.teardown(() => rm(dirname(kept), { recursive: true, force: true }));
+    t.match(r.stdout + r.stderr, new RegExp(`report written to ${kept.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    t.ok(parseReport(await readFile(kept, 'utf8'), kept).results.length > 0);
+  }
 });
 
 t.test('lab up / status / fault add / fault clear / down through the CLI', { skip: needsRoot }, async (t) => {
@@ -69,10 +90,67 @@ t.test('lab down removes a half-built lab', { skip: needsRoot }, async (t) => {
     await run(['ip', 'netns', 'del', `${prefix}-r`], { allowFail: true });
     await run(['ip', 'netns', 'del', `${prefix}-n1`], { allowFail: true });
   });
-  const { labDown } = await import('../../src/lab/lab.js');
-  await labDown({ prefix, dir: `/tmp/${prefix}-nonexistent`, nodes: [] });
+  // No lab.json, no directory: only namespaces named like a lab's. The CLI still finds and removes them.
+  const st = await cli(['lab', 'status']);
+  t.match(st.stdout, new RegExp(`${prefix}  BROKEN: its lab.json is missing`), 'status lists it');
+  const down = await cli(['lab', 'down', '--lab', prefix]);
+  t.equal(down.code, 0, down.stderr);
+  t.match(down.stdout, new RegExp(`lab ${prefix} removed: 2 namespaces`));
   t.equal(await namespaces(prefix), 0);
 });
+
+t.test('a lab whose lab.json was emptied (killed mid-write) is listed and removed whole', { skip: needsRoot }, async (t) => {
+  const up = await cli(['lab', 'up', '--nodes', '2']);
+  t.equal(up.code, 0, up.stderr);
+  const prefix = /Lab (cnt-[0-9a-f]{6}) is up/.exec(up.stdout)![1]!;
+  t.teardown(() => cli(['lab', 'down', '--lab', prefix]));
+  const labs = await listLabs();
+  const lab = labs.find((l) => l.prefix === prefix)!;
+  const pids = lab.nodes.map((n) => n.pid!);
+  await writeFile(join(lab.dir, 'lab.json'), '');
+  const st = await cli(['lab', 'status']);
+  t.match(st.stdout, new RegExp(`${prefix}  BROKEN: its lab.json is empty`));
+  const down = await cli(['lab', 'down', '--lab', prefix]);
+  t.equal(down.code, 0, down.stderr);
+  t.match(down.stdout, /3 namespaces, 2 responder processes/);
+  t.equal(await namespaces(prefix), 0, 'every namespace gone');
+  t.same(pids.filter(isRunning), [], 'every responder gone');
+  t.notOk(existsSync(lab.dir), 'state directory gone');
+});
+
+t.test('Ctrl-C during lab up removes what it made and says what that was', { skip: needsRoot }, async (t) => {
+  const child = spawn(process.execPath, [BIN, 'lab', 'up', '--nodes', '3'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // Interrupt once the namespaces are being made (something to remove), not at a fixed time.
+  await waitUntil(() => /creating 3 node namespaces/.test(stderr), 30_000);
+  const prefix = /router (cnt-[0-9a-f]{6})-r/.exec(stderr)![1]!;
+  t.teardown(() => cli(['lab', 'down', '--lab', prefix]));
+  child.kill('SIGINT');
+  t.equal(await exited, 130, 'exit 130');
+  t.match(stderr, new RegExp(`interrupted: lab ${prefix} not built; removed \\d+ namespaces?, \\d+ responder process`), stderr);
+  t.equal(await namespaces(prefix), 0, 'no namespace left');
+  t.notOk((await listLabs()).some((l) => l.prefix === prefix), 'no lab state left');
+});
+
+t.test('lab up prints commands that work pasted anywhere: absolute launcher, no sudo as root', { skip: needsRoot }, async (t) => {
+  const up = await cli(['lab', 'up', '--nodes', '2']);
+  t.equal(up.code, 0, up.stderr);
+  const prefix = /Lab (cnt-[0-9a-f]{6}) is up/.exec(up.stdout)![1]!;
+  t.teardown(() => cli(['lab', 'down', '--lab', prefix]));
+  t.notMatch(up.stdout, /sudo/, 'root needs no sudo');
+  t.notMatch(up.stdout, /\.\/bin\//, 'no relative launcher');
+  t.match(up.stdout, new RegExp(`^  ip netns exec ${prefix}-r ${BIN.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} mesh --inventory /`, 'm'));
+  t.match(up.stdout, /lab fault add 'drop:ipip@node2:in'/, 'the fault example is quoted');
+  // Paste the printed mesh command as a user would (through a shell), from another directory.
+  const line = /^  (ip netns exec .* mesh --inventory \S+ --secret-file \S+)$/m.exec(up.stdout)![1]!;
+  const r = await new Promise<{ code: number; out: string }>((resolve) =>
+    execFile('/bin/sh', ['-c', `cd / && ${line} --checks bgp --quiet`], { timeout: 60_000 }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? -1) : 0, out: stdout + stderr })),
+  );
+  t.equal(r.code, 0, r.out);
+});
+
 
 t.test('an unknown fault node is refused before anything is built', { skip: needsRoot }, async (t) => {
   const r = await cli(['lab', 'up', '--nodes', '2', '--fault', 'drop:bgp@node7:in']);

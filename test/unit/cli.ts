@@ -101,3 +101,40 @@ t.test('report renders saved reports in every format; bad files exit 2', async (
   await writeFile(other, '{"name":"something else"}');
   t.equal((await cli(['report', other])).code, 2);
 });
+
+t.test('help walks subcommands: help lab up shows lab up, with examples', async (t) => {
+  const r = await cli(['help', 'lab', 'up']);
+  t.equal(r.code, 0);
+  t.match(r.stdout, /^Usage: calico-nettest lab up /);
+  t.match(r.stdout, /--fault 'drop:vxlan@path:node1>node3'/, 'the example with > is quoted');
+  for (const path of [['lab', 'down'], ['lab', 'status'], ['lab', 'fault'], ['lab', 'fault', 'add'], ['lab', 'fault', 'clear']]) {
+    const h = await cli(['help', ...path]);
+    t.match(h.stdout, new RegExp(`^Usage: calico-nettest ${path.join(' ')} `), `help ${path.join(' ')}`);
+    t.match(h.stdout, /Examples?:/, `help ${path.join(' ')} has examples`);
+  }
+  const bad = await cli(['help', 'lab', 'nope']);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /no command 'lab nope'/);
+});
+
+t.test('report: a missing file is called a report, and its exit status is documented', async (t) => {
+  const r = await cli(['report', join(dir, 'none.json')]);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /cannot read report .*none\.json: ENOENT \(no such file\)/);
+  t.notMatch(r.stderr, /baseline/);
+  t.match((await cli(['report', '--help'])).stdout, /Exit status: 0 when every flow .* passed, 1 when it has failed or unknown flows/s);
+});
+
+t.test('an unquoted path fault (the shell ate the >) says to quote it', async (t) => {
+  const r = await cli(['lab', 'fault', 'add', 'drop:vxlan@path:node1', '--lab', 'cnt-000000']);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /quote specs with > in them/);
+});
+
+t.test('a lab inventory used outside the lab\'s router namespace is refused with the command to run', async (t) => {
+  const labInv = join(dir, 'lab-inventory.yaml');
+  await writeFile(labInv, `# calico-nettest lab cnt-abcdef: 2 nodes behind router namespace cnt-abcdef-r\nnodes:\n  - name: node1\n    address: 198.18.1.2\n  - name: node2\n    address: 198.18.2.2\n`);
+  const r = await cli(['mesh', '-i', labInv, '-s', secret]);
+  t.equal(r.code, 2, 'nothing is sent');
+  t.match(r.stderr, /inventory of lab cnt-abcdef, which is not up any more/);
+});

@@ -198,10 +198,8 @@ t.test('a huge inventory parses, and errors deep inside it keep their line', asy
   const lines = ['nodes:'];
   for (let i = 0; i < n; i++) lines.push(`  - name: node${i}`, `    address: 10.${(i >> 8) & 255}.${i & 255}.1`, '    roles: [etcd]');
   const good = `${lines.join('\n')}\n`;
-  const start = Date.now();
   const inv = parseInventory(good, F);
   t.equal(inv.nodes.length, n);
-  t.ok(Date.now() - start < 10_000, 'parses in reasonable time');
   const bad = [...lines];
   bad[bad.length - 2] = '    address: 10.19.135.300';
   expectError(t, `${bad.join('\n')}\n`, bad.length - 1, /'10\.19\.135\.300' is not an IPv4 address/);

@@ -2,7 +2,8 @@
 // user without CAP_NET_RAW gets. No packet is sent: sockets opened here keep their drop-all filter.
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   addonCandidates,
@@ -214,17 +215,29 @@ t.test('without CAP_NET_RAW, open() says which capability is missing', async (t)
     t.pass(`skipped: ${!setpriv ? 'setpriv(1) is not installed, cannot drop to nobody' : 'the addon is not built'}`);
     return;
   }
+  // The child runs as nobody: it must not depend on reading this checkout (a clone under /root or any 0700
+  // directory) nor inherit tap's NODE_OPTIONS, which imports a file from inside the checkout. So it gets a
+  // copy of the addon in a directory of its own, that directory as its cwd, and an environment of just PATH.
+  const dir = mkdtempSync(join(tmpdir(), 'cnt-nobody-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  chmodSync(dir, 0o755);
+  const copy = join(dir, 'calico_nettest.node');
+  copyFileSync(addon, copy);
+  chmodSync(copy, 0o644);
   const script = `
-    const m = require(${JSON.stringify(addon)});
+    const m = require(${JSON.stringify(copy)});
     const out = [];
     for (const o of [{ kind: 'raw', protocol: 4 }, { kind: 'packet' }]) {
       try { m.open(o).close(); out.push(null); }
       catch (e) { out.push({ isError: e instanceof Error, code: e.code, errno: e.errno, syscall: e.syscall, message: e.message }); }
     }
     process.stdout.write(JSON.stringify(out));`;
-  const child = spawnSync(setpriv, ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script], {
+  // tap's process tracking puts NODE_OPTIONS back into any child's environment: `env -u` drops it at exec.
+  const child = spawnSync(setpriv, ['--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/env', '-u', 'NODE_OPTIONS', process.execPath, '-e', script], {
     encoding: 'utf8',
     timeout: 20_000,
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
   });
   t.equal(child.status, 0, `child exited cleanly: ${child.stderr}`);
   const results = JSON.parse(child.stdout) as ({ isError: boolean; code: string; errno: number; syscall: string; message: string } | null)[];

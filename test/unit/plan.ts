@@ -156,11 +156,9 @@ t.test('idx limit per destination', async (t) => {
 
 t.test('1000 nodes, every role: ~8 million flows in one pass', async (t) => {
   const inv = inventory(1000, () => ALL_ROLES);
-  const start = Date.now();
+  // How fast this is belongs to bench/coordinator-scale.mjs, not to a timed assertion here.
   const p = planMesh(inv);
-  const ms = Date.now() - start;
   t.equal(p.flows.length, 8 * 1000 * 999);
-  t.ok(ms < 60_000, `planned in ${ms} ms`);
   const last = p.flows[p.flows.length - 1]!;
   t.same(last, { check: 'mtu', transport: 'ipip', from: 'node1000', to: 'node999', toAddress: '198.18.999.2', port: null, idx: 7991 });
   // Spot-check idx uniqueness on a few destinations without building per-node arrays of 7M entries.
