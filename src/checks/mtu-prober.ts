@@ -32,8 +32,8 @@ export interface MtuProbeRequest {
 }
 
 const HOST_MTU_CACHE_MS = 5000;
-/** Gap between two large probes: a round of 8 sizes × 2 copies takes 80 ms, not a burst of 12 kB. */
-export const MTU_SPACING_MS = 5;
+/** Gap between two large probes: a round of 12 sizes × 2 copies takes ~70 ms, not a burst of 35 kB. */
+export const MTU_SPACING_MS = 3;
 const nowMs = (): number => performance.timeOrigin + performance.now();
 
 export class MtuProber {

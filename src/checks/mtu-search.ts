@@ -13,7 +13,7 @@ export interface SearchOptions {
   maxRounds: number;
 }
 
-export const DEFAULT_SEARCH: SearchOptions = Object.freeze({ floor: 576, perRound: 8, maxRounds: 6 });
+export const DEFAULT_SEARCH: SearchOptions = Object.freeze({ floor: 576, perRound: 12, maxRounds: 6 });
 
 export type SearchEnd = 'converged' | 'bounded' | 'nothing-arrives';
 
