@@ -2,7 +2,7 @@
 // The Report shape is the public contract (DESIGN §5): add fields, never rename or remove.
 import type { ExplainSummary, RuleFact } from './explain/types.js';
 
-export const CHECK_IDS = ['bgp', 'ipip', 'vxlan', 'wireguard', 'typha', 'etcd', 'apiserver'] as const;
+export const CHECK_IDS = ['bgp', 'ipip', 'vxlan', 'wireguard', 'typha', 'etcd', 'apiserver', 'mtu'] as const;
 export type CheckId = (typeof CHECK_IDS)[number];
 
 /** How a check's probe travels. */
@@ -24,7 +24,9 @@ export type Cause =
   | 'no-route'
   | 'not-probed'
   /** No reply, but the sender's reply socket failed to receive meanwhile: a reply may have been lost there. */
-  | 'receive-error';
+  | 'receive-error'
+  | 'mtu-blackhole'
+  | 'mtu-limited';
 
 /** Whose problem a failed flow is (DESIGN §2a); null for a pass, an unknown, or when the facts cannot tell. */
 export type Where = 'source' | 'path' | 'destination';
@@ -79,6 +81,19 @@ export interface Facts {
   error?: string;
   /** --explain: the host rule that took the verdict (also the result's `rule`). */
   rule?: RuleFact;
+  /** mtu check (src/verdict-mtu.ts): the encapsulation whose framing the probes took (a check id), host
+   *  MTU, largest size that arrived (and the smallest known not to, when the search stopped at its bound),
+   *  the hop that limits (from a frag-needed, or located by TTL-limited probes: `hopBy`), what the sender's
+   *  kernel knew before (kernelPmtu) and learnt from these probes (kernelPmtuLearnt), a size it refused itself. */
+  encapsulation?: CheckId;
+  hostMtu?: number;
+  pathMtu?: number;
+  pathMtuBelow?: number;
+  hop?: { address: string; mtu: number };
+  kernelPmtu?: number;
+  kernelPmtuLearnt?: number;
+  refusedSize?: number;
+  searchRounds?: number;
 }
 
 /** One flow the plan calls for: one check from one node to one node (or endpoint). */
@@ -118,6 +133,24 @@ export interface SourceOutcome {
   /** Added: a reply socket (TCP replies, ICMP errors) failed to receive while this probe waited, by errno
    *  name (e.g. 'ENOBUFS': replies overflowed it). "Nothing came back" is then no evidence of a drop. */
   receiveError?: string;
+  /** mtu check only: what the sender measured and knew (see MtuSourceFacts). */
+  mtu?: MtuSourceFacts;
+}
+
+/** What the sender of an `mtu` probe knows about sizes (src/checks/mtu.ts). */
+export interface MtuSourceFacts {
+  /** MTU of the interface holding the sender's address. */
+  hostMtu: number | null;
+  /** The kernel's MTU for the route to the peer before the first probe (IP_MTU): below hostMtu when it had learnt a path MTU. */
+  kernelPmtu: number | null;
+  /** The same after the probes: it drops when these probes' frag-needed taught the kernel. */
+  kernelPmtuAfter: number | null;
+  /** Outer sizes sent (bytes), largest first. */
+  sizes: number[];
+  /** An ICMP fragmentation-needed quoting one of these probes: who sent it, its next-hop MTU, the quoted size. */
+  fragNeeded: { from: string; mtu: number; size: number } | null;
+  /** Smallest size the sender's own kernel refused with EMSGSIZE, if any. */
+  refusedSize: number | null;
 }
 
 /** What the destination witnessed of one flow (DESIGN §2, middle columns). */
@@ -131,6 +164,9 @@ export interface WitnessSummary {
   /** Source address of the probe as the destination observed it. */
   observedSource: string | null;
   count: number;
+  /** Largest IPv4 total length of this flow's probes seen on an interface / at the socket layer (0: none). */
+  ifaceSize?: number;
+  socketSize?: number;
 }
 
 /** What a destination responder reports about its witnessing ability for a session. */
@@ -171,6 +207,13 @@ export interface FlowResult {
   rule?: RuleFact;
   /** --explain ran for this flow but names no rule: why (words, for people). */
   explainNote?: string;
+  /** mtu check: largest outer IPv4 packet (bytes) that arrived, and the sender's host MTU. */
+  pathMtu?: number | null;
+  hostMtu?: number | null;
+  /** mtu check, mtu-limited: the address that sent fragmentation-needed, and the next-hop MTU it named. */
+  hop?: { address: string; mtu: number } | null;
+  /** mtu check: the path MTU the sender's kernel had already learnt for the peer before the test (IP_MTU). */
+  kernelPmtu?: number | null;
 }
 
 export interface ReportNode {

@@ -2,7 +2,7 @@
 // size with the DF bit as its shape says, and how a witness finds the payload again. Pure.
 import { encodeIPv4 } from '../packets/ipv4.js';
 import { findProbeInIpip, buildIpipInner } from '../packets/ipip.js';
-import { padProbe } from '../packets/probe.js';
+import { PROBE_PAYLOAD_LENGTH, padProbe } from '../packets/probe.js';
 import { encodeUdp } from '../packets/udp.js';
 import { buildVxlanProbe, findProbeInVxlan } from '../packets/vxlan.js';
 import type { Transport } from '../types.js';
@@ -57,4 +57,13 @@ export function unframe(framing: Framing, transportPayload: Buffer): Buffer | nu
     default:
       return null;
   }
+}
+
+/** The largest IPv4 packet: the top of any size a probe may be asked for. */
+export const MAX_PROBE_SIZE = 0xffff;
+
+/** The smallest packet a probe framed `framing` over `transport` can be (its size with no padding). */
+export function minFramedSize(framing: Framing, transport: 'udp' | 'ipip'): number {
+  const f: DatagramFields = { src: '0.0.0.0', dst: '0.0.0.0', transport, srcPort: 0, dstPort: 0, id: 0, payload: new Uint8Array(PROBE_PAYLOAD_LENGTH) };
+  return build(framing, f, f.payload, true).length;
 }

@@ -12,7 +12,7 @@ import { isRoot, which } from '../lab/sys.js';
 import { parseReport } from '../report/json.js';
 import { EXIT, parseIntOption, useColor, bold } from './common.js';
 
-export const DEMO_FAULTS = ['drop:ipip@node2:in', 'drop:vxlan@path:node1>node3', 'drop:bgp@node4:out', 'reject:typha@node2:in'];
+export const DEMO_FAULTS = ['drop:ipip@node2:in', 'drop:vxlan@path:node1>node3', 'drop:bgp@node4:out', 'reject:typha@node2:in', 'mtu:1400@node3'];
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 

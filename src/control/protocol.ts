@@ -1,6 +1,7 @@
 // The control channel's messages (HTTP + JSON, authenticated per src/control/auth.ts).
 // Coordinator -> responder. Validation of incoming bodies lives here so server and tests share it.
-import { FRAMINGS, isCheckId, type Framing } from '../checks/catalogue.js';
+import { CATALOGUE, FRAMINGS, isCheckId, type Framing } from '../checks/catalogue.js';
+import { FRAMINGS_OF } from '../checks/framing.js';
 import { type CheckId, type SourceOutcome, type Transport, type WitnessSummary } from '../types.js';
 import { EXIT, UserError } from '../errors.js';
 
@@ -30,7 +31,8 @@ export interface OpenSessionRequest {
 }
 
 export interface ProbeRequestBody {
-  probes: Array<{ idx: number; check: CheckId; transport: Transport; to: string; port: number | null; framing?: Framing; size?: number; df?: boolean }>;
+  /** `sizes` (a sized check, catalogue `sizing`: the mtu check): one search round's outer sizes, bytes; absent: the host MTU. */
+  probes: Array<{ idx: number; check: CheckId; transport: Transport; to: string; port: number | null; framing?: Framing; size?: number; df?: boolean; sizes?: number[] }>;
   tries: number;
   timeouts: { initialMs: number; minMs: number; maxMs: number };
   concurrency: number;
@@ -43,12 +45,13 @@ export type ProbeStreamLine = { outcome: SourceOutcome } | { done: true; capture
 export interface WitnessResponse {
   capture: boolean;
   dropped: number;
-  /** Compact rows: [idx, iface 0|1, ifname, socket 0|1, observedSource, count]. */
-  rows: Array<[number, 0 | 1, string | null, 0 | 1, string | null, number]>;
+  /** Compact rows: [idx, iface 0|1, ifname, socket 0|1, observedSource, count, ifaceSize?, socketSize?]
+   *  (sizes: the largest IPv4 total length seen at each layer, 0 none; older responders omit them). */
+  rows: Array<[number, 0 | 1, string | null, 0 | 1, string | null, number, number?, number?]>;
 }
 
 export function rowToSummary(r: WitnessResponse['rows'][number]): WitnessSummary {
-  return { idx: r[0], interfaceSeen: r[1] === 1, interfaceName: r[2], socketSeen: r[3] === 1, observedSource: r[4], count: r[5] };
+  return { idx: r[0], interfaceSeen: r[1] === 1, interfaceName: r[2], socketSeen: r[3] === 1, observedSource: r[4], count: r[5], ifaceSize: r[6] ?? 0, socketSize: r[7] ?? 0 };
 }
 
 /** A control request the responder refuses as malformed (HTTP 400). */
@@ -58,6 +61,9 @@ export class BadRequest extends UserError {
     this.name = 'BadRequest';
   }
 }
+
+/** Sizes one mtu probe request may ask for (a search round). */
+export const MAX_PROBE_SIZES = 32;
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 export const isIPv4 = (s: unknown): s is string => typeof s === 'string' && IPV4.test(s);
@@ -96,6 +102,7 @@ export function parseProbeRequest(v: unknown): ProbeRequestBody {
     // Optional per-probe shape (the mtu check: DF probes of the host MTU in an encapsulation's framing).
     if (p.framing !== undefined) {
       if (typeof p.framing !== 'string' || !(FRAMINGS as readonly string[]).includes(p.framing)) throw new BadRequest(`probes[${i}].framing must be one of ${FRAMINGS.join(', ')}`);
+      if (!FRAMINGS_OF[p.transport as Transport].includes(p.framing as Framing)) throw new BadRequest(`probes[${i}].framing ${p.framing} cannot carry a ${String(p.transport)} probe (${FRAMINGS_OF[p.transport as Transport].join(' or ')})`);
       probe.framing = p.framing as Framing;
     }
     if (p.size !== undefined) {
@@ -105,6 +112,12 @@ export function parseProbeRequest(v: unknown): ProbeRequestBody {
     if (p.df !== undefined) {
       if (typeof p.df !== 'boolean') throw new BadRequest(`probes[${i}].df must be true or false`);
       probe.df = p.df;
+    }
+    if (p.sizes !== undefined) {
+      const sized = isCheckId(p.check as string) && CATALOGUE[p.check as CheckId].sizing !== undefined;
+      if (!sized || !Array.isArray(p.sizes) || p.sizes.length < 1 || p.sizes.length > MAX_PROBE_SIZES || !p.sizes.every((x) => isInt(x, 68, 65535)))
+        throw new BadRequest(`probes[${i}].sizes must be 1..${MAX_PROBE_SIZES} sizes of 68..65535 bytes, for a sized check (mtu) only`);
+      probe.sizes = [...(p.sizes as number[])];
     }
     probes.push(probe);
   }

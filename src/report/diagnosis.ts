@@ -2,6 +2,7 @@
 // could have dropped them) chosen by greedy set cover, largest first, ties to the more specific place.
 // Built to scale: one pass over the results with integer-indexed counters; only failures are grouped.
 import { checkIds } from '../checks/catalogue.js';
+import { calicoMtuAdvice } from '../checks/mtu.js';
 import { type CheckId, type DiagnosisStatement, type FlowResult, type Report } from '../types.js';
 import { listNames, plural, portOf, ruleMatch, trafficName } from './common.js';
 
@@ -422,10 +423,10 @@ function statement(g: Group, x: Ctx): DiagnosisStatement {
     case Kind.EgressNode: {
       const ids = (g.checks ?? []).map((c) => x.checks[c] ?? '?');
       const inbound = g.kind === Kind.IngressNode;
-      const rules = (g.checks ?? []).map((c) => {
+      const rules = [...new Set((g.checks ?? []).map((c) => {
         const id = x.checks[c] as CheckId;
         return ruleMatch(id, portOf(id, x.report.ports));
-      });
+      }))];
       return make(
         `${node}'s own firewall drops everything Calico needs ${inbound ? 'inbound' : 'outbound'} (${ids.join(', ')}: ${flows})`,
         inbound ? 'destination' : 'source',
@@ -537,6 +538,17 @@ function statement(g: Group, x: Ctx): DiagnosisStatement {
       const [verdict, cause] = (x.causes[g.a] ?? '').split('\u0000');
       const label = cause ? cause : 'no cause given';
       const det = x.results[x.fRes[g.members[0]!]!]!.detail;
+      if (cause === 'mtu-blackhole' || cause === 'mtu-limited') {
+        // Calico's MTU is one setting for the whole cluster: the lowest path MTU measured decides it.
+        const lowest = Math.min(...x.report.results.flatMap((r) => (typeof r.pathMtu === 'number' ? [r.pathMtu] : [])));
+        const silent = cause === 'mtu-blackhole';
+        return make(
+          `the path carries less than the host MTU for ${flows}${silent ? ', silently (no ICMP fragmentation-needed)' : ''}`,
+          'path',
+          `Large packets ${silent ? 'vanish without a word' : 'are refused with fragmentation-needed'} on these paths (lowest path MTU measured: ${lowest}); ` +
+            `${Number.isFinite(lowest) ? calicoMtuAdvice(lowest) : 'fix the link'}. ${silent ? 'Also let ICMP type 3 code 4 through the firewalls in between, so path MTU discovery can work.' : ''}`.trim(),
+        );
+      }
       return make(
         verdict === 'fail'
           ? `${traffic} fails (${label}) for ${flows}`

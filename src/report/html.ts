@@ -5,6 +5,7 @@ import type { CheckId, FlowResult, Report } from '../types.js';
 import { CAUSE_CODES, causeCode, checksOf, flowKey, formatRtt, matrixAxes, nodeNamesOf, plural, portOf, summarize, trafficName } from './common.js';
 import { diagnose, membersOf } from './diagnosis.js';
 import type { DiagnosisStatement } from '../types.js';
+import { pathMtuBelowHost, pathMtuLine } from './path-mtu.js';
 
 export interface HtmlOptions {
   /** Above this many nodes the heatmaps are replaced by the list of failing flows. */
@@ -198,6 +199,7 @@ function tipText(r: FlowResult): string {
   if (r.change && r.change !== 'unchanged') lines.push(`change: ${r.change}`);
   if (r.detail) lines.push(r.detail);
   if (r.rttMs !== null && r.rttMs !== undefined) lines.push(`RTT ${formatRtt(r.rttMs)}`);
+  if (typeof r.pathMtu === 'number') lines.push(`path MTU ${r.pathMtu} (host ${r.hostMtu ?? '?'})`);
   return lines.join('\n');
 }
 
@@ -231,7 +233,10 @@ function matrix(report: Report, check: CheckId, flows: Map<string, FlowResult>, 
     cells.push('</tr>');
     out.push(cells.join(''));
   }
-  out.push('</tbody></table></div></figure>');
+  out.push('</tbody></table></div>');
+  const low = pathMtuBelowHost(flows.values());
+  if (low.length > 0) out.push(`<p class="path-mtu">${e(pathMtuLine(low))}</p>`);
+  out.push('</figure>');
   return out.join('\n');
 }
 

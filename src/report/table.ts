@@ -1,6 +1,7 @@
 // Terminal rendering: one line per flow for a pair, a matrix per check for a mesh, then the diagnosis.
 import pc from 'picocolors';
 import type { CheckId, DiagnosisStatement, FlowResult, Report } from '../types.js';
+import { pathMtuBelowHost, pathMtuLine } from './path-mtu.js';
 import { causeCode, checksOf, flowKey, formatRtt, matrixAxes, nodeNamesOf, plural, portOf, summarize, trafficName } from './common.js';
 import { diagnose } from './diagnosis.js';
 
@@ -212,6 +213,8 @@ function matrices(report: Report, names: string[], c: Colors, width: number): st
       });
       out.push(c.dim(label) + cells.join(''));
     }
+    const low = pathMtuBelowHost(flows.values());
+    if (low.length > 0) out.push(...wrap(pathMtuLine(low), width, '', '  ').map((l) => c.yellow(l)));
     out.push('');
   }
   if (report.incomplete) out.push(...interruptedGaps(report, names, c));

@@ -14,7 +14,7 @@ import {
   type WitnessResponse,
 } from '../control/protocol.js';
 import { deriveSessionKey } from '../packets/probe.js';
-import { witnessPorts } from '../checks/catalogue.js';
+import { CATALOGUE, witnessPorts } from '../checks/catalogue.js';
 import type { Prober } from '../checks/prober.js';
 import { Session, SessionError, type SessionStore } from './sessions.js';
 import type { Witness } from './witness.js';
@@ -142,7 +142,12 @@ export function createControlServer(deps: ControlDeps): Server {
     }
     if (method === 'GET' && m[2] === '/witness') {
       const rows: WitnessResponse['rows'] = [];
-      for (const [idx, e] of session.witnessed) rows.push([idx, e.iface ? 1 : 0, e.ifname, e.socket ? 1 : 0, e.observedSource, e.count]);
+      // The sizes seen only for a sized check (catalogue `sizing`: mtu): its evidence; every other row stays short.
+      for (const [idx, e] of session.witnessed) {
+        const row: WitnessResponse['rows'][number] = [idx, e.iface ? 1 : 0, e.ifname, e.socket ? 1 : 0, e.observedSource, e.count];
+        if (e.check && CATALOGUE[e.check].sizing) row.push(e.ifaceSize, e.socketSize);
+        rows.push(row);
+      }
       return send(res, 200, { capture: deps.witness.capture, dropped: session.droppedRecords, rows } satisfies WitnessResponse);
     }
     if (method === 'POST' && m[2] === '/probe') {

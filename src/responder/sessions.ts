@@ -11,6 +11,9 @@ export interface WitnessEntry {
   observedSource: string | null;
   count: number;
   firstAtMs: number;
+  /** Largest IPv4 total length seen on an interface / at the socket layer (the mtu check's evidence). */
+  ifaceSize: number;
+  socketSize: number;
 }
 
 export const MAX_SESSIONS = 16;
@@ -37,7 +40,7 @@ export class Session {
     readonly expect = MAX_WITNESS_ENTRIES,
   ) {}
 
-  witness(idx: number, layer: 'iface' | 'socket', check: CheckId | null, ifname: string | null, source: string, atMs: number): boolean {
+  witness(idx: number, layer: 'iface' | 'socket', check: CheckId | null, ifname: string | null, source: string, atMs: number, size = 0): boolean {
     let e = this.witnessed.get(idx);
     const first = !e;
     if (!e) {
@@ -45,16 +48,18 @@ export class Session {
         this.droppedRecords++;
         return false;
       }
-      e = { check, iface: false, ifname: null, socket: false, observedSource: null, count: 0, firstAtMs: atMs };
+      e = { check, iface: false, ifname: null, socket: false, observedSource: null, count: 0, firstAtMs: atMs, ifaceSize: 0, socketSize: 0 };
       this.witnessed.set(idx, e);
     }
     const newLayer = layer === 'iface' ? !e.iface : !e.socket;
     if (layer === 'iface') {
       e.iface = true;
       e.ifname ??= ifname;
+      if (size > e.ifaceSize) e.ifaceSize = size;
     } else {
       e.socket = true;
       e.count++;
+      if (size > e.socketSize) e.socketSize = size;
     }
     e.observedSource ??= source;
     e.check ??= check;

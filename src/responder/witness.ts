@@ -84,6 +84,11 @@ export function withinExpect(s: ProbeSighting): boolean {
   return s.idx < s.session.expect;
 }
 
+/** The size a probe arrived with: its IPv4 total length, if the kernel delivered that much (origLength). */
+export function arrivedSize(pkt: Pick<ReceivedPacket, 'data' | 'origLength'>): number {
+  return pkt.data.length >= 4 ? Math.min(pkt.data.readUInt16BE(2), pkt.origLength) : 0;
+}
+
 export interface WitnessPorts {
   tcp: number[];
   udp: number[];
@@ -221,7 +226,7 @@ export class Witness {
         this.stats.ignored++;
         continue;
       }
-      const isNew = s.session.witness(s.idx, layer === 'packet' ? 'iface' : 'socket', s.check, pkt.ifname, layer === 'socket' && pkt.source ? pkt.source : s.src, pkt.tsMs);
+      const isNew = s.session.witness(s.idx, layer === 'packet' ? 'iface' : 'socket', s.check, pkt.ifname, layer === 'socket' && pkt.source ? pkt.source : s.src, pkt.tsMs, arrivedSize(pkt));
       if (isNew) this.opts.onEvent?.({ layer: layer === 'packet' ? 'iface' : 'socket', sighting: s, ifname: pkt.ifname });
     }
   }

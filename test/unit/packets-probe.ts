@@ -37,11 +37,11 @@ t.test('constants and check codes', async (t) => {
   t.equal(Buffer.from('CNTP').readUInt32BE(0), PROBE_MAGIC);
   t.equal(PROBE_VERSION, 1);
   t.equal(PROBE_PAYLOAD_LENGTH, 42);
-  t.same(CHECK_CODES, { bgp: 1, ipip: 2, vxlan: 3, wireguard: 4, typha: 5, etcd: 6, apiserver: 7 });
+  t.same(CHECK_CODES, { bgp: 1, ipip: 2, vxlan: 3, wireguard: 4, typha: 5, etcd: 6, apiserver: 7, mtu: 8 });
   t.same(Object.keys(CHECK_CODES).sort(), [...CHECK_IDS].sort(), 'every check has a code');
   for (const id of CHECK_IDS) t.equal(checkFromCode(CHECK_CODES[id]), id);
   t.equal(checkFromCode(0), null);
-  t.equal(checkFromCode(8), null);
+  t.equal(checkFromCode(9), null);
 });
 
 t.test('session key', async (t) => {
@@ -94,7 +94,7 @@ t.test('decode and verify', async (t) => {
   t.throws(() => decodeProbePayload(mutate(0, 0x44)), DecodeError, 'magic');
   t.throws(() => decodeProbePayload(mutate(4, 2)), DecodeError, 'version');
   t.throws(() => decodeProbePayload(mutate(5, 0)), DecodeError, 'check code 0');
-  t.throws(() => decodeProbePayload(mutate(5, 8)), DecodeError, 'check code 8');
+  t.throws(() => decodeProbePayload(mutate(5, 9)), DecodeError, 'check code 9');
 
   t.throws(() => encodeProbePayload({ key: KEY, sessionId: SESSION, check: 'bgp', idx: 65536, attempt: 0, sendTimeMs: 0 }), RangeError);
   t.throws(() => encodeProbePayload({ key: KEY, sessionId: SESSION, check: 'bgp', idx: 0, attempt: 256, sendTimeMs: 0 }), RangeError);

@@ -77,3 +77,28 @@ t.test('random and truncated bytes never throw and are never probes', async () =
     }),
   );
 });
+
+t.test('large mtu probes cut at the snap length are still probes, with their arrived size', async (t) => {
+  const { framePacket } = await import('../../src/checks/framing.js');
+  const { CATALOGUE } = await import('../../src/checks/catalogue.js');
+  const encodeSizedProbe = (f: { framing: 'ipip' | 'vxlan' | 'wireguard'; src: string; dst: string; size: number; payload: Uint8Array; srcPort: number; dstPort: number }) =>
+    framePacket({ framing: CATALOGUE[f.framing].probe.framing, size: f.size, df: true }, { src: f.src, dst: f.dst, transport: CATALOGUE[f.framing].transport === 'udp' ? 'udp' : 'ipip', srcPort: f.srcPort, dstPort: f.dstPort, id: 0, payload: f.payload });
+  const { arrivedSize } = await import('../../src/responder/witness.js');
+  const p = encodeProbePayload({ key, sessionId: idBytes, check: 'mtu', idx: 5, attempt: 0, sendTimeMs: 1 });
+  for (const framing of ['ipip', 'vxlan', 'wireguard'] as const) {
+    const whole = encodeSizedProbe({ framing, src: SRC, dst: DST, size: 1400, payload: p, srcPort: 61000, dstPort: 4789 });
+    const snap = whole.subarray(0, 256);
+    const s = classifyProbe(snap, lookup);
+    t.equal(s?.idx, 5, `${framing}: found in the snap`);
+    t.equal(s?.check, 'mtu');
+    t.equal(arrivedSize({ data: snap, origLength: 1400 }), 1400, 'the header’s length when all of it was delivered');
+    t.equal(arrivedSize({ data: snap, origLength: 900 }), 900, 'a header claiming more than arrived counts what arrived');
+  }
+  t.equal(arrivedSize({ data: Buffer.alloc(2), origLength: 2 }), 0);
+  const sess = new Session('x', idBytes, key, new Set(), {}, Date.now() + 1000);
+  sess.witness(1, 'iface', 'mtu', 'eth0', SRC, 1, 1404);
+  sess.witness(1, 'iface', 'mtu', 'eth0', SRC, 2, 600);
+  sess.witness(1, 'socket', 'mtu', null, SRC, 2, 1400);
+  t.equal(sess.witnessed.get(1)?.ifaceSize, 1404, 'the largest size per layer is kept');
+  t.equal(sess.witnessed.get(1)?.socketSize, 1400);
+});

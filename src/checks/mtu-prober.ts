@@ -1,0 +1,164 @@
+// The sending side of the mtu check: DF probes of given outer sizes in one encapsulation's framing, sent
+// on their own raw socket with IP_PMTUDISC_PROBE (the path is measured, not the kernel's memory of it),
+// paced (routers rate-limit ICMP errors), and every ICMP "fragmentation needed" quoting them collected.
+// It also reads what the kernel knows: the MTU of the interface holding this node's address and the
+// route's MTU to the peer (IP_MTU) before and after, so a path MTU the kernel had already learnt, or
+// learnt from these probes, is said, never silently relied on or left behind.
+import type { NativeBinding, NativeSocket } from '../native-types.js';
+import { isNativeError } from '../native.js';
+import { encodeProbePayload } from '../packets/probe.js';
+import type { CheckId, MtuSourceFacts, SourceOutcome } from '../types.js';
+import type { Framing } from './catalogue.js';
+import { framePacket, MAX_PROBE_SIZE, minFramedSize } from './framing.js';
+import { roundSchedule } from './mtu-search.js';
+import type { PeerTimeouts } from './rtt.js';
+
+/** An ICMP error quoting one of this node's packets, as the prober's ICMP socket decoded it. */
+export interface IcmpSighting {
+  key: string;
+  from: string;
+  type: number;
+  code: number;
+  nextHopMtu: number | null;
+  quotedLength: number;
+  atMs: number;
+}
+
+export interface MtuProbeRequest {
+  idx: number;
+  check: CheckId;
+  /** The carrier's transport and framing (the catalogue's carriedBy, chosen by the plan). */
+  transport: 'udp' | 'ipip';
+  framing: Framing;
+  to: string;
+  port: number | null;
+  sizes?: number[];
+}
+
+const HOST_MTU_CACHE_MS = 5000;
+/** Gap between two large probes: a round of 12 sizes × 2 copies takes ~70 ms, not a burst of 35 kB. */
+export const MTU_SPACING_MS = 3;
+const nowMs = (): number => performance.timeOrigin + performance.now();
+
+export class MtuProber {
+  private send: NativeSocket | null = null;
+  private readonly watch = new Map<string, (s: IcmpSighting) => void>();
+  private hostMtuCache: { mtu: number | null; atMs: number } | null = null;
+
+  constructor(
+    private readonly native: NativeBinding,
+    readonly address: string,
+  ) {}
+
+  open(): void {
+    this.send = this.native.open({ kind: 'raw', protocol: 255, hdrincl: true, bindAddress: this.address, pmtudisc: 'probe' });
+  }
+
+  close(): void {
+    this.send?.close();
+    this.send = null;
+    this.watch.clear();
+  }
+
+  /** Called by the prober for every ICMP error quoting a packet of this node. */
+  onIcmp(s: IcmpSighting): void {
+    this.watch.get(s.key)?.(s);
+  }
+
+  /** MTU of the interface holding this node's address (cached briefly: a mesh asks once per peer). */
+  hostMtu(at = nowMs()): number | null {
+    if (this.hostMtuCache && at - this.hostMtuCache.atMs < HOST_MTU_CACHE_MS) return this.hostMtuCache.mtu;
+    let mtu: number | null = null;
+    try {
+      mtu = this.native.interfaceMtu(this.address)?.mtu ?? null;
+    } catch {
+      mtu = null;
+    }
+    this.hostMtuCache = { mtu, atMs: at };
+    return mtu;
+  }
+
+  private routeMtu(to: string): number | null {
+    try {
+      return this.native.routeMtu(to, { bindAddress: this.address });
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Send one mtu request's probes and fill `outcome` (attempts, sendError for a refused send other than
+   * EMSGSIZE, reply/replyFrom/icmp for a frag-needed, and `mtu`). `key` matches the ICMP quotes.
+   */
+  async probe(
+    session: { idBytes: Buffer; key: Buffer },
+    req: MtuProbeRequest,
+    wire: { ipId: number; srcPort: number | null; key: string },
+    opts: { tries: number; spacingMs: number },
+    timeouts: PeerTimeouts,
+    outcome: SourceOutcome,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (!this.send) throw new Error('prober is not open');
+    const hostMtu = this.hostMtu();
+    const min = minFramedSize(req.framing, req.transport);
+    const sizes = [...new Set(req.sizes ?? (hostMtu !== null ? [hostMtu] : []))].map((x) => Math.min(MAX_PROBE_SIZE, Math.max(min, x))).sort((a, b) => b - a);
+    const facts: MtuSourceFacts = { hostMtu, kernelPmtu: this.routeMtu(req.to), kernelPmtuAfter: null, sizes, fragNeeded: null, refusedSize: null };
+    outcome.mtu = facts;
+    let firstSent = 0;
+    let lastSent = nowMs();
+    this.watch.set(wire.key, (s) => {
+      if (s.type !== 3 || s.code !== 4 || facts.fragNeeded) return;
+      facts.fragNeeded = { from: s.from, mtu: s.nextHopMtu ?? 0, size: s.quotedLength };
+      outcome.reply = 'icmp';
+      outcome.replyFrom = s.from;
+      outcome.icmp = { type: s.type, code: s.code };
+      outcome.rttMs = firstSent ? Math.max(0, s.atMs - firstSent) : null;
+    });
+    try {
+      const refused = new Set<number>();
+      const schedule = roundSchedule(sizes, Math.max(1, opts.tries), 0);
+      for (let i = 0; i < schedule.length && !signal?.aborted; i++) {
+        const { size } = schedule[i]!;
+        if (refused.has(size)) continue;
+        const payload = encodeProbePayload({ key: session.key, sessionId: session.idBytes, check: req.check, idx: req.idx, attempt: Math.min(255, i), sendTimeMs: Date.now() });
+        const packet = framePacket({ framing: req.framing, size, df: true }, { src: this.address, dst: req.to, transport: req.transport, srcPort: wire.srcPort, dstPort: req.port, id: wire.ipId, payload });
+        try {
+          outcome.attempts++;
+          this.send.send(packet, req.to);
+          lastSent = nowMs();
+          if (!firstSent) firstSent = lastSent;
+        } catch (err) {
+          if (!isNativeError(err)) throw err;
+          if (err.code !== 'EMSGSIZE') {
+            outcome.sendError = err.code;
+            return;
+          }
+          // This node's own kernel refuses it: bigger than the outgoing device's MTU.
+          refused.add(size);
+          facts.refusedSize = facts.refusedSize === null ? size : Math.min(facts.refusedSize, size);
+        }
+        if (i + 1 < schedule.length) await sleep(Math.min(opts.spacingMs, MTU_SPACING_MS), signal);
+      }
+      // Frag-needed comes back within a round trip; wait as long as a reply to this peer could take.
+      const left = lastSent + timeouts.timeout(req.to) - nowMs();
+      if (left > 0 && !signal?.aborted) await sleep(left, signal);
+    } finally {
+      this.watch.delete(wire.key);
+      facts.kernelPmtuAfter = this.routeMtu(req.to);
+    }
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (ms <= 0 || signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

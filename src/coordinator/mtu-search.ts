@@ -1,0 +1,150 @@
+// The mtu check's search rounds (after the first witness logs): for every mtu flow whose host-size
+// probe did not arrive, ask its sender for a round of DF probes of a few sizes, ask its destination
+// what arrived (the witness keeps the largest size per flow), and narrow (checks/mtu-search.ts) until
+// the largest size that arrives is known or the bound is reached. All flows search at once, one round
+// trip per round; nodes whose host-size probes arrived are not asked again.
+import { advance, DEFAULT_SEARCH, nextSizes, startSearch, type SearchOptions, type SearchState } from '../checks/mtu-search.js';
+import type { TimeoutPolicy } from '../checks/rtt.js';
+import type { ProbeRequestBody } from '../control/protocol.js';
+import { minFramedSize } from '../checks/framing.js';
+import type { CarriedShape } from '../checks/mtu.js';
+import type { CheckId, PlannedFlow } from '../types.js';
+import type { MtuSearchResult } from '../verdict-mtu.js';
+import type { ControlConnection } from './client.js';
+import { OutcomeTable, WitnessTable } from './outcomes.js';
+
+export interface MtuSearchNode {
+  client: ControlConnection;
+  reachable: boolean;
+  capture: boolean;
+  witness: { get(idx: number): ReturnType<WitnessTable['get']> } | null;
+}
+
+export interface MtuSearchContext {
+  flows: { readonly length: number; get(i: number): PlannedFlow };
+  outcomes: OutcomeTable;
+  nodes: ReadonlyMap<string, MtuSearchNode>;
+  sessionId: string;
+  /** The sized check (catalogue `sizing`) and the shape its carrier gives its probes. */
+  check: CheckId;
+  shape: CarriedShape;
+  timeouts: TimeoutPolicy;
+  concurrency: number;
+  spacingMs: number;
+  /** Copies of each size per round. */
+  copies?: number;
+  /** Wait after a round before asking what arrived (the probes' own timeout has already passed). */
+  graceMs?: number;
+  search?: Partial<SearchOptions>;
+  signal?: AbortSignal;
+}
+
+interface Searching {
+  i: number;
+  flow: PlannedFlow;
+  state: SearchState;
+  result: MtuSearchResult;
+}
+
+/** Flows to search, and every mtu flow's result by flow index. */
+export async function searchMtu(ctx: MtuSearchContext): Promise<Map<number, MtuSearchResult>> {
+  const opts: SearchOptions = { ...DEFAULT_SEARCH, ...ctx.search };
+  opts.floor = Math.max(opts.floor, minFramedSize(ctx.shape.framing, ctx.shape.transport === 'udp' ? 'udp' : 'ipip'));
+  const out = new Map<number, MtuSearchResult>();
+  let active: Searching[] = [];
+  for (let i = 0; i < ctx.flows.length; i++) {
+    const flow = ctx.flows.get(i);
+    if (flow.check !== ctx.check || flow.sourceOnly) continue;
+    const src = ctx.outcomes.get(i);
+    const hostMtu = src?.mtu?.hostMtu ?? null;
+    const to = ctx.nodes.get(flow.to);
+    const from = ctx.nodes.get(flow.from);
+    if (!src || src.sendError || hostMtu === null || !to?.witness || !from?.reachable) continue;
+    const wit = to.witness.get(flow.idx);
+    const arrived = (to.capture ? wit?.ifaceSize : wit?.socketSize) ?? 0;
+    if (arrived >= hostMtu) continue;
+    const frag = src.mtu?.fragNeeded ?? null;
+    const state = startSearch(hostMtu, opts, frag?.mtu || null);
+    const result: MtuSearchResult = { lo: null, hi: hostMtu, end: state.end ?? 'bounded', rounds: 0, fragNeeded: frag, refusedSize: src.mtu?.refusedSize ?? null, kernelPmtuAfter: src.mtu?.kernelPmtuAfter ?? null };
+    out.set(i, result);
+    if (!state.end) active.push({ i, flow, state, result });
+  }
+
+  const timeouts = roundTimeouts(ctx);
+  while (active.length > 0 && !ctx.signal?.aborted) {
+    const round = new Map<string, { s: Searching; sizes: number[] }[]>();
+    for (const s of active) {
+      const sizes = nextSizes(s.state, opts);
+      let l = round.get(s.flow.from);
+      if (!l) round.set(s.flow.from, (l = []));
+      l.push({ s, sizes });
+    }
+    // One probe request per sender, all senders at once.
+    await Promise.all(
+      [...round].map(async ([name, items]) => {
+        const node = ctx.nodes.get(name);
+        if (!node) return;
+        const byKey = new Map(items.map((x) => [`${x.s.flow.toAddress}/${x.s.flow.idx}`, x.s]));
+        const probes: ProbeRequestBody['probes'] = items.map(({ s, sizes }) => ({ idx: s.flow.idx, check: ctx.check, transport: s.flow.transport, to: s.flow.toAddress, port: s.flow.port, sizes, framing: ctx.shape.framing }));
+        try {
+          await node.client.probe(ctx.sessionId, { probes, tries: Math.max(1, ctx.copies ?? 2), timeouts, concurrency: ctx.concurrency, spacingMs: ctx.spacingMs }, (line) => {
+            if (!('outcome' in line)) return;
+            const s = byKey.get(`${line.outcome.toAddress}/${line.outcome.idx}`);
+            const m = line.outcome.mtu;
+            if (!s || !m) return;
+            s.result.fragNeeded ??= m.fragNeeded;
+            if (m.refusedSize !== null) s.result.refusedSize = Math.min(s.result.refusedSize ?? m.refusedSize, m.refusedSize);
+            if (m.kernelPmtuAfter !== null) s.result.kernelPmtuAfter = m.kernelPmtuAfter;
+          }, ctx.signal);
+        } catch {
+          // This sender cannot search now: its flows keep what is known (the interval so far).
+          for (const { s } of items) s.state = { ...s.state, end: 'bounded' };
+        }
+      }),
+    );
+    await new Promise((r) => setTimeout(r, ctx.graceMs ?? 50));
+    // What arrived: one witness log per destination of this round.
+    const dests = [...new Set(active.map((s) => s.flow.to))];
+    await Promise.all(
+      dests.map(async (name) => {
+        const node = ctx.nodes.get(name);
+        if (!node) return;
+        try {
+          const w = await node.client.witness(ctx.sessionId, ctx.signal);
+          node.witness = new WitnessTable(w.rows);
+        } catch {
+          for (const s of active) if (s.flow.to === name) s.state = { ...s.state, end: 'bounded' };
+        }
+      }),
+    );
+    const next: Searching[] = [];
+    for (const { s, sizes } of [...round.values()].flat()) {
+      if (!s.state.end) {
+        const to = ctx.nodes.get(s.flow.to);
+        const wit = to?.witness?.get(s.flow.idx);
+        const arrived = (to?.capture ? wit?.ifaceSize : wit?.socketSize) ?? 0;
+        s.state = advance(s.state, sizes, arrived, s.result.fragNeeded?.mtu || null, opts);
+      }
+      Object.assign(s.result, { lo: s.state.lo, hi: s.state.hi, rounds: s.state.rounds, end: s.state.end ?? 'bounded' });
+      if (!s.state.end) next.push(s);
+    }
+    active = next;
+  }
+  return out;
+}
+
+/**
+ * How long a round's sender waits for a frag-needed: a few of the slowest round trips the first pass
+ * measured (any check), within the run's policy; 150 ms when none was measured. The host-size probe
+ * already waited the full adaptive timeout, so a late ICMP here costs precision, not the verdict.
+ */
+function roundTimeouts(ctx: MtuSearchContext): TimeoutPolicy {
+  let worst = -1;
+  for (let i = 0; i < ctx.flows.length; i++) {
+    const rtt = ctx.outcomes.get(i)?.rttMs;
+    if (rtt !== null && rtt !== undefined && rtt > worst) worst = rtt;
+  }
+  const p = ctx.timeouts;
+  const wait = Math.round(Math.min(p.maxMs, Math.max(p.minMs, worst < 0 ? 150 : 4 * worst + 20)));
+  return { initialMs: Math.max(10, wait), minMs: Math.max(1, Math.min(wait, p.minMs)), maxMs: Math.max(10, wait) };
+}
