@@ -83,13 +83,13 @@ export interface Facts {
   rule?: RuleFact;
   /** mtu check (src/verdict-mtu.ts): the encapsulation whose framing the probes took (a check id), host
    *  MTU, largest size that arrived (and the smallest known not to, when the search stopped at its bound),
-   *  the hop that limits (from a frag-needed, or located by TTL-limited probes: `hopBy`), what the sender's
+   *  the hop that limits (from a frag-needed, or located by TTL-limited probes: `hop.by`), what the sender's
    *  kernel knew before (kernelPmtu) and learnt from these probes (kernelPmtuLearnt), a size it refused itself. */
   encapsulation?: CheckId;
   hostMtu?: number;
   pathMtu?: number;
   pathMtuBelow?: number;
-  hop?: { address: string; mtu: number };
+  hop?: Hop;
   kernelPmtu?: number;
   kernelPmtuLearnt?: number;
   refusedSize?: number;
@@ -137,6 +137,20 @@ export interface SourceOutcome {
   mtu?: MtuSourceFacts;
 }
 
+/**
+ * The hop that limits a path: `address` and `mtu` (the next-hop MTU a frag-needed named; with `by:
+ * 'time-exceeded'`, the path MTU measured). `by` says how it was found (absent: frag-needed); `ttl` its
+ * distance; `link`: the limit is on the link leaving this hop ('after': large probes reached it) or on
+ * the link into it ('before': none reached even the first hop, which answered a small probe).
+ */
+export interface Hop {
+  address: string;
+  mtu: number;
+  by?: 'frag-needed' | 'time-exceeded';
+  ttl?: number;
+  link?: 'after' | 'before';
+}
+
 /** What the sender of an `mtu` probe knows about sizes (src/checks/mtu.ts). */
 export interface MtuSourceFacts {
   /** MTU of the interface holding the sender's address. */
@@ -151,6 +165,21 @@ export interface MtuSourceFacts {
   fragNeeded: { from: string; mtu: number; size: number } | null;
   /** Smallest size the sender's own kernel refused with EMSGSIZE, if any. */
   refusedSize: number | null;
+  /** A TTL-limited trace (sent when no frag-needed came): see MtuTrace. */
+  trace?: MtuTrace;
+}
+
+/**
+ * What TTL-limited DF probes found (the mtu check, when the limit is silent): `size` a size that does not
+ * arrive; `reached` the hops (TTL, address) that answered such a probe with time-exceeded — the large
+ * packet got that far; `first` the address answering a small TTL-1 probe, asked only when no large one
+ * was answered (the limit is then on the sender's first link).
+ */
+export interface MtuTrace {
+  size: number;
+  maxTtl: number;
+  reached: Array<{ ttl: number; from: string }>;
+  first: string | null;
 }
 
 /** What the destination witnessed of one flow (DESIGN §2, middle columns). */
@@ -210,8 +239,9 @@ export interface FlowResult {
   /** mtu check: largest outer IPv4 packet (bytes) that arrived, and the sender's host MTU. */
   pathMtu?: number | null;
   hostMtu?: number | null;
-  /** mtu check, mtu-limited: the address that sent fragmentation-needed, and the next-hop MTU it named. */
-  hop?: { address: string; mtu: number } | null;
+  /** mtu check: the hop that limits the path (the address that sent fragmentation-needed and the next-hop
+   *  MTU it named, or one located by TTL-limited probes); null when not found. */
+  hop?: Hop | null;
   /** mtu check: the path MTU the sender's kernel had already learnt for the peer before the test (IP_MTU). */
   kernelPmtu?: number | null;
 }

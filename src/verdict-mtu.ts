@@ -5,7 +5,7 @@
 import { CATALOGUE } from './checks/catalogue.js';
 import { calicoMtuAdvice } from './checks/mtu.js';
 import type { SearchEnd } from './checks/mtu-search.js';
-import type { CheckId, FlowResult, PlannedFlow, SourceOutcome, WitnessSummary } from './types.js';
+import type { CheckId, FlowResult, Hop, MtuTrace, PlannedFlow, SourceOutcome, WitnessSummary } from './types.js';
 import { classify, describe, toResult, type Classified, type Evidence, type JoinContext } from './verdict.js';
 
 /** What the coordinator's search found for one flow whose host-size probe did not arrive. */
@@ -20,6 +20,20 @@ export interface MtuSearchResult {
   fragNeeded: { from: string; mtu: number; size: number } | null;
   refusedSize: number | null;
   kernelPmtuAfter: number | null;
+  /** The TTL-limited trace of a silent limit, when one was sent. */
+  trace?: MtuTrace;
+}
+
+/**
+ * The hop a trace locates: the farthest hop a too-large probe reached (the limit is on its next link), or,
+ * when none was reached, the first hop a small probe names (the limit is on the link into it). None
+ * when the farthest TTL tried was answered too (the limit lies beyond the trace) or nothing answered.
+ */
+export function hopFromTrace(trace: MtuTrace | undefined, pathMtu: number): Hop | null {
+  if (!trace) return null;
+  const far = trace.reached.reduce<{ ttl: number; from: string } | null>((a, b) => (!a || b.ttl > a.ttl ? b : a), null);
+  if (far) return far.ttl >= trace.maxTtl ? null : { address: far.from, mtu: pathMtu, by: 'time-exceeded', ttl: far.ttl, link: 'after' };
+  return trace.first ? { address: trace.first, mtu: pathMtu, by: 'time-exceeded', ttl: 1, link: 'before' } : null;
 }
 
 /** The size that counts as arrived: on the destination's interface when it captures, else at its socket. */
@@ -61,6 +75,10 @@ export function classifyMtu(flow: PlannedFlow, ev: Evidence, carrier: CheckId, s
   if (search && search.end === 'bounded' && search.hi - 1 > pathMtu) f.pathMtuBelow = search.hi;
   if (refused !== null) f.refusedSize = refused;
   if (frag) f.hop = { address: frag.from, mtu: frag.mtu };
+  else {
+    const h = hopFromTrace(search?.trace, pathMtu);
+    if (h) f.hop = h;
+  }
   const signalled = frag !== null || refused !== null || f.kernelPmtu !== undefined;
   // The sender's own kernel refusing the size: its route leaves by an interface smaller than its address's.
   const where = refused !== null && frag === null ? 'source' : 'path';
@@ -95,7 +113,13 @@ export function describeMtu(flow: PlannedFlow, c: Classified): string {
   const advice = calicoMtuAdvice(pathMtu);
   const upTo = `DF probes of up to ${sizeWords(pathMtu)} arrive at ${to}, ${from}'s host MTU (${f.hostMtu}) does not`;
   if (c.cause === 'mtu-blackhole') {
-    return `large packets vanish without a word: ${upTo}, and no ICMP fragmentation-needed came back — a link between ${from} and ${to} carries less than the host MTU and the ICMP that would say so is dropped or never sent (a firewall dropping ICMP type 3 code 4, or a link whose receiver discards oversize frames); pod traffic in ${framing} hangs once packets are large. Fix: ${advice}.${kernelNote(flow, c)}`;
+    const h = f.hop;
+    const link = !h
+      ? `a link between ${from} and ${to}`
+      : h.link === 'before'
+        ? `the first link, from ${from} to ${h.address} (TTL-limited probes: not even the first hop answered a large one, it answered a small one)`
+        : `the link after ${h.address} (${h.ttl} hop${h.ttl === 1 ? '' : 's'} from ${from}: the farthest that answered TTL-limited large probes)`;
+    return `large packets vanish without a word: ${upTo}, and no ICMP fragmentation-needed came back — ${link} carries less than the host MTU and the ICMP that would say so is dropped or never sent (a firewall dropping ICMP type 3 code 4, or a link whose receiver discards oversize frames); pod traffic in ${framing} hangs once packets are large. Fix: ${advice}.${kernelNote(flow, c)}`;
   }
   const how = f.hop
     ? `${f.hop.address} answered with ICMP fragmentation needed (next-hop MTU ${f.hop.mtu})`

@@ -20,19 +20,21 @@ export interface DatagramFields {
   dstPort: number | null;
   id: number;
   payload: Uint8Array;
+  /** The outer header's TTL (default 64): the mtu check's TTL-limited probes find the hop that limits. */
+  ttl?: number;
 }
 
 function build(framing: Framing, f: DatagramFields, payload: Uint8Array, df: boolean): Buffer {
   if (f.transport === 'ipip') {
     if (framing !== 'ipip') throw new TypeError(`an IP-in-IP probe cannot be framed '${framing}'`);
-    return encodeIPv4({ src: f.src, dst: f.dst, protocol: 4, id: f.id, dontFragment: df, payload: buildIpipInner({ innerSrc: f.src, innerDst: f.dst, payload }) });
+    return encodeIPv4({ src: f.src, dst: f.dst, protocol: 4, id: f.id, ttl: f.ttl, dontFragment: df, payload: buildIpipInner({ innerSrc: f.src, innerDst: f.dst, payload }) });
   }
   let body: Uint8Array;
   if (framing === 'bare') body = payload;
   else if (framing === 'vxlan') body = buildVxlanProbe({ innerSrc: f.src, innerDst: f.dst, payload });
   else throw new TypeError(`a UDP probe cannot be framed '${framing}'`);
   const dgram = encodeUdp({ srcAddr: f.src, dstAddr: f.dst, srcPort: f.srcPort ?? 0, dstPort: f.dstPort ?? 0, payload: body });
-  return encodeIPv4({ src: f.src, dst: f.dst, protocol: 17, id: f.id, dontFragment: df, payload: dgram });
+  return encodeIPv4({ src: f.src, dst: f.dst, protocol: 17, id: f.id, ttl: f.ttl, dontFragment: df, payload: dgram });
 }
 
 /**

@@ -7,7 +7,7 @@
 import type { NativeBinding, NativeSocket } from '../native-types.js';
 import { isNativeError } from '../native.js';
 import { encodeProbePayload } from '../packets/probe.js';
-import type { CheckId, MtuSourceFacts, SourceOutcome } from '../types.js';
+import type { CheckId, MtuSourceFacts, MtuTrace, SourceOutcome } from '../types.js';
 import type { Framing } from './catalogue.js';
 import { framePacket, MAX_PROBE_SIZE, minFramedSize } from './framing.js';
 import { roundSchedule } from './mtu-search.js';
@@ -87,6 +87,55 @@ export class MtuProber {
   }
 
   /**
+   * DF probes of `size` at each TTL, paced; the time-exceeded each drew (TTL, sender). A refused send ends it.
+   */
+  async sendTtl(
+    session: { idBytes: Buffer; key: Buffer },
+    req: MtuProbeRequest,
+    size: number,
+    ttls: readonly number[],
+    wire: () => TraceWire,
+    release: (w: TraceWire) => void,
+    timeouts: PeerTimeouts,
+    outcome: SourceOutcome,
+    signal?: AbortSignal,
+  ): Promise<Array<{ ttl: number; from: string }>> {
+    if (!this.send) throw new Error('prober is not open');
+    const got: Array<{ ttl: number; from: string }> = [];
+    const used: TraceWire[] = [];
+    let last = nowMs();
+    try {
+      for (const ttl of ttls) {
+        if (signal?.aborted) break;
+        const w = wire();
+        used.push(w);
+        this.watch.set(w.key, (s) => {
+          if (s.type === 11 && !got.some((g) => g.ttl === ttl)) got.push({ ttl, from: s.from });
+        });
+        const payload = encodeProbePayload({ key: session.key, sessionId: session.idBytes, check: req.check, idx: req.idx, attempt: Math.min(255, 200 + ttl), sendTimeMs: Date.now() });
+        const packet = framePacket({ framing: req.framing, size, df: true }, { src: this.address, dst: req.to, transport: req.transport, srcPort: w.srcPort, dstPort: req.port, id: w.ipId, ttl, payload });
+        try {
+          outcome.attempts++;
+          this.send.send(packet, req.to);
+          last = nowMs();
+        } catch (err) {
+          if (!isNativeError(err)) throw err;
+          break;
+        }
+        await sleep(MTU_SPACING_MS, signal);
+      }
+      const left = last + timeouts.timeout(req.to) - nowMs();
+      if (left > 0 && !signal?.aborted) await sleep(left, signal);
+    } finally {
+      for (const w of used) {
+        this.watch.delete(w.key);
+        release(w);
+      }
+    }
+    return got;
+  }
+
+  /**
    * Send one mtu request's probes and fill `outcome` (attempts, sendError for a refused send other than
    * EMSGSIZE, reply/replyFrom/icmp for a frag-needed, and `mtu`). `key` matches the ICMP quotes.
    */
@@ -148,6 +197,41 @@ export class MtuProber {
       facts.kernelPmtuAfter = this.routeMtu(req.to);
     }
   }
+}
+
+/** One TTL-limited probe's identity: its IP id / source port and the key its ICMP quotes map to. */
+export interface TraceWire {
+  ipId: number;
+  srcPort: number | null;
+  key: string;
+}
+
+/** Hops a trace tries at most: enough for a data-centre path, few enough to cost little. */
+export const MAX_TRACE_TTL = 8;
+
+/** Appended to MtuProber: the TTL-limited trace (kept here, beside the probe it follows). */
+export async function traceMtu(
+  p: MtuProber,
+  session: { idBytes: Buffer; key: Buffer },
+  req: MtuProbeRequest & { trace: { size: number; small: number; maxTtl: number } },
+  wire: () => TraceWire,
+  release: (w: TraceWire) => void,
+  timeouts: PeerTimeouts,
+  outcome: SourceOutcome,
+  signal?: AbortSignal,
+): Promise<void> {
+  const maxTtl = Math.max(1, Math.min(MAX_TRACE_TTL, req.trace.maxTtl));
+  const trace: MtuTrace = { size: req.trace.size, maxTtl, reached: [], first: null };
+  if (outcome.mtu) outcome.mtu.trace = trace;
+  // Phase 1: a size that does not arrive, TTL 1..maxTtl. Linux checks the TTL before the MTU when it
+  // forwards, so every hop in front of the limit answers time-exceeded, and none past it does.
+  const big = await p.sendTtl(session, req, req.trace.size, Array.from({ length: maxTtl }, (_, i) => i + 1), wire, release, timeouts, outcome, signal);
+  trace.reached = big.sort((a, b) => a.ttl - b.ttl);
+  if (trace.reached.length > 0 || signal?.aborted) return;
+  // Phase 2 (only then: time-exceeded is rate-limited per peer): a small probe at TTL 1 names the first
+  // hop, which the large ones never reached — the limit is on the sender's first link.
+  const small = await p.sendTtl(session, req, req.trace.small, [1], wire, release, timeouts, outcome, signal);
+  trace.first = small[0]?.from ?? null;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -15,7 +15,7 @@ import type { CheckId, SourceOutcome, Transport } from '../types.js';
 import { DEFAULT_TIMEOUTS, PeerTimeouts, type TimeoutPolicy } from './rtt.js';
 import { CATALOGUE, probeShape, type Framing, type ProbeShape } from './catalogue.js';
 import { FRAMINGS_OF, framePacket } from './framing.js';
-import { MtuProber } from './mtu-prober.js';
+import { MtuProber, traceMtu } from './mtu-prober.js';
 import { nextHopMtu } from '../packets/icmp.js';
 
 export interface ProbeRequest {
@@ -30,6 +30,8 @@ export interface ProbeRequest {
   df?: boolean;
   /** A sized check (catalogue `sizing`): the outer sizes of one search round (absent: the host MTU). */
   sizes?: number[];
+  /** A sized check: instead, TTL-limited probes of `size` (one that does not arrive) to find the hop that limits. */
+  trace?: { size: number; small: number; maxTtl: number };
 }
 
 const shapeOf = (req: ProbeRequest): ProbeShape => probeShape(req.check, { ...(req.framing ? { framing: req.framing } : {}), ...(req.size !== undefined ? { size: req.size } : {}), ...(req.df !== undefined ? { df: req.df } : {}) });
@@ -294,11 +296,26 @@ export class Prober {
     const sport = req.transport === 'udp' ? this.allocPort(req.to, req.port, 'u') : null;
     const key = req.transport === 'udp' ? `u/${req.to}/${req.port}/${sport}` : `i/${req.to}/${ipId}`;
     outcome.srcPort = sport;
-    const transport = req.transport === 'udp' ? 'udp' : 'ipip';
+    const transport: 'udp' | 'ipip' = req.transport === 'udp' ? 'udp' : 'ipip';
     // The request names the carrier's framing; one that does not fit the transport falls back to its first.
     const asked = shapeOf(req).framing;
     const framing = FRAMINGS_OF[transport].includes(asked) ? asked : (FRAMINGS_OF[transport][0] as Framing);
     const sizes = req.sizes ?? (req.size !== undefined ? [req.size] : undefined);
+    if (req.trace) {
+      const trace = req.trace;
+      outcome.mtu = { hostMtu: this.mtu.hostMtu(), kernelPmtu: null, kernelPmtuAfter: null, sizes: [], fragNeeded: null, refusedSize: null };
+      // Every TTL-limited probe gets its own IP id / source port, so its time-exceeded says which TTL it was.
+      const wire = () => {
+        const ipId = this.allocIpId();
+        const srcPort = transport === 'udp' ? this.allocPort(req.to, req.port, 'u') : null;
+        const key = transport === 'udp' ? `u/${req.to}/${req.port}/${srcPort}` : `i/${req.to}/${ipId}`;
+        this.pending.set(key, () => undefined);
+        return { ipId, srcPort, key };
+      };
+      const mreq = { idx: req.idx, check: req.check, transport, framing, to: req.to, port: req.port, trace };
+      await traceMtu(this.mtu, session, mreq, wire, (w) => this.pending.delete(w.key), timeouts, outcome, signal);
+      return;
+    }
     // Held in `pending` so the source port is not handed out twice meanwhile; the MtuProber collects the ICMP.
     this.pending.set(key, () => undefined);
     try {

@@ -2,6 +2,8 @@
 // Coordinator -> responder. Validation of incoming bodies lives here so server and tests share it.
 import { CATALOGUE, FRAMINGS, isCheckId, type Framing } from '../checks/catalogue.js';
 import { FRAMINGS_OF } from '../checks/framing.js';
+import { MAX_SIZES_PER_ROUND } from '../checks/mtu-search.js';
+import { MAX_TRACE_TTL } from '../checks/mtu-prober.js';
 import { type CheckId, type SourceOutcome, type Transport, type WitnessSummary } from '../types.js';
 import { EXIT, UserError } from '../errors.js';
 
@@ -32,7 +34,7 @@ export interface OpenSessionRequest {
 
 export interface ProbeRequestBody {
   /** `sizes` (a sized check, catalogue `sizing`: the mtu check): one search round's outer sizes, bytes; absent: the host MTU. */
-  probes: Array<{ idx: number; check: CheckId; transport: Transport; to: string; port: number | null; framing?: Framing; size?: number; df?: boolean; sizes?: number[] }>;
+  probes: Array<{ idx: number; check: CheckId; transport: Transport; to: string; port: number | null; framing?: Framing; size?: number; df?: boolean; sizes?: number[]; trace?: { size: number; small: number; maxTtl: number } }>;
   tries: number;
   timeouts: { initialMs: number; minMs: number; maxMs: number };
   concurrency: number;
@@ -63,7 +65,7 @@ export class BadRequest extends UserError {
 }
 
 /** Sizes one mtu probe request may ask for (a search round). */
-export const MAX_PROBE_SIZES = 32;
+export const MAX_PROBE_SIZES = MAX_SIZES_PER_ROUND;
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 export const isIPv4 = (s: unknown): s is string => typeof s === 'string' && IPV4.test(s);
@@ -118,6 +120,13 @@ export function parseProbeRequest(v: unknown): ProbeRequestBody {
       if (!sized || !Array.isArray(p.sizes) || p.sizes.length < 1 || p.sizes.length > MAX_PROBE_SIZES || !p.sizes.every((x) => isInt(x, 68, 65535)))
         throw new BadRequest(`probes[${i}].sizes must be 1..${MAX_PROBE_SIZES} sizes of 68..65535 bytes, for a sized check (mtu) only`);
       probe.sizes = [...(p.sizes as number[])];
+    }
+    if (p.trace !== undefined) {
+      const tr = p.trace;
+      const sized = isCheckId(p.check as string) && CATALOGUE[p.check as CheckId].sizing !== undefined;
+      if (!sized || !isObject(tr) || !isInt(tr.size, 68, 65535) || !isInt(tr.small, 68, 65535) || !isInt(tr.maxTtl, 1, MAX_TRACE_TTL))
+        throw new BadRequest(`probes[${i}].trace must be { size, small: 68..65535, maxTtl: 1..${MAX_TRACE_TTL} }, for a sized check (mtu) only`);
+      probe.trace = { size: tr.size, small: tr.small, maxTtl: tr.maxTtl };
     }
     probes.push(probe);
   }

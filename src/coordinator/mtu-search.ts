@@ -8,6 +8,7 @@ import type { TimeoutPolicy } from '../checks/rtt.js';
 import type { ProbeRequestBody } from '../control/protocol.js';
 import { minFramedSize } from '../checks/framing.js';
 import type { CarriedShape } from '../checks/mtu.js';
+import { MAX_TRACE_TTL } from '../checks/mtu-prober.js';
 import type { CheckId, PlannedFlow } from '../types.js';
 import type { MtuSearchResult } from '../verdict-mtu.js';
 import type { ControlConnection } from './client.js';
@@ -36,6 +37,8 @@ export interface MtuSearchContext {
   /** Wait after a round before asking what arrived (the probes' own timeout has already passed). */
   graceMs?: number;
   search?: Partial<SearchOptions>;
+  /** TTLs a silent limit's trace tries (0: no trace). */
+  traceTtl?: number;
   signal?: AbortSignal;
 }
 
@@ -130,7 +133,46 @@ export async function searchMtu(ctx: MtuSearchContext): Promise<Map<number, MtuS
     }
     active = next;
   }
+  if (!ctx.signal?.aborted && (ctx.traceTtl ?? MAX_TRACE_TTL) > 0) await traceSilent(ctx, out, opts.floor, timeouts);
   return out;
+}
+
+/** Silent limits traced per sender at most: time-exceeded is rate-limited per peer (Linux: a burst of 6, then 1/s). */
+export const MAX_TRACES_PER_SENDER = 4;
+
+/**
+ * For the flows whose limit is silent (a size arrived, a larger did not, no frag-needed and no refusal),
+ * one round of TTL-limited DF probes per sender, all senders at once: the hop in front of the limit.
+ */
+async function traceSilent(ctx: MtuSearchContext, results: Map<number, MtuSearchResult>, floor: number, timeouts: TimeoutPolicy): Promise<void> {
+  const bySender = new Map<string, Array<{ flow: PlannedFlow; r: MtuSearchResult }>>();
+  for (const [i, r] of results) {
+    if (r.lo === null || r.fragNeeded || r.refusedSize !== null) continue;
+    const flow = ctx.flows.get(i);
+    let l = bySender.get(flow.from);
+    if (!l) bySender.set(flow.from, (l = []));
+    if (l.length < MAX_TRACES_PER_SENDER) l.push({ flow, r });
+  }
+  await Promise.all(
+    [...bySender].map(async ([name, items]) => {
+      const node = ctx.nodes.get(name);
+      if (!node?.reachable) return;
+      const byKey = new Map(items.map((x) => [`${x.flow.toAddress}/${x.flow.idx}`, x.r]));
+      const probes: ProbeRequestBody['probes'] = items.map(({ flow, r }) => ({
+        idx: flow.idx, check: ctx.check, transport: flow.transport, to: flow.toAddress, port: flow.port, framing: ctx.shape.framing,
+        trace: { size: r.hi, small: floor, maxTtl: ctx.traceTtl ?? MAX_TRACE_TTL },
+      }));
+      try {
+        await node.client.probe(ctx.sessionId, { probes, tries: 1, timeouts, concurrency: ctx.concurrency, spacingMs: ctx.spacingMs }, (line) => {
+          if (!('outcome' in line)) return;
+          const r = byKey.get(`${line.outcome.toAddress}/${line.outcome.idx}`);
+          if (r && line.outcome.mtu?.trace) r.trace = line.outcome.mtu.trace;
+        }, ctx.signal);
+      } catch {
+        // No trace from this sender: its flows keep no hop (the verdict does not depend on one).
+      }
+    }),
+  );
 }
 
 /**

@@ -2,7 +2,8 @@
 // (a) the router's frag-needed dropped: mtu-blackhole both ways, pathMtu 1400 towards node2 and
 // 1400-1404 from it (the router's port takes MTU + a VLAN header on receive, silently);
 // (b) allowed: mtu-limited towards node2, hop = the router's address facing the sender; still
-// mtu-blackhole from node2. Pairs not crossing the link pass at 1500; the small probes of the other
+// mtu-blackhole from node2. Where silent, TTL-limited probes locate the hop (the link after the router
+// towards node2, the link into the router from node2). Pairs not crossing the link pass at 1500; the small probes of the other
 // checks pass throughout.
 import t from 'tap';
 import { expectedOutcome, parseFault } from '../../src/lab/faults.js';
@@ -29,10 +30,14 @@ for (const [name, spec] of [['frag-needed dropped', 'mtu:1400@node2'], ['frag-ne
       t.equal(to2.where, 'path');
       const gateway = from === 'node1' ? '198.18.1.1' : '198.18.3.1';
       if (fault.icmp) t.same(to2.hop, { address: gateway, mtu: 1400 }, 'hop: the router address facing the sender, and its next-hop MTU');
-      else t.equal(to2.hop, null);
+      // Silent: TTL-limited probes find it — the large ones reach the router (TTL 1) and go no further.
+      else t.same(to2.hop, { address: gateway, mtu: 1400, by: 'time-exceeded', ttl: 1, link: 'after' }, 'hop from TTL-limited probes: the router, the link after it');
       const from2 = rs.get(`mtu node2->${from}`)!;
       t.equal(from2.cause, 'mtu-blackhole', 'from node2 the oversize frame is discarded on receive: no ICMP at all');
       t.ok(from2.pathMtu !== null && from2.pathMtu !== undefined && from2.pathMtu >= 1400 && from2.pathMtu <= 1404, `node2->${from} path MTU ${from2.pathMtu}`);
+      // The router's port drops the frame before IP sees it: no large probe reaches even the first hop.
+      t.same(from2.hop, { address: '198.18.2.1', mtu: from2.pathMtu, by: 'time-exceeded', ttl: 1, link: 'before' }, `node2->${from}: the first link, into the router`);
+      t.match(from2.detail, /the first link, from node2 to 198\.18\.2\.1/);
     }
     for (const k of ['mtu node1->node3', 'mtu node3->node1']) {
       t.equal(rs.get(k)?.verdict, 'pass', `${k} does not cross the link`);

@@ -2,7 +2,7 @@
 // uses a frag-needed's next-hop MTU at once, survives lost copies, and stops below the floor.
 import t from 'tap';
 import fc from 'fast-check';
-import { advance, DEFAULT_SEARCH, nextSizes, roundSchedule, roundsFor, startSearch, type SearchOptions, type SearchState } from '../../src/checks/mtu-search.js';
+import { advance, COMMON_PATH_MTUS, DEFAULT_SEARCH, MAX_SIZES_PER_ROUND, nextSizes, roundSchedule, roundsFor, startSearch, type SearchOptions, type SearchState } from '../../src/checks/mtu-search.js';
 
 /** Run the search against a path that carries sizes ≤ pathMtu; `lose` drops a size (loss), `hint` mimics frag-needed. */
 function simulate(hostMtu: number, pathMtu: number, o: SearchOptions, opts: { hint?: boolean; lose?: (size: number, round: number) => boolean } = {}) {
@@ -33,13 +33,25 @@ t.test('finds the exact path MTU within the bound', async (t) => {
   );
 });
 
-t.test('the default search is exact for 1500-byte hosts in at most 4 rounds', async (t) => {
-  for (const pathMtu of [576, 577, 1000, 1280, 1400, 1404, 1450, 1499]) {
+t.test('the default search: a common path MTU in one round, one just above it (veth VLAN slack) in two, any in three', async (t) => {
+  for (const pathMtu of COMMON_PATH_MTUS) {
     const { s, sentAll } = simulate(1500, pathMtu, DEFAULT_SEARCH);
-    t.equal(s.end, 'converged', `path ${pathMtu}`);
-    t.equal(s.lo, pathMtu);
-    t.ok(sentAll.length <= 4, `${pathMtu}: ${sentAll.length} rounds`);
+    t.same([s.end, s.lo, sentAll.length], ['converged', pathMtu, 1], `common ${pathMtu}: one round`);
   }
+  for (const pathMtu of [1404, 1384, 1454]) t.equal(simulate(1500, pathMtu, DEFAULT_SEARCH).sentAll.length, 2, `${pathMtu}: two rounds`);
+  for (const pathMtu of [576, 577, 1000, 1300, 1499]) {
+    const { s, sentAll } = simulate(1500, pathMtu, DEFAULT_SEARCH);
+    t.equal(s.lo, pathMtu, `path ${pathMtu}`);
+    t.ok(sentAll.length <= 3, `${pathMtu}: ${sentAll.length} rounds`);
+  }
+  fc.assert(
+    fc.property(fc.integer({ min: 600, max: 9000 }), fc.double({ min: 0, max: 1, noNaN: true }), (hostMtu, frac) => {
+      const pathMtu = 576 + Math.floor(frac * (hostMtu - 1 - 576));
+      const { s, sentAll } = simulate(hostMtu, pathMtu, DEFAULT_SEARCH);
+      // Exact, and no round asks for more sizes than one probe request may carry.
+      return s.end === 'converged' && s.lo === pathMtu && sentAll.every((r) => r.length >= 1 && r.length <= MAX_SIZES_PER_ROUND && new Set(r).size === r.length);
+    }),
+  );
 });
 
 t.test('a frag-needed next-hop MTU (from the host-size probe) ends it in one round', async (t) => {
@@ -86,6 +98,8 @@ t.test('rejects nonsense options', async (t) => {
   t.throws(() => startSearch(1500, { floor: 576, perRound: 0, maxRounds: 1 }), RangeError);
   t.throws(() => startSearch(1500, { floor: 576, perRound: 1, maxRounds: 0 }), RangeError);
   t.throws(() => startSearch(1.5), RangeError);
+  t.throws(() => startSearch(1500, { floor: 576, perRound: 32, maxRounds: 1 }), RangeError, 'more than one probe request carries');
+  t.throws(() => startSearch(1500, { ...DEFAULT_SEARCH, dense: 33 }), RangeError);
 });
 
 t.test('the round schedule is paced, interleaves copies and goes largest first', async (t) => {
