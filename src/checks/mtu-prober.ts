@@ -36,8 +36,8 @@ export interface MtuProbeRequest {
 }
 
 const HOST_MTU_CACHE_MS = 5000;
-/** Gap between two large probes: a round of 12 sizes × 2 copies takes ~70 ms, not a burst of 35 kB. */
-export const MTU_SPACING_MS = 3;
+/** Gap between two large probes: a first round of ~30 sizes × 2 copies takes ~60 ms, not a burst of 80 kB. */
+export const MTU_SPACING_MS = 1;
 const nowMs = (): number => performance.timeOrigin + performance.now();
 
 export class MtuProber {

@@ -20,6 +20,7 @@ Examples:
   calico-nettest mesh -i nodes.yaml -s secret --checks bgp,ipip --format json --out mesh.json
   calico-nettest mesh -i nodes.yaml -s secret --out report.html      # HTML page; the table still prints
   calico-nettest mesh -i nodes.yaml -s secret --explain              # name the rule behind each host-side failure
+  calico-nettest mesh -i nodes.yaml -s secret --checks vxlan,mtu      # path MTU in VXLAN framing: pathMtu, hop
 
 Exit status: 0 every flow passed; 1 a flow failed or is unknown; 2 bad usage, inventory or secret
 (nothing was run); 3 could not run at all (no responder reachable; the inventory needs more memory than

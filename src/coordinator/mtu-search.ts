@@ -105,7 +105,7 @@ export async function searchMtu(ctx: MtuSearchContext): Promise<Map<number, MtuS
         }
       }),
     );
-    await new Promise((r) => setTimeout(r, ctx.graceMs ?? 50));
+    await new Promise((r) => setTimeout(r, ctx.graceMs ?? 20));
     // What arrived: one witness log per destination of this round.
     const dests = [...new Set(active.map((s) => s.flow.to))];
     await Promise.all(
@@ -176,17 +176,21 @@ async function traceSilent(ctx: MtuSearchContext, results: Map<number, MtuSearch
 }
 
 /**
- * How long a round's sender waits for a frag-needed: a few of the slowest round trips the first pass
- * measured (any check), within the run's policy; 150 ms when none was measured. The host-size probe
- * already waited the full adaptive timeout, so a late ICMP here costs precision, not the verdict.
+ * How long a round's sender waits for a frag-needed: three times the median round trip the first pass
+ * measured (any check; at most 10 000 samples) plus 20 ms, within the run's policy; 150 ms when none was
+ * measured. The median, not the worst: one slow handshake under load must not stretch every round, and
+ * the host-size probe already waited the full adaptive timeout, so a late ICMP here costs precision
+ * (a size called lost), not the verdict.
  */
 function roundTimeouts(ctx: MtuSearchContext): TimeoutPolicy {
-  let worst = -1;
-  for (let i = 0; i < ctx.flows.length; i++) {
+  const rtts: number[] = [];
+  for (let i = 0; i < ctx.flows.length && rtts.length < 10_000; i++) {
     const rtt = ctx.outcomes.get(i)?.rttMs;
-    if (rtt !== null && rtt !== undefined && rtt > worst) worst = rtt;
+    if (rtt !== null && rtt !== undefined) rtts.push(rtt);
   }
+  rtts.sort((a, b) => a - b);
+  const median = rtts.length ? rtts[Math.floor(rtts.length / 2)]! : -1;
   const p = ctx.timeouts;
-  const wait = Math.round(Math.min(p.maxMs, Math.max(p.minMs, worst < 0 ? 150 : 4 * worst + 20)));
+  const wait = Math.round(Math.min(p.maxMs, Math.max(p.minMs, median < 0 ? 150 : 3 * median + 20)));
   return { initialMs: Math.max(10, wait), minMs: Math.max(1, Math.min(wait, p.minMs)), maxMs: Math.max(10, wait) };
 }
