@@ -15,7 +15,7 @@ import type { CheckId, SourceOutcome, Transport } from '../types.js';
 import { DEFAULT_TIMEOUTS, PeerTimeouts, type TimeoutPolicy } from './rtt.js';
 import { CATALOGUE, probeShape, type Framing, type ProbeShape } from './catalogue.js';
 import { FRAMINGS_OF, framePacket } from './framing.js';
-import { MtuProber, traceMtu } from './mtu-prober.js';
+import { MtuProber, sleep, traceMtu } from './mtu-prober.js';
 import { nextHopMtu } from '../packets/icmp.js';
 
 export interface ProbeRequest {
@@ -56,16 +56,6 @@ export interface ProbeSession {
 type Reply = { kind: 'synack' | 'rst' | 'icmp'; from: string; atMs: number; icmp: { type: number; code: number } | null };
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 class SendRefused extends Error {
   constructor(readonly code: string) {

@@ -9,7 +9,7 @@ import type { ProbeRequestBody } from '../control/protocol.js';
 import { minFramedSize } from '../checks/framing.js';
 import type { CarriedShape } from '../checks/mtu.js';
 import { MAX_TRACE_TTL } from '../checks/mtu-prober.js';
-import type { CheckId, PlannedFlow } from '../types.js';
+import type { CheckId, MtuTrace, PlannedFlow } from '../types.js';
 import type { MtuSearchResult } from '../verdict-mtu.js';
 import type { ControlConnection } from './client.js';
 import { OutcomeTable, WitnessTable } from './outcomes.js';
@@ -74,6 +74,7 @@ export async function searchMtu(ctx: MtuSearchContext): Promise<Map<number, MtuS
   }
 
   const timeouts = roundTimeouts(ctx);
+  const tracer = new Tracer(ctx, out, opts.floor);
   while (active.length > 0 && !ctx.signal?.aborted) {
     const round = new Map<string, { s: Searching; sizes: number[] }[]>();
     for (const s of active) {
@@ -82,25 +83,32 @@ export async function searchMtu(ctx: MtuSearchContext): Promise<Map<number, MtuS
       if (!l) round.set(s.flow.from, (l = []));
       l.push({ s, sizes });
     }
+    // Silent limits known so far are traced in this round's requests (the sender runs them side by side):
+    // no round of their own.
+    const traces = tracer.due();
     // One probe request per sender, all senders at once.
     await Promise.all(
-      [...round].map(async ([name, items]) => {
+      [...new Set([...round.keys(), ...traces.keys()])].map(async (name) => {
         const node = ctx.nodes.get(name);
+        const items = round.get(name) ?? [];
         if (!node) return;
         const byKey = new Map(items.map((x) => [`${x.s.flow.toAddress}/${x.s.flow.idx}`, x.s]));
         const probes: ProbeRequestBody['probes'] = items.map(({ s, sizes }) => ({ idx: s.flow.idx, check: ctx.check, transport: s.flow.transport, to: s.flow.toAddress, port: s.flow.port, sizes, framing: ctx.shape.framing }));
+        const traced = tracer.entries(traces.get(name) ?? []);
+        probes.push(...traced.probes);
         try {
           await node.client.probe(ctx.sessionId, { probes, tries: Math.max(1, ctx.copies ?? 2), timeouts, concurrency: ctx.concurrency, spacingMs: ctx.spacingMs }, (line) => {
             if (!('outcome' in line)) return;
-            const s = byKey.get(`${line.outcome.toAddress}/${line.outcome.idx}`);
             const m = line.outcome.mtu;
+            if (m?.trace) return traced.onTrace(line.outcome.toAddress, line.outcome.idx, m.trace);
+            const s = byKey.get(`${line.outcome.toAddress}/${line.outcome.idx}`);
             if (!s || !m) return;
             s.result.fragNeeded ??= m.fragNeeded;
             if (m.refusedSize !== null) s.result.refusedSize = Math.min(s.result.refusedSize ?? m.refusedSize, m.refusedSize);
             if (m.kernelPmtuAfter !== null) s.result.kernelPmtuAfter = m.kernelPmtuAfter;
           }, ctx.signal);
         } catch {
-          // This sender cannot search now: its flows keep what is known (the interval so far).
+          // This sender cannot search now: its flows keep what is known (the interval so far), and no hop.
           for (const { s } of items) s.state = { ...s.state, end: 'bounded' };
         }
       }),
@@ -133,7 +141,24 @@ export async function searchMtu(ctx: MtuSearchContext): Promise<Map<number, MtuS
     }
     active = next;
   }
-  if (!ctx.signal?.aborted && (ctx.traceTtl ?? MAX_TRACE_TTL) > 0) await traceSilent(ctx, out, opts.floor, timeouts);
+  // Limits found silent in the last round: one request of traces per sender, all at once.
+  const last = tracer.due();
+  if (!ctx.signal?.aborted && last.size > 0) {
+    await Promise.all(
+      [...last].map(async ([name, items]) => {
+        const node = ctx.nodes.get(name);
+        if (!node?.reachable) return;
+        const traced = tracer.entries(items);
+        try {
+          await node.client.probe(ctx.sessionId, { probes: traced.probes, tries: 1, timeouts, concurrency: ctx.concurrency, spacingMs: ctx.spacingMs }, (line) => {
+            if ('outcome' in line && line.outcome.mtu?.trace) traced.onTrace(line.outcome.toAddress, line.outcome.idx, line.outcome.mtu.trace);
+          }, ctx.signal);
+        } catch {
+          // No trace from this sender: its flows keep no hop (the verdict does not depend on one).
+        }
+      }),
+    );
+  }
   return out;
 }
 
@@ -141,38 +166,52 @@ export async function searchMtu(ctx: MtuSearchContext): Promise<Map<number, MtuS
 export const MAX_TRACES_PER_SENDER = 4;
 
 /**
- * For the flows whose limit is silent (a size arrived, a larger did not, no frag-needed and no refusal),
- * one round of TTL-limited DF probes per sender, all senders at once: the hop in front of the limit.
+ * Which flows get a TTL-limited trace, and when: those whose limit is silent so far (a size arrived, a
+ * larger did not, no frag-needed, no refusal), once each, at most MAX_TRACES_PER_SENDER a sender. The
+ * trace's large size is the smallest known not to arrive.
  */
-async function traceSilent(ctx: MtuSearchContext, results: Map<number, MtuSearchResult>, floor: number, timeouts: TimeoutPolicy): Promise<void> {
-  const bySender = new Map<string, Array<{ flow: PlannedFlow; r: MtuSearchResult }>>();
-  for (const [i, r] of results) {
-    if (r.lo === null || r.fragNeeded || r.refusedSize !== null) continue;
-    const flow = ctx.flows.get(i);
-    let l = bySender.get(flow.from);
-    if (!l) bySender.set(flow.from, (l = []));
-    if (l.length < MAX_TRACES_PER_SENDER) l.push({ flow, r });
+class Tracer {
+  private readonly done = new Set<number>();
+  private readonly perSender = new Map<string, number>();
+  constructor(
+    private readonly ctx: MtuSearchContext,
+    private readonly results: Map<number, MtuSearchResult>,
+    private readonly floor: number,
+  ) {}
+
+  /** Flows due for a trace now, by sender (each is then counted as traced). */
+  due(): Map<string, Array<{ flow: PlannedFlow; r: MtuSearchResult }>> {
+    const out = new Map<string, Array<{ flow: PlannedFlow; r: MtuSearchResult }>>();
+    if ((this.ctx.traceTtl ?? MAX_TRACE_TTL) <= 0) return out;
+    for (const [i, r] of this.results) {
+      if (this.done.has(i) || r.lo === null || r.fragNeeded || r.refusedSize !== null) continue;
+      const flow = this.ctx.flows.get(i);
+      const n = this.perSender.get(flow.from) ?? 0;
+      if (n >= MAX_TRACES_PER_SENDER) continue;
+      this.perSender.set(flow.from, n + 1);
+      this.done.add(i);
+      let l = out.get(flow.from);
+      if (!l) out.set(flow.from, (l = []));
+      l.push({ flow, r });
+    }
+    return out;
   }
-  await Promise.all(
-    [...bySender].map(async ([name, items]) => {
-      const node = ctx.nodes.get(name);
-      if (!node?.reachable) return;
-      const byKey = new Map(items.map((x) => [`${x.flow.toAddress}/${x.flow.idx}`, x.r]));
-      const probes: ProbeRequestBody['probes'] = items.map(({ flow, r }) => ({
-        idx: flow.idx, check: ctx.check, transport: flow.transport, to: flow.toAddress, port: flow.port, framing: ctx.shape.framing,
-        trace: { size: r.hi, small: floor, maxTtl: ctx.traceTtl ?? MAX_TRACE_TTL },
-      }));
-      try {
-        await node.client.probe(ctx.sessionId, { probes, tries: 1, timeouts, concurrency: ctx.concurrency, spacingMs: ctx.spacingMs }, (line) => {
-          if (!('outcome' in line)) return;
-          const r = byKey.get(`${line.outcome.toAddress}/${line.outcome.idx}`);
-          if (r && line.outcome.mtu?.trace) r.trace = line.outcome.mtu.trace;
-        }, ctx.signal);
-      } catch {
-        // No trace from this sender: its flows keep no hop (the verdict does not depend on one).
-      }
-    }),
-  );
+
+  /** The probe entries of these traces, and where each trace's answer goes. */
+  entries(items: Array<{ flow: PlannedFlow; r: MtuSearchResult }>): { probes: ProbeRequestBody['probes']; onTrace: (to: string, idx: number, t: MtuTrace) => void } {
+    const byKey = new Map(items.map((x) => [`${x.flow.toAddress}/${x.flow.idx}`, x.r]));
+    const probes: ProbeRequestBody['probes'] = items.map(({ flow, r }) => ({
+      idx: flow.idx, check: this.ctx.check, transport: flow.transport, to: flow.toAddress, port: flow.port, framing: this.ctx.shape.framing,
+      trace: { size: r.hi, small: this.floor, maxTtl: this.ctx.traceTtl ?? MAX_TRACE_TTL },
+    }));
+    return {
+      probes,
+      onTrace: (to, idx, t) => {
+        const r = byKey.get(`${to}/${idx}`);
+        if (r) r.trace = t;
+      },
+    };
+  }
 }
 
 /**
