@@ -25,6 +25,8 @@ export type Cause =
   | 'not-probed'
   /** No reply, but the sender's reply socket failed to receive meanwhile: a reply may have been lost there. */
   | 'receive-error'
+  /** Added: a responder on the flow lost or shed packets under load (a flood?), so a missing witness proves nothing. */
+  | 'overloaded'
   | 'mtu-blackhole'
   | 'mtu-limited';
 
@@ -43,6 +45,8 @@ export const NODE_ERROR_KINDS = [
   'stopped-streaming', // the probe stream ended before every probe was done
   'probe-failed', // the responder said probing failed
   'no-responder', // none was started there for this run (SSH / Kubernetes launch failed)
+  'stopped', // it went silent past its deadline (stopped, frozen, overloaded): asked nothing more
+  'unsigned', // the answer lacked our responder's signature (a process there without the secret)
   'other',
 ] as const;
 export type NodeErrorKind = (typeof NODE_ERROR_KINDS)[number];
@@ -81,6 +85,10 @@ export interface Facts {
   error?: string;
   /** --explain: the host rule that took the verdict (also the result's `rule`). */
   rule?: RuleFact;
+  /** Probe-shaped packets with a wrong proof (forged, re-sent elsewhere, re-wrapped) the destination saw during the run. */
+  forged?: number;
+  /** Packets the flow's responders (the source's capture, the destination's witness) shed or lost under load during the run. */
+  shed?: number;
   /** mtu check (src/verdict-mtu.ts): the encapsulation whose framing the probes took (a check id), host
    *  MTU, largest size that arrived (and the smallest known not to, when the search stopped at its bound),
    *  the hop that limits (from a frag-needed, or located by TTL-limited probes: `hop.by`), what the sender's
@@ -232,6 +240,8 @@ export interface FlowResult {
   receiveError?: string;
   /** verify only. */
   change?: Change;
+  /** Added (verify, on fixed flows): what the baseline said of the flow, so the HTML can say what got fixed. */
+  was?: Pick<FlowResult, 'verdict' | 'cause' | 'rejectedBy'> & { where?: Where | null };
   /** --explain: the host rule that took the verdict, as the user wrote it. */
   rule?: RuleFact;
   /** --explain ran for this flow but names no rule: why (words, for people). */

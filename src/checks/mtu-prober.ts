@@ -112,7 +112,7 @@ export class MtuProber {
         this.watch.set(w.key, (s) => {
           if (s.type === 11 && !got.some((g) => g.ttl === ttl)) got.push({ ttl, from: s.from });
         });
-        const payload = encodeProbePayload({ key: session.key, sessionId: session.idBytes, check: req.check, idx: req.idx, attempt: Math.min(255, 200 + ttl), sendTimeMs: Date.now() });
+        const payload = encodeProbePayload({ key: session.key, sessionId: session.idBytes, src: this.address, dst: req.to, transport: req.transport, port: req.port, check: req.check, idx: req.idx, attempt: Math.min(255, 200 + ttl), sendTimeMs: Date.now() });
         const packet = framePacket({ framing: req.framing, size, df: true }, { src: this.address, dst: req.to, transport: req.transport, srcPort: w.srcPort, dstPort: req.port, id: w.ipId, ttl, payload });
         try {
           outcome.attempts++;
@@ -170,7 +170,7 @@ export class MtuProber {
       for (let i = 0; i < schedule.length && !signal?.aborted; i++) {
         const { size } = schedule[i]!;
         if (refused.has(size)) continue;
-        const payload = encodeProbePayload({ key: session.key, sessionId: session.idBytes, check: req.check, idx: req.idx, attempt: Math.min(255, i), sendTimeMs: Date.now() });
+        const payload = encodeProbePayload({ key: session.key, sessionId: session.idBytes, src: this.address, dst: req.to, transport: req.transport, port: req.port, check: req.check, idx: req.idx, attempt: Math.min(255, i), sendTimeMs: Date.now() });
         const packet = framePacket({ framing: req.framing, size, df: true }, { src: this.address, dst: req.to, transport: req.transport, srcPort: wire.srcPort, dstPort: req.port, id: wire.ipId, payload });
         try {
           outcome.attempts++;

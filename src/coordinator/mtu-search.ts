@@ -18,7 +18,7 @@ export interface MtuSearchNode {
   client: ControlConnection;
   reachable: boolean;
   capture: boolean;
-  witness: { get(idx: number): ReturnType<WitnessTable['get']> } | null;
+  witness: { forFlow(flow: PlannedFlow, fromAddress: string): ReturnType<WitnessTable['forFlow']> } | null;
 }
 
 export interface MtuSearchContext {
@@ -26,6 +26,8 @@ export interface MtuSearchContext {
   outcomes: OutcomeTable;
   nodes: ReadonlyMap<string, MtuSearchNode>;
   sessionId: string;
+  /** Node name -> address: a witness row counts only for the flow its proof names (source included). */
+  addressOf: ReadonlyMap<string, string>;
   /** The sized check (catalogue `sizing`) and the shape its carrier gives its probes. */
   check: CheckId;
   shape: CarriedShape;
@@ -63,7 +65,7 @@ export async function searchMtu(ctx: MtuSearchContext): Promise<Map<number, MtuS
     const to = ctx.nodes.get(flow.to);
     const from = ctx.nodes.get(flow.from);
     if (!src || src.sendError || hostMtu === null || !to?.witness || !from?.reachable) continue;
-    const wit = to.witness.get(flow.idx);
+    const wit = to.witness.forFlow(flow, ctx.addressOf.get(flow.from) ?? '');
     const arrived = (to.capture ? wit?.ifaceSize : wit?.socketSize) ?? 0;
     if (arrived >= hostMtu) continue;
     const frag = src.mtu?.fragNeeded ?? null;
@@ -132,7 +134,7 @@ export async function searchMtu(ctx: MtuSearchContext): Promise<Map<number, MtuS
     for (const { s, sizes } of [...round.values()].flat()) {
       if (!s.state.end) {
         const to = ctx.nodes.get(s.flow.to);
-        const wit = to?.witness?.get(s.flow.idx);
+        const wit = to?.witness?.forFlow(s.flow, ctx.addressOf.get(s.flow.from) ?? '');
         const arrived = (to?.capture ? wit?.ifaceSize : wit?.socketSize) ?? 0;
         s.state = advance(s.state, sizes, arrived, s.result.fragNeeded?.mtu || null, opts);
       }

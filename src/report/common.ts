@@ -52,6 +52,7 @@ export const CAUSE_CODES: Record<Cause, string> = {
   'no-route': 'N',
   'mtu-blackhole': 'M',
   'mtu-limited': 'm',
+  overloaded: '?',
 };
 
 export function causeCode(r: Pick<FlowResult, 'verdict' | 'cause'>): string {

@@ -7,7 +7,7 @@ import { decodeIPv4, encodeIPv4, internetChecksum } from '../../src/packets/ipv4
 import { encodeIcmpError, decodeIcmp, nextHopMtu } from '../../src/packets/icmp.js';
 import { CATALOGUE } from '../../src/checks/catalogue.js';
 import { framePacket, MAX_PROBE_SIZE, minFramedSize } from '../../src/checks/framing.js';
-import { deriveSessionKey, encodeProbePayload, verifyProbePayload } from '../../src/packets/probe.js';
+import { deriveSessionKey, encodeProbePayload, PROBE_PAYLOAD_LENGTH, verifyProbePayload } from '../../src/packets/probe.js';
 import { findProbeInIpip } from '../../src/packets/ipip.js';
 import { findProbeInVxlan } from '../../src/packets/vxlan.js';
 import { decodeUdp, udpChecksumOk } from '../../src/packets/udp.js';
@@ -17,7 +17,7 @@ const SRC = '198.18.1.2';
 const DST = '198.18.2.2';
 const sessionId = Buffer.from('0011223344556677', 'hex');
 const key = deriveSessionKey(Buffer.from('secret'), sessionId);
-const payload = encodeProbePayload({ key, sessionId, check: 'mtu', idx: 7, attempt: 0, sendTimeMs: 1 });
+const payload = encodeProbePayload({ key, sessionId, src: SRC, dst: DST, transport: 'ipip', port: null, check: 'mtu', idx: 7, attempt: 0, sendTimeMs: 1 });
 type MtuFraming = 'ipip' | 'vxlan' | 'wireguard';
 const FRAMINGS: MtuFraming[] = ['ipip', 'vxlan', 'wireguard'];
 const transportOf = (c: MtuFraming) => (CATALOGUE[c].transport === 'udp' ? 'udp' : 'ipip');
@@ -34,11 +34,12 @@ function findProbe(framing: MtuFraming, packet: Buffer): Buffer | null {
   const ip = decodeIPv4(packet, { allowTruncated: true });
   if (framing === 'ipip') return findProbeInIpip(ip.payload);
   const udp = decodeUdp(ip.payload, { allowTruncated: true });
-  return framing === 'vxlan' ? findProbeInVxlan(udp.payload) : udp.payload.subarray(0, 42);
+  return framing === 'vxlan' ? findProbeInVxlan(udp.payload) : udp.payload.subarray(0, PROBE_PAYLOAD_LENGTH);
 }
 
 t.test('exact size, DF, valid headers, probe verifiable whole and from a snap', async (t) => {
-  t.same(FRAMINGS.map(minProbeSize), [90, 120, 70]);
+  // Headers before the payload: outer IPv4 + inner IPv4 + UDP; outer IPv4 + UDP + VXLAN + Ethernet + IPv4 + UDP; IPv4 + UDP.
+  t.same(FRAMINGS.map(minProbeSize), [48, 78, 28].map((h) => h + PROBE_PAYLOAD_LENGTH));
   fc.assert(
     fc.property(fc.constantFrom(...FRAMINGS), fc.integer({ min: 0, max: 9000 }), (framing, extra) => {
       const size = minProbeSize(framing) + extra;
