@@ -87,7 +87,8 @@ export async function searchMtu(ctx: MtuSearchContext): Promise<Map<number, MtuS
     }
     // Silent limits known so far are traced in this round's requests (the sender runs them side by side):
     // no round of their own.
-    const traces = tracer.due();
+    // (Not a flow still searched: one request may name a probe only once.)
+    const traces = tracer.due(new Set(active.map((a) => a.i)));
     // One probe request per sender, all senders at once.
     await Promise.all(
       [...new Set([...round.keys(), ...traces.keys()])].map(async (name) => {
@@ -182,11 +183,11 @@ class Tracer {
   ) {}
 
   /** Flows due for a trace now, by sender (each is then counted as traced). */
-  due(): Map<string, Array<{ flow: PlannedFlow; r: MtuSearchResult }>> {
+  due(busy: ReadonlySet<number> = new Set()): Map<string, Array<{ flow: PlannedFlow; r: MtuSearchResult }>> {
     const out = new Map<string, Array<{ flow: PlannedFlow; r: MtuSearchResult }>>();
     if ((this.ctx.traceTtl ?? MAX_TRACE_TTL) <= 0) return out;
     for (const [i, r] of this.results) {
-      if (this.done.has(i) || r.lo === null || r.fragNeeded || r.refusedSize !== null) continue;
+      if (this.done.has(i) || busy.has(i) || r.lo === null || r.fragNeeded || r.refusedSize !== null) continue;
       const flow = this.ctx.flows.get(i);
       const n = this.perSender.get(flow.from) ?? 0;
       if (n >= MAX_TRACES_PER_SENDER) continue;

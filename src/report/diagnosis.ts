@@ -1,7 +1,7 @@
 // Explains failed and unknown flows in the fewest statements: candidate groups (one per firewall that
 // could have dropped them) chosen by greedy set cover, largest first, ties to the more specific place.
 // Built to scale: one pass over the results with integer-indexed counters; only failures are grouped.
-import { checkIds } from '../checks/catalogue.js';
+import { CATALOGUE, checkIds } from '../checks/catalogue.js';
 import { calicoMtuAdvice } from '../checks/mtu.js';
 import { type CheckId, type DiagnosisStatement, type FlowResult, type Report } from '../types.js';
 import { listNames, plural, portOf, ruleMatch, trafficName } from './common.js';
@@ -203,6 +203,8 @@ export function diagnose(report: DiagnoseInput): DiagnosisStatement[] {
   const fullByNode = new Map<string, Group[]>();
   for (const g of groups.values()) {
     if ((g.kind !== Kind.Ingress && g.kind !== Kind.Egress) || g.a >= nodeCount || everyOther < 2) continue;
+    // A carried check (mtu) fails with its carrier: it is not a second kind of traffic the node drops.
+    if ((CATALOGUE as Record<string, { carriedBy?: readonly string[] } | undefined>)[checks[g.check] ?? '']?.carriedBy) continue;
     const unmeasured = (g.kind === Kind.Ingress ? unknownTo : unknownFrom)[g.a * STRIDE + g.check]!;
     if (distinctCount(g.members, g.kind === Kind.Ingress ? fFrom : fTo) + unmeasured !== everyOther) continue;
     const k = `${g.kind}:${g.a}`;
