@@ -158,6 +158,11 @@ export class ControlClient {
     return this.raw('POST', `${API}/sessions/${id}/explain`, body, undefined, signal, timeoutMs) as Promise<T>;
   }
 
+  /** preflight: this node's findings (src/preflight/route.ts). Retried on network errors: it changes nothing on the node. */
+  preflight(body: unknown, signal?: AbortSignal, timeoutMs = 60_000): Promise<unknown> {
+    return this.retried(() => this.raw('POST', '/v1/preflight', body, undefined, signal, timeoutMs), signal);
+  }
+
   async closeSession(id: string): Promise<void> {
     await this.raw('DELETE', `${API}/sessions/${id}`, undefined).catch(() => undefined);
   }
