@@ -96,3 +96,35 @@ t.test('preflight usage errors exit 2 with a message', async (t) => {
   t.equal(help.code, 0);
   t.match(help.stdout, /Examples:[\s\S]*Exit status: 0 no errors/);
 });
+
+t.test('vxlan-checksum-offload: a real vxlan.calico with tx checksum offload on, then off (ethtool -K)', { skip: needsRoot }, async (t) => {
+  if (!(await kernelCan(['vxlan', 'id', '7', 'dstport', '4789']))) {
+    t.comment('this kernel has no vxlan: no vxlan.calico to look at');
+    return;
+  }
+  if ((await run(['sh', '-c', 'command -v ethtool'], { allowFail: true })).code !== 0) {
+    t.fail('ethtool is not installed (.ci/run installs it)');
+    return;
+  }
+  const name = await ns(t, [['ip', 'link', 'add', 'vxlan.calico', 'type', 'vxlan', 'id', '4096', 'dstport', '4789', 'dev', 'eth0'], ['ip', 'link', 'set', 'vxlan.calico', 'up']]);
+  // What the kernel itself says about the device's features, read independently of the tool.
+  const features = (await run(['ip', 'netns', 'exec', name, 'ethtool', '-k', 'vxlan.calico'])).stdout;
+  const on = /^\s*tx-checksum-ip-generic: on/m.test(features);
+  const offload = (r: PreflightResult) => r.findings.filter((f) => f.id === 'vxlan-checksum-offload');
+  const before = await preflight(name);
+  t.same(validatePreflight(before.result), []);
+  t.equal(offload(before.result).length, on ? 1 : 0, `one finding exactly when ethtool says tx-checksum-ip-generic is on (${on})`);
+  if (on) {
+    const f = offload(before.result)[0]!;
+    t.equal(f.severity, 'warning', 'a warning: whether this kernel has the bug cannot be read from the host');
+    t.match(f.detail, /vxlan\.calico has tx checksum offload on \(tx-checksum-ip-generic/);
+    t.match(f.fix, /ethtool -K vxlan\.calico tx-checksum-ip-generic off/);
+    t.match(f.breaks, /TCP over VXLAN/);
+  }
+  await run(['ip', 'netns', 'exec', name, 'ethtool', '-K', 'vxlan.calico', 'tx-checksum-ip-generic', 'off']);
+  const after = await preflight(name);
+  t.same(offload(after.result), [], 'offload off: no finding');
+  // Another VXLAN device (not Calico's) is not Calico's business.
+  const other = await preflight(await ns(t, [['ip', 'link', 'add', 'vxlan.other', 'type', 'vxlan', 'id', '4097', 'dstport', '4790', 'dev', 'eth0']]));
+  t.same(offload(other.result), []);
+});
