@@ -5,6 +5,7 @@ import { BadRequest, isIPv4 } from '../control/protocol.js';
 import { SessionError } from '../responder/sessions.js';
 import { CHECK_IDS, type CheckId } from '../types.js';
 import { parseCidr4, type Finding } from './findings.js';
+import { preflightLocal } from './local.js';
 
 export const PREFLIGHT_PATH = '/v1/preflight';
 
@@ -24,6 +25,9 @@ export interface PreflightResponse {
 
 /** What the responder does for one call: its own preflight (src/preflight/local.ts). */
 export type PreflightRunner = (req: PreflightRequest) => Promise<Finding[]>;
+
+/** The responder's runner: this host, for the coordinator's checks and ranges, the inventory's address as the node's. */
+export const localPreflight: PreflightRunner = (req) => preflightLocal({ node: req.node, checks: req.checks, podCIDR: req.podCIDR, serviceCIDR: req.serviceCIDR, addresses: req.addresses ?? [] });
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const CHECKS = new Set<string>(CHECK_IDS);
@@ -70,7 +74,7 @@ export function parsePreflightResponse(v: unknown, node: string): { findings: Fi
  * Handle one preflight call; `send` writes the JSON answer. One at a time per responder: each call forks
  * a few commands and makes a scratch namespace, so a second caller at the same time is told to retry (409).
  */
-export function makePreflightHandler(runner: PreflightRunner): (method: string, body: unknown, send: (status: number, body: unknown) => void) => Promise<void> {
+export function makePreflightHandler(runner: PreflightRunner, log?: (msg: string) => void): (method: string, body: unknown, send: (status: number, body: unknown) => void) => Promise<void> {
   let busy = false;
   return async (method, body, send) => {
     if (method !== 'POST') throw new SessionError(`${method} not allowed on ${PREFLIGHT_PATH}`, 405);
@@ -78,7 +82,9 @@ export function makePreflightHandler(runner: PreflightRunner): (method: string, 
     if (busy) throw new SessionError('a preflight is already running on this node; try again in a few seconds', 409);
     busy = true;
     try {
-      send(200, { findings: await runner(req) } satisfies PreflightResponse);
+      const findings = await runner(req);
+      log?.(`preflight for ${req.node}: ${findings.length} finding${findings.length === 1 ? '' : 's'}`);
+      send(200, { findings } satisfies PreflightResponse);
     } finally {
       busy = false;
     }

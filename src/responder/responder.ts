@@ -15,8 +15,6 @@ import { SessionStore } from './sessions.js';
 import { createControlServer } from './server.js';
 import { Witness, type WitnessEvent } from './witness.js';
 import { Explainer } from '../explain/host.js';
-import { preflightLocal } from '../preflight/local.js';
-import type { PreflightRunner } from '../preflight/route.js';
 
 export interface ResponderOptions {
   native: NativeBinding;
@@ -135,13 +133,7 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
       sessions: store.size,
       timeMs: Date.now(),
     });
-    // This node's own preflight, for the coordinator's checks; the inventory's address is the node's.
-    const preflight: PreflightRunner = async (req) => {
-      const findings = await preflightLocal({ node: req.node, checks: req.checks, podCIDR: req.podCIDR, serviceCIDR: req.serviceCIDR, addresses: req.addresses ?? [o.address] });
-      emit('preflight', `preflight for ${req.node}: ${findings.length} finding${findings.length === 1 ? '' : 's'}`, { node: req.node, findings: findings.length });
-      return findings;
-    };
-    server = createControlServer({ secret: o.secret, store, witness, prober, info, explainer, preflight, log: (m) => emit('control', m) });
+    server = createControlServer({ secret: o.secret, store, witness, prober, info, explainer, log: (m) => emit('control', m) });
     await new Promise<void>((resolve, reject) => {
       server!.once('error', (err: NodeJS.ErrnoException) =>
         reject(

@@ -21,7 +21,7 @@ import type { Witness } from './witness.js';
 import type { SourceOutcome } from '../types.js';
 import { EXPLAIN_PATH, handleExplain } from '../explain/route.js';
 import type { Explainer } from '../explain/host.js';
-import { PREFLIGHT_PATH, makePreflightHandler, type PreflightRunner } from '../preflight/route.js';
+import { PREFLIGHT_PATH, localPreflight, makePreflightHandler, type PreflightRunner } from '../preflight/route.js';
 
 export interface ControlDeps {
   secret: Buffer;
@@ -31,7 +31,7 @@ export interface ControlDeps {
   info: () => InfoResponse;
   /** --explain's tracing (absent: the call is 404). */
   explainer?: Explainer;
-  /** preflight's host checks (absent: the call is 404). */
+  /** preflight's host checks (default: this host's, src/preflight/route.ts; tests give a fake). */
   preflight?: PreflightRunner;
   log: (msg: string) => void;
 }
@@ -85,7 +85,7 @@ function parseJson(body: Buffer): unknown {
 
 export function createControlServer(deps: ControlDeps): Server {
   const nonces = new NonceCache();
-  const preflight = deps.preflight ? makePreflightHandler(deps.preflight) : null;
+  const preflight = makePreflightHandler(deps.preflight ?? localPreflight, deps.log);
   const server = createServer((req, res) => {
     void handle(req, res).catch((err: unknown) => {
       if (res.headersSent) {
@@ -132,7 +132,7 @@ export function createControlServer(deps: ControlDeps): Server {
       deps.witness.refresh(now);
       return send(res, 201, { id: s.id, expiresAtMs: s.expiresAtMs, capture: deps.witness.capture });
     }
-    if (preflight && path === PREFLIGHT_PATH) return preflight(method, parseJson(body), (status, b) => send(res, status, b));
+    if (path === PREFLIGHT_PATH) return preflight(method, parseJson(body), (status, b) => send(res, status, b));
     const ex = deps.explainer ? EXPLAIN_PATH.exec(path) : null;
     if (ex) return handleExplain(deps.explainer!, deps.store.get(ex[1]!, now), method, parseJson(body), (status, b) => send(res, status, b));
     const m = /^\/v1\/sessions\/([0-9a-f]{16})(\/probe|\/witness)?$/.exec(path);
