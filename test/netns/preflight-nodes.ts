@@ -8,17 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { run } from '../../src/lab/sys.js';
 import { validatePreflight, type PreflightResult } from '../../src/preflight/result.js';
 import { labArgs, labCli, needsRoot, withLab } from '../helpers/lab.js';
-
-/** What this kernel can do, found by trying it in a namespace of the test's own. */
-async function kernelCan(type: string[]): Promise<boolean> {
-  const name = `cnt-pfk-${randomBytes(3).toString('hex')}`;
-  await run(['ip', 'netns', 'add', name]);
-  try {
-    return (await run(['ip', 'netns', 'exec', name, 'ip', 'link', 'add', 'k0', 'type', ...type], { allowFail: true })).code === 0;
-  } finally {
-    await run(['ip', 'netns', 'delete', name], { allowFail: true });
-  }
-}
+import { kernelCan } from '../helpers/kernel.js';
 
 const parse = (stdout: string, stderr: string): PreflightResult => {
   try {

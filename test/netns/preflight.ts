@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { run } from '../../src/lab/sys.js';
 import { validatePreflight, type PreflightResult } from '../../src/preflight/result.js';
 import { needsRoot, runIn } from '../helpers/lab.js';
+import { kernelCan } from '../helpers/kernel.js';
 
 const BIN = fileURLToPath(new URL('../../bin/calico-nettest', import.meta.url));
 
@@ -28,17 +29,6 @@ async function preflight(name: string, extra: string[] = []) {
     throw new Error(`no JSON (exit ${r.code}): ${r.stderr}`);
   }
   return { code: r.code, result };
-}
-
-/** What this kernel can do, found by trying it in a namespace of the test's own. */
-async function kernelCan(type: string[]): Promise<boolean> {
-  const name = `cnt-pfk-${randomBytes(3).toString('hex')}`;
-  await run(['ip', 'netns', 'add', name]);
-  try {
-    return (await run(['ip', 'netns', 'exec', name, 'ip', 'link', 'add', 'k0', 'type', ...type], { allowFail: true })).code === 0;
-  } finally {
-    await run(['ip', 'netns', 'delete', name], { allowFail: true });
-  }
 }
 
 t.test('preflight --local inside namespaces: rp_filter=2, ip_forward=0, both iptables backends, a clean node', { skip: needsRoot }, async (t) => {
