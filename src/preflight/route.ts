@@ -8,6 +8,8 @@ import { parseCidr4, type Finding } from './findings.js';
 import { preflightLocal } from './local.js';
 
 export const PREFLIGHT_PATH = '/v1/preflight';
+/** A preflight request is a node name, a few check ids, two CIDRs and up to 64 addresses (the per-route body cap). */
+export const PREFLIGHT_BODY_LIMIT = 16 << 10;
 
 export interface PreflightRequest {
   /** The node's name in the inventory: every finding is about it. */
