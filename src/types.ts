@@ -168,6 +168,8 @@ export interface FlowResult {
   receiveError?: string;
   /** verify only. */
   change?: Change;
+  /** Added (verify, on fixed flows): what the baseline said of the flow, so the HTML can say what got fixed. */
+  was?: Pick<FlowResult, 'verdict' | 'cause' | 'rejectedBy'> & { where?: Where | null };
   /** --explain: the host rule that took the verdict, as the user wrote it. */
   rule?: RuleFact;
   /** --explain ran for this flow but names no rule: why (words, for people). */

@@ -16,6 +16,7 @@ import { labNamespaceProblem } from '../lab/lab.js';
 import { loadSecret } from '../secret.js';
 import type { CheckId, Report } from '../types.js';
 import { CliError, EXIT, useColor, type Format, type RunCliOptions } from './common.js';
+import { progressFormat } from './eta.js';
 import { explainNodeErrors, prepareRemote, type PreparedRemote } from '../remote/prepare.js';
 import { addPreflight } from '../preflight/gather.js';
 
@@ -97,14 +98,11 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
     stderr.isTTY && !opts.quiet
       ? new cliProgress.SingleBar(
           {
-            format: `${hooks.command} [{bar}] {value}/{total} flows | {failed} failing | {eta_formatted} left`,
+            // Time left from the whole run's rate, asked at every redraw (src/cli/eta.ts says why).
+            format: progressFormat(`${hooks.command} [{bar}] {value}/{total} flows | {failed} failing | {left} left`),
             hideCursor: true,
             clearOnComplete: true,
             stream: stderr,
-            // Outcomes arrive in bursts (silent probes wait out their timeouts together): an ETA over the last
-            // few updates jumps (4m40s, then 0s). Average over many, and keep it moving between updates.
-            etaBuffer: 200,
-            etaAsynchronousUpdate: true,
           },
           cliProgress.Presets.shades_classic,
         )

@@ -313,6 +313,17 @@ export function membersOf(statement: DiagnosisStatement): readonly number[] | un
 }
 
 /**
+ * A statement diagnosed over a subset of a report's results, as one of the whole report: `extra` fields added,
+ * its members mapped through `indexOf` (subset index -> report index), so its links point at the right flows.
+ */
+export function inReport(statement: DiagnosisStatement, indexOf: readonly number[], extra: Partial<DiagnosisStatement> = {}): DiagnosisStatement {
+  const st = { ...statement, ...extra };
+  const members = MEMBERS.get(statement);
+  if (members) MEMBERS.set(st, members.map((m) => indexOf[m]!));
+  return st;
+}
+
+/**
  * One device often explains many chosen path groups at once (a security group between two zones
  * drops VXLAN for every sender in one of them): path groups of one check whose far ends are the same
  * set (counting the node itself, which never probes itself) become one statement.

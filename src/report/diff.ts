@@ -1,6 +1,6 @@
 // verify: compare a run with its baseline report, flow by flow (DESIGN §5), and decide the exit code.
-import type { Change, DiagnosisStatement, Report } from '../types.js';
-import { diagnose } from './diagnosis.js';
+import type { Change, DiagnosisStatement, FlowResult, Report } from '../types.js';
+import { diagnose, inReport } from './diagnosis.js';
 import { flowKey } from './common.js';
 
 /** How many untested baseline flows a report names one by one; the count is always whole. */
@@ -8,19 +8,21 @@ export const NOT_TESTED_LIST_CAP = 200;
 
 /** A copy of `current` with `change` on every result and the top-level `baseline`. */
 export function compareToBaseline(current: Report, baseline: Report, baselineFile?: string): Report {
-  const before = new Map<string, string>();
-  for (const r of baseline.results) before.set(flowKey(r), r.verdict);
+  const before = new Map<string, FlowResult>();
+  for (const r of baseline.results) before.set(flowKey(r), r);
   const tested = new Set<string>();
-  const results = current.results.map((r) => {
+  const results = current.results.map((r): FlowResult => {
     const key = flowKey(r);
     tested.add(key);
-    const was = before.get(key);
+    const b = before.get(key);
+    const was = b?.verdict;
     let change: Change;
     if (was === undefined) change = 'new';
     else if (was === 'pass' && r.verdict !== 'pass') change = 'regressed';
     else if (was !== 'pass' && r.verdict === 'pass') change = 'fixed';
     else change = 'unchanged';
-    return { ...r, change };
+    if (change !== 'fixed' || !b) return { ...r, change };
+    return { ...r, change, was: { verdict: b.verdict, cause: b.cause ?? null, rejectedBy: b.rejectedBy ?? null, ...(b.where !== undefined ? { where: b.where } : {}) } };
   });
   const base: NonNullable<Report['baseline']> = { startedAt: baseline.startedAt, summary: { ...baseline.summary } };
   if (baselineFile !== undefined) base.file = baselineFile;
@@ -92,8 +94,11 @@ export function verifyExitCode(report: Pick<Report, 'results' | 'baseline'>, str
  * those it already had, marked `known` — an operator after a firewall change reads the first part.
  */
 export function diagnoseAgainstBaseline(report: Report): DiagnosisStatement[] {
-  const fresh = report.results.filter((r) => r.verdict !== 'pass' && r.change !== 'unchanged');
-  const known = report.results.filter((r) => r.verdict !== 'pass' && r.change === 'unchanged');
-  const input = (results: Report['results']) => ({ nodes: report.nodes, results, ports: report.ports });
-  return [...diagnose(input(fresh)), ...diagnose(input(known)).map((d) => ({ ...d, known: true }))];
+  // Each part is diagnosed alone; its statements' members are mapped back to indices into report.results.
+  const part = (known: boolean) => {
+    const idx = report.results.flatMap((r, i) => (r.verdict !== 'pass' && (r.change === 'unchanged') === known ? [i] : []));
+    const results = idx.map((i) => report.results[i]!);
+    return diagnose({ nodes: report.nodes, results, ports: report.ports }).map((d) => inReport(d, idx, known ? { known: true } : {}));
+  };
+  return [...part(false), ...part(true)];
 }

@@ -4,6 +4,7 @@
 import type { CheckId, FlowResult, Report } from '../types.js';
 import { CAUSE_CODES, causeCode, checksOf, flowKey, formatRtt, matrixAxes, nodeNamesOf, plural, portOf, summarize, trafficName } from './common.js';
 import { diagnose, membersOf } from './diagnosis.js';
+import { diagnoseAgainstBaseline } from './diff.js';
 import type { DiagnosisStatement } from '../types.js';
 import { FINDINGS_CSS, findingsSection } from './findings.js';
 
@@ -115,7 +116,7 @@ export function renderHtml(report: Report, opts: HtmlOptions = {}): string {
     parts.push(`<div class="banner" id="incomplete"><b>Incomplete run.</b> It was interrupted before every flow finished: the results cover only what finished.</div>`);
   }
 
-  if (hasChanges) parts.push(changesSection(report));
+  if (hasChanges) parts.push(changesSection(report, diagnosis, stmtsOf));
   if (report.findings) parts.push(findingsSection(report.findings));
 
   parts.push(`<section id="diagnosis"><h2>Diagnosis</h2>`);
@@ -267,9 +268,11 @@ function flowRow(r: FlowResult, stmts?: readonly number[], withDetail = true): s
 function statementMembers(report: Report, diagnosis: readonly DiagnosisStatement[]): Array<readonly number[] | undefined> {
   const own = diagnosis.map((d) => membersOf(d));
   if (own.every((m) => m !== undefined)) return own;
+  // verify's diagnosis is of new and known failures apart: diagnose again the same way.
+  const again = report.results.some((r) => r.change !== undefined) ? diagnoseAgainstBaseline(report) : diagnose(report);
   const fresh = new Map<string, readonly number[] | undefined>();
-  for (const d of diagnose(report)) fresh.set(`${d.text}\u0000${d.flows}`, membersOf(d));
-  return diagnosis.map((d, i) => own[i] ?? fresh.get(`${d.text}\u0000${d.flows}`));
+  for (const d of again) fresh.set(`${d.text}\u0000${d.flows}\u0000${d.known === true}`, membersOf(d));
+  return diagnosis.map((d, i) => own[i] ?? fresh.get(`${d.text}\u0000${d.flows}\u0000${d.known === true}`));
 }
 
 /** The filter bar: check, node (the per-node view), cause, change, free text; state lives in the URL hash. */
@@ -294,7 +297,7 @@ function toolbar(report: Report, names: string[], checks: CheckId[]): string {
   );
 }
 
-function changesSection(report: Report): string {
+function changesSection(report: Report, diagnosis: readonly DiagnosisStatement[], stmtsOf: Map<FlowResult, number[]>): string {
   const regressed = report.results.filter((r) => r.change === 'regressed');
   const fixed = report.results.filter((r) => r.change === 'fixed');
   const fresh = report.results.filter((r) => r.change === 'new').length;
@@ -313,61 +316,101 @@ function changesSection(report: Report): string {
       `<span class="count"><b data-change-count="new">${fresh}</b> new</span>` +
       `<span class="count"><b data-change-count="unchanged">${unchanged}</b> unchanged</span></div>`,
   );
-  const list = (title: string, rs: FlowResult[]) => {
-    if (rs.length === 0) return;
+  const list = (id: string, title: string, groups: RowGroup[], n: number) => {
+    if (n === 0) return;
+    const { html, shown } = groupBodies(groups, stmtsOf, 200);
     out.push(
-      `<details class="changes"${rs.length <= 10 ? ' open' : ''}><summary>${e(title)}: ${rs.length}</summary>` +
-        `<table class="flows sortable"><thead><tr><th>check</th><th>flow</th><th>verdict</th><th>cause</th><th>detail</th></tr></thead><tbody>`,
+      `<details class="changes" id="changes-${id}"${n <= 10 || groups.length <= 12 ? ' open' : ''}><summary>${e(title)}: ${n}</summary>` +
+        `<table class="flows sortable grouped"><thead><tr><th>check</th><th>flow</th><th>verdict</th><th>cause</th><th>detail</th></tr></thead>`,
+      ...html,
+      '</table>',
     );
-    for (const r of rs.slice(0, 200)) out.push(flowRow(r));
-    out.push('</tbody></table>');
-    if (rs.length > 200) out.push(`<p class="note">and ${rs.length - 200} more.</p>`);
+    if (n > shown) out.push(`<p class="note">and ${n - shown} more.</p>`);
     out.push('</details>');
   };
-  list('Regressed (passed in the baseline, not now)', regressed);
-  list('Fixed (did not pass in the baseline, passes now)', fixed);
+  list('regressed', 'Regressed (passed in the baseline, not now), by the diagnosis statement that explains them', statementGroups(regressed, diagnosis, stmtsOf), regressed.length);
+  list('fixed', 'Fixed (did not pass in the baseline, passes now), by what the baseline\'s failures said', fixedGroups(report, fixed), fixed.length);
   out.push('</section>');
   return out.join('\n');
 }
 
-/** The flows that did not pass, one group per diagnosis statement (its detail once when they share it). */
-function failingSection(report: Report, diagnosis: readonly DiagnosisStatement[], stmtsOf: Map<FlowResult, number[]>): string {
-  const e = escapeHtml;
-  const bad = report.results.filter((r) => r.verdict !== 'pass');
-  if (bad.length === 0) return '';
+/** Rows of a grouped table under one heading: a statement of this page's diagnosis (`stmt`) or not. */
+interface RowGroup {
+  title: string;
+  stmt?: number;
+  rows: FlowResult[];
+}
+
+/** One group per diagnosis statement (the first that explains a flow), in the diagnosis' order; the rest last. */
+function statementGroups(rs: readonly FlowResult[], diagnosis: readonly DiagnosisStatement[], stmtsOf: Map<FlowResult, number[]>): RowGroup[] {
   const groups = new Map<number, FlowResult[]>();
-  for (const r of bad) {
+  for (const r of rs) {
     const s = stmtsOf.get(r)?.[0] ?? -1;
     let g = groups.get(s);
     if (!g) groups.set(s, (g = []));
     g.push(r);
   }
-  const order = [...groups.keys()].sort((a, b) => (a < 0 ? 1 : b < 0 ? -1 : a - b));
-  const out = [
-    `<section id="failing"><details${bad.length <= 50 || groups.size <= 12 ? ' open' : ''}><summary><h2>Flows that did not pass (${bad.length})</h2></summary>`,
-    `<p class="meta">Grouped by the diagnosis statement that explains them; click a column head to sort.</p>`,
-    `<table class="flows sortable grouped"><thead><tr><th>check</th><th>flow</th><th>verdict</th><th>cause</th><th>detail</th></tr></thead>`,
-  ];
+  return [...groups.keys()]
+    .sort((a, b) => (a < 0 ? 1 : b < 0 ? -1 : a - b))
+    .map((s) => (s >= 0 ? { title: `${s + 1}. ${diagnosis[s]?.text ?? ''}`, stmt: s, rows: groups.get(s)! } : { title: 'Not explained by a statement above', rows: groups.get(s)! }));
+}
+
+/**
+ * The fixed flows pass now, so no statement of this run explains them: they are grouped by a diagnosis of what
+ * the baseline said of them (`was`), which reads as what got fixed. Reports without `was` get one group.
+ */
+function fixedGroups(report: Report, fixed: readonly FlowResult[]): RowGroup[] {
+  const withWas = fixed.filter((r) => r.was);
+  const statements = diagnose({ nodes: report.nodes, ports: report.ports, results: withWas.map((r) => ({ ...r, ...r.was! })) });
+  const taken = new Set<FlowResult>();
+  const groups: RowGroup[] = [];
+  for (const d of statements) {
+    const rows = (membersOf(d) ?? []).map((i) => withWas[i]!).filter((r) => !taken.has(r));
+    for (const r of rows) taken.add(r);
+    if (rows.length) groups.push({ title: `In the baseline: ${d.text}`, rows });
+  }
+  const rest = fixed.filter((r) => !taken.has(r));
+  if (rest.length) groups.push({ title: groups.length ? 'Other fixed flows' : 'Fixed flows', rows: rest });
+  return groups;
+}
+
+/** A <tbody> per group: its heading (linked to its cells for a statement), the detail once when its rows share it. */
+function groupBodies(groups: readonly RowGroup[], stmtsOf: Map<FlowResult, number[]>, limit: number): { html: string[]; shown: number } {
+  const e = escapeHtml;
+  const html: string[] = [];
   let shown = 0;
-  for (const s of order) {
-    const rs = groups.get(s)!;
-    const details = new Set(rs.map((r) => r.detail ?? ''));
+  for (const { title, stmt, rows } of groups) {
+    const details = new Set(rows.map((r) => r.detail ?? ''));
     const shared = details.size === 1 ? [...details][0]! : null;
-    const title = s >= 0 ? `${s + 1}. ${diagnosis[s]?.text ?? ''}` : 'Not explained by a statement above';
-    out.push(
-      `<tbody class="grp"${s >= 0 ? ` data-stmt="${s}"` : ''}><tr class="grp-head"><th colspan="5"><span class="gt">${e(title)}</span> <span class="meta">${e(plural(rs.length, 'flow'))}</span>` +
-        (s >= 0 ? ` <a href="#stmt=${s}" data-stmt-link="${s}">show in the heatmaps</a>` : '') +
+    html.push(
+      `<tbody class="grp"${stmt !== undefined ? ` data-stmt="${stmt}"` : ''}><tr class="grp-head"><th colspan="5"><span class="gt">${e(title)}</span> <span class="meta">${e(plural(rows.length, 'flow'))}</span>` +
+        (stmt !== undefined ? ` <a href="#stmt=${stmt}" data-stmt-link="${stmt}">show in the heatmaps</a>` : '') +
         (shared ? `<div class="gd">${e(shared)}</div>` : '') +
         `</th></tr>`,
     );
-    for (const r of rs) {
-      if (shown >= 1000) break;
-      out.push(flowRow(r, stmtsOf.get(r), shared === null));
+    for (const r of rows) {
+      if (shown >= limit) break;
+      html.push(flowRow(r, stmtsOf.get(r), shared === null));
       shown++;
     }
-    out.push('</tbody>');
+    html.push('</tbody>');
   }
-  out.push('</table>');
+  return { html, shown };
+}
+
+/** The flows that did not pass, one group per diagnosis statement (its detail once when they share it). */
+function failingSection(report: Report, diagnosis: readonly DiagnosisStatement[], stmtsOf: Map<FlowResult, number[]>): string {
+  const bad = report.results.filter((r) => r.verdict !== 'pass');
+  if (bad.length === 0) return '';
+  const groups = statementGroups(bad, diagnosis, stmtsOf);
+  const { html, shown } = groupBodies(groups, stmtsOf, 1000);
+  const out = [
+    `<section id="failing"><details${bad.length <= 50 || groups.length <= 12 ? ' open' : ''}><summary><h2>Flows that did not pass (${bad.length})</h2></summary>`,
+    `<p class="meta">Grouped by the diagnosis statement that explains them; click a column head to sort.</p>`,
+    `<table class="flows sortable grouped"><thead><tr><th>check</th><th>flow</th><th>verdict</th><th>cause</th><th>detail</th></tr></thead>`,
+    ...html,
+    '</table>',
+  ];
   if (bad.length > shown) out.push(`<p class="note">and ${bad.length - shown} more: see the JSON report.</p>`);
   out.push('</details></section>');
   return out.join('\n');

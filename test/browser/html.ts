@@ -8,8 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { renderHtml } from '../../src/report/html.js';
-import { compareToBaseline } from '../../src/report/diff.js';
-import { diagnose } from '../../src/report/diagnosis.js';
+import { compareToBaseline, diagnoseAgainstBaseline } from '../../src/report/diff.js';
 import { fail, mesh, unknown } from '../helpers/report-fixtures.js';
 import type { FlowResult } from '../../src/types.js';
 
@@ -87,7 +86,7 @@ function buildReport() {
   const now = mesh(50, { address, fault: faults(true) });
   const report = compareToBaseline(now, baseline, 'baseline.json');
   report.command = 'verify';
-  report.diagnosis = diagnose(report);
+  report.diagnosis = diagnoseAgainstBaseline(report); // as verify writes it: new failures first, then known ones
   return report;
 }
 
@@ -198,7 +197,38 @@ async function main() {
     t.ok(grp, 'a group for the statement');
     t.equal((grp![1]!.match(/<tr class="k-row-/g) ?? []).length, 48);
     t.equal((grp![1]!.match(/arrived on eth0 of node7, never reached a socket/g) ?? []).length, 1, 'its detail once, not 48 times');
-    t.equal((dom.match(/<tbody class="grp"/g) ?? []).length, report.diagnosis!.length, 'as many groups as statements (all flows explained)');
+    const failing = /<section id="failing">[\s\S]*?<\/section>/.exec(dom)![0];
+    t.equal((failing.match(/<tbody class="grp"/g) ?? []).length, report.diagnosis!.length, 'as many groups as statements (all flows explained)');
+  });
+
+  t.test('verify: the regressed table grouped by statement and lit by it, the fixed one by what the baseline said', async (t) => {
+    const i = report.diagnosis!.findIndex((d) => !d.known && /node40/.test(d.text));
+    t.ok(i >= 0, 'a new statement about node40');
+    const dom = await chromium(['--dump-dom', `${url}#stmt=${i}`]);
+    const regressed = /<details class="changes" id="changes-regressed"[^>]*>([\s\S]*?)<\/details>/.exec(dom)?.[1] ?? '';
+    const groups = [...regressed.matchAll(/<tbody class="grp" data-stmt="(\d+)"( hidden(?:="")?)?>([\s\S]*?)<\/tbody>/g)];
+    t.same(groups.map((g) => Number(g[1])), [i], 'every regressed flow under the one statement that explains it');
+    t.notOk(groups[0]?.[2], 'its group is shown');
+    t.match(groups[0]?.[3], new RegExp(`<span class="gt">${i + 1}\\. [^<]*node40`), 'titled by the statement');
+    const rows = rowsOf(groups[0]?.[3] ?? '');
+    t.equal(rows.length, 47);
+    t.ok(rows.every((r) => !r.hidden && r.a['change'] === 'regressed' && r.a['to'] === 'node40'), 'its 47 rows, shown');
+    t.equal((groups[0]?.[3]?.match(/reset by 198\.18\.2\.40/g) ?? []).length, 1, 'their shared detail once');
+    const fixed = /<details class="changes" id="changes-fixed"[^>]*>([\s\S]*?)<\/details>/.exec(dom)?.[1] ?? '';
+    t.ok(rowsOf(fixed).every((r) => r.hidden), 'a statement of this run hides the fixed rows (none is its)');
+    const lit = cellsOf(dom).filter((c) => /\blit\b/.test(c['class']!));
+    t.equal(lit.length, 47, 'and lights the 47 regressed cells');
+    t.ok(lit.every((c) => c['change'] === 'regressed'));
+    // change=fixed: the fixed table, grouped by the baseline's node41 statement, is what stays.
+    const byChange = await chromium(['--dump-dom', `${url}#change=fixed`]);
+    const fixedNow = /<details class="changes" id="changes-fixed"[^>]*>([\s\S]*?)<\/details>/.exec(byChange)?.[1] ?? '';
+    const titles = [...fixedNow.matchAll(/<span class="gt">([^<]*)<\/span>/g)].map((m) => m[1]!);
+    t.equal(titles.length, 1);
+    t.match(titles[0], /^In the baseline: .*node41/, 'titled by what the baseline said');
+    const fixedRows = rowsOf(fixedNow);
+    t.equal(fixedRows.length, 47);
+    t.ok(fixedRows.every((r) => !r.hidden && r.a['change'] === 'fixed' && r.a['to'] === 'node41'), 'its 47 rows, shown');
+    t.ok(rowsOf(/<details class="changes" id="changes-regressed"[^>]*>([\s\S]*?)<\/details>/.exec(byChange)?.[1] ?? '').every((r) => r.hidden), 'regressed rows hidden');
   });
 
   t.test('sortable: the failing table sorted by flow, descending', async (t) => {

@@ -65,8 +65,10 @@ t.test('SIGTERM closes everything and exits 0; --user drops privileges, sets no_
   for (const task of tasks) t.match(await readFile(`/proc/${child.pid}/task/${task}/status`, 'utf8'), /^NoNewPrivs:\s+1$/m, `thread ${task}: NoNewPrivs 1`);
   t.match(out, /no_new_privs on every thread, not dumpable/);
   // Not dumpable: another process of nobody's cannot read its memory-backed /proc files (ptrace access).
-  const peek = spawnSync(process.execPath, ['-e', `try { require('fs').readFileSync('/proc/${child.pid}/environ'); console.log('read') } catch (e) { console.log(e.code) }`], { uid: nobodyUid, gid: nobodyGid, env: { PATH: process.env.PATH }, encoding: 'utf8' });
-  t.equal(peek.stdout.trim(), 'EACCES', 'nobody cannot read /proc/PID/environ of the responder');
+  // The peeker runs as nobody, so it must not need this checkout (a clone under /root or any 0700 directory):
+  // cwd /, and `env -u` drops the NODE_OPTIONS that tap's process tracking puts back (it imports from the checkout).
+  const peek = spawnSync('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, '-e', `try { require('fs').readFileSync('/proc/${child.pid}/environ'); console.log('read') } catch (e) { console.log(e.code) }`], { uid: nobodyUid, gid: nobodyGid, cwd: '/', env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 20_000 });
+  t.equal(peek.stdout.trim(), 'EACCES', `nobody cannot read /proc/PID/environ of the responder (${peek.stderr.trim() || 'no stderr'})`);
   // Signals from the same uid cannot be prevented: the responder says so, naming the way out.
   t.match(out, /\d+ other process(?:es)? run as nobody \(uid \d+\): they \(and any started later\) can signal the responder .* dedicated user: useradd --system/);
   const { report } = await labReport(lab, ['pair', 'node1', 'node2']);

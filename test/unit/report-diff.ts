@@ -90,3 +90,19 @@ t.test('verify diagnosis: new failures first, those already in the baseline afte
   t.match(known[0]!.text, /node4/, 'node4 was already failing');
   t.ok(d.findIndex((x) => x.known) > d.findIndex((x) => !x.known), 'known ones come after');
 });
+
+t.test('verify: a fixed flow carries what the baseline said (was); the split diagnosis points at the report\'s own results', async (t) => {
+  const { diagnoseAgainstBaseline } = await import('../../src/report/diff.js');
+  const { membersOf } = await import('../../src/report/diagnosis.js');
+  const baseline = mesh(4, { checks: ['bgp', 'ipip'], fault: (c, _f, to) => (c === 'ipip' && to === 'node4' ? fail('ingress-blocked', { rejectedBy: '198.18.4.1' }) : undefined) });
+  const now = mesh(4, { checks: ['bgp', 'ipip'], fault: (c, f) => (c === 'bgp' && f === 'node3' ? fail('egress-blocked') : undefined) });
+  const v = compareToBaseline(now, baseline);
+  const fixed = v.results.filter((r) => r.change === 'fixed');
+  t.equal(fixed.length, 3);
+  t.same(fixed.map((r) => r.was), fixed.map(() => ({ verdict: 'fail', cause: 'ingress-blocked', rejectedBy: '198.18.4.1' })));
+  t.equal(v.results.filter((r) => r.was).length, 3, 'only fixed flows carry it');
+  const d = diagnoseAgainstBaseline(v);
+  t.equal(d.length, 1);
+  const members = membersOf(d[0]!) ?? [];
+  t.same(members.map((i) => `${v.results[i]!.check} ${v.results[i]!.from}`), ['bgp node3', 'bgp node3', 'bgp node3'], 'indices into report.results, not into the failures alone');
+});

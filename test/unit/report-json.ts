@@ -35,6 +35,12 @@ t.test('verify fields and unknown additions stay valid', async (t) => {
     results: good.results.map((r) => ({ ...r, change: 'unchanged', sourceOnly: false, future: 1 })),
   };
   t.same(validateReport(v), []);
+  // was: what the baseline said of a fixed flow (verify)
+  const fixed = { ...good, results: good.results.map((r) => ({ ...r, change: 'fixed', was: { verdict: 'fail', cause: 'ingress-blocked', rejectedBy: null, where: 'destination' } })) };
+  t.same(validateReport(fixed), []);
+  const wrong = { ...good, results: good.results.map((r) => ({ ...r, change: 'fixed', was: { verdict: 'fail', cause: 'nonsense', rejectedBy: null } })) };
+  t.ok(validateReport(wrong).length > 0, 'a was.cause outside the enum is rejected');
+  t.ok(validateReport({ ...good, results: good.results.map((r) => ({ ...r, was: { cause: null, rejectedBy: null } })) }).length > 0, 'was needs its verdict');
 });
 
 t.test('truncated at several points', async (t) => {
