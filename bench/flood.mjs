@@ -54,6 +54,10 @@ for (let i = 0; i < POOL; i++) {
     const payload = encodeProbePayload({
       key: randomBytes(32),
       sessionId: randomBytes(8),
+      src: a.src,
+      dst: a.dst,
+      transport: 'udp',
+      port: udpPorts[i % udpPorts.length],
       check: 'vxlan',
       idx: i & 0xffff,
       attempt: 0,

@@ -25,7 +25,9 @@ export type Cause =
   | 'no-route'
   | 'not-probed'
   /** No reply, but the sender's reply socket failed to receive meanwhile: a reply may have been lost there. */
-  | 'receive-error';
+  | 'receive-error'
+  /** Added: a responder on the flow lost or shed packets under load (a flood?), so a missing witness proves nothing. */
+  | 'overloaded';
 
 /** Whose problem a failed flow is (DESIGN §2a); null for a pass, an unknown, or when the facts cannot tell. */
 export type Where = 'source' | 'path' | 'destination';
@@ -42,6 +44,8 @@ export const NODE_ERROR_KINDS = [
   'stopped-streaming', // the probe stream ended before every probe was done
   'probe-failed', // the responder said probing failed
   'no-responder', // none was started there for this run (SSH / Kubernetes launch failed)
+  'stopped', // it went silent past its deadline (stopped, frozen, overloaded): asked nothing more
+  'unsigned', // the answer lacked our responder's signature (a process there without the secret)
   'other',
 ] as const;
 export type NodeErrorKind = (typeof NODE_ERROR_KINDS)[number];
@@ -80,6 +84,10 @@ export interface Facts {
   error?: string;
   /** --explain: the host rule that took the verdict (also the result's `rule`). */
   rule?: RuleFact;
+  /** Probe-shaped packets with a wrong proof (forged, re-sent elsewhere, re-wrapped) the destination saw during the run. */
+  forged?: number;
+  /** Packets the flow's responders (the source's capture, the destination's witness) shed or lost under load during the run. */
+  shed?: number;
 }
 
 /** One flow the plan calls for: one check from one node to one node (or endpoint). */

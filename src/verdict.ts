@@ -26,6 +26,11 @@ export interface JoinContext {
   witnessError?: string | NodeProblem;
   /** The destination could capture on its interfaces (a packet socket was open). */
   capture: boolean;
+  /** Packets the source's capture and the destination's witness shed or lost under load during the run. */
+  sourceShed?: number;
+  destinationShed?: number;
+  /** Probe-shaped packets with a wrong proof the destination saw during the run. */
+  destinationForged?: number;
 }
 
 /** Everything classify() may look at for one flow. */
@@ -92,8 +97,14 @@ function gather(flow: PlannedFlow, ev: Evidence): Facts {
       f.sentFrom = ev.fromAddress;
     }
   }
+  const shed = (ev.sourceShed ?? 0) + (flow.sourceOnly ? 0 : (ev.destinationShed ?? 0));
+  if (shed > 0) f.shed = shed;
+  if (!flow.sourceOnly && (ev.destinationForged ?? 0) > 0) f.forged = ev.destinationForged;
   return f;
 }
+
+/** Causes that rest on something not being seen (a capture, a witness, a reply). */
+const FROM_ABSENCE: ReadonlySet<Cause | null> = new Set(['egress-blocked', 'path-blocked', 'ingress-blocked', 'blocked', 'rejected', 'return-blocked']);
 
 function unreachable(f: Facts, node: string, p: NodeProblem | undefined): Facts {
   f.responder = node;
@@ -111,6 +122,16 @@ function unreachable(f: Facts, node: string, p: NodeProblem | undefined): Facts 
  * `where` is null rather than a guess.
  */
 export function classify(flow: PlannedFlow, ev: Evidence): Classified {
+  const c = classifyRows(flow, ev);
+  // Row: a responder on the flow shed or lost packets under load (a flood?): what it did not see proves nothing.
+  // A refused send is the source's own word and stands; so does every pass (proven by a MAC).
+  if (c.verdict === 'fail' && c.facts.shed !== undefined && !c.facts.sendError && FROM_ABSENCE.has(c.cause)) {
+    return { ...c, verdict: 'unknown', cause: 'overloaded', where: null, rejectedBy: null };
+  }
+  return c;
+}
+
+function classifyRows(flow: PlannedFlow, ev: Evidence): Classified {
   const facts = gather(flow, ev);
   const { src } = ev;
   const out = (verdict: Verdict, cause: Cause | null, where: Where | null, rejectedBy: string | null = null): Classified => ({ verdict, cause, where, rejectedBy, facts });
@@ -257,6 +278,9 @@ export function describe(flow: PlannedFlow, c: Classified): string {
       const seen = flow.sourceOnly ? `no answer from ${to} (${flow.toAddress})` : `arrived at ${to}${arrivedOn} and reached a socket, but no answer came back`;
       return `${seen}; but ${from}'s reply socket failed to receive (${f.receiveError}) while it waited, so an answer may have been lost on ${from} itself — run again (if it is ENOBUFS, lower --concurrency)`;
     }
+
+    case 'overloaded':
+      return `cannot tell: the responders of ${from} and ${to} shed or lost ${f.shed ?? 0} packets under load during the run (a flood shaped like probes?), so what they did not see proves nothing${f.reply ? ` (${from} got ${f.reply === 'rst' ? 'a reset' : f.reply === 'icmp' ? icmpName(f.icmp) : 'a SYN-ACK'} back)` : ''} — run again when the load is gone${f.forged ? `; ${to} also saw ${f.forged} forged probes` : ''}.`;
 
     default:
       return `${c.verdict} (${c.cause})`;

@@ -8,7 +8,7 @@ import { isNativeError } from '../native.js';
 import { decodeIPv4, encodeIPv4 } from '../packets/ipv4.js';
 import { decodeTcp } from '../packets/tcp.js';
 import { decodeIcmp } from '../packets/icmp.js';
-import { encodeProbePayload, encodeProbeSyn, PROBE_TCP_SPORT_HI, PROBE_TCP_SPORT_LO, tcpProbeSeq } from '../packets/probe.js';
+import { encodeProbePayload, encodeProbeSyn, PROBE_TCP_SPORT_HI, PROBE_TCP_SPORT_LO, tcpProbeTag } from '../packets/probe.js';
 import { icmpErrorQuotingProbe, tcpRepliesToPortRange } from '../packets/bpf.js';
 import { DecodeError } from '../packets/errors.js';
 import type { CheckId, SourceOutcome, Transport } from '../types.js';
@@ -241,13 +241,13 @@ export class Prober {
 
   private async probeTcp(session: ProbeSession, req: ProbeRequest, opts: ProbeOptions, timeouts: PeerTimeouts, outcome: SourceOutcome, signal?: AbortSignal): Promise<void> {
     const dport = req.port ?? 0;
-    const seq = tcpProbeSeq(session.key, req.to, dport, req.idx);
+    const tag = tcpProbeTag(session.key, { src: this.address, dst: req.to, transport: 'tcp', port: dport, check: req.check, idx: req.idx });
     await pRetry(
       async () => {
         if (signal?.aborted) throw new AbortError('aborted');
         const sport = this.allocPort(req.to, dport, 't');
         const key = `t/${req.to}/${dport}/${sport}`;
-        const segment = encodeProbeSyn({ srcAddr: this.address, dstAddr: req.to, srcPort: sport, dstPort: dport, seq });
+        const segment = encodeProbeSyn({ srcAddr: this.address, dstAddr: req.to, srcPort: sport, dstPort: dport, tag });
         const packet = encodeIPv4({ src: this.address, dst: req.to, protocol: 6, id: this.allocIpId(), dontFragment: shapeOf(req).df, payload: segment });
         outcome.attempts++;
         outcome.srcPort = sport;
@@ -289,7 +289,18 @@ export class Prober {
     const waits: Promise<Reply | null>[] = [];
     // Every copy is a complete probe; one witnessed copy is enough, so a lost packet is not a failure.
     for (let attempt = 0; attempt < opts.tries && !signal?.aborted; attempt++) {
-      const payload = encodeProbePayload({ key: session.key, sessionId: session.idBytes, check: req.check, idx: req.idx, attempt, sendTimeMs: Date.now() });
+      const payload = encodeProbePayload({
+        key: session.key,
+        sessionId: session.idBytes,
+        src: this.address,
+        dst: req.to,
+        transport: req.transport,
+        port: req.port,
+        check: req.check,
+        idx: req.idx,
+        attempt,
+        sendTimeMs: Date.now(),
+      });
       // The catalogue says how this check's probe is framed, sized and flagged; the request may override it.
       const packet = framePacket(shape, { src: this.address, dst: req.to, transport: req.transport === 'udp' ? 'udp' : 'ipip', srcPort: sport, dstPort: req.port, id: ipId, payload });
       outcome.attempts++;

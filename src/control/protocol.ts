@@ -1,6 +1,7 @@
-// The control channel's messages (HTTP + JSON, authenticated per src/control/auth.ts).
+// The control channel's messages (HTTP + JSON, authenticated both ways per src/control/auth.ts).
 // Coordinator -> responder. Validation of incoming bodies lives here so server and tests share it.
-import { FRAMINGS, isCheckId, type Framing } from '../checks/catalogue.js';
+import { CATALOGUE, FRAMINGS, isCheckId, type Framing } from '../checks/catalogue.js';
+import { checkFromCode } from '../packets/probe.js';
 import { type CheckId, type SourceOutcome, type Transport, type WitnessSummary } from '../types.js';
 import { EXIT, UserError } from '../errors.js';
 
@@ -8,11 +9,19 @@ export const API = '/v1';
 export const DEFAULT_CONTROL_PORT = 5478;
 /** A request body larger than this is refused (413) before it is read further. */
 export const MAX_BODY_BYTES = 8 << 20;
+/**
+ * Body caps per route, checked against the declared length before a byte is read (and only once the headers
+ * authenticated). A session open carries at most 65,536 inbound flows (~1 MiB) and its peers; an explain arm at
+ * most 4096 trace specs (~400 KiB).
+ */
+export const BODY_LIMITS = { openSession: 4 << 20, probe: MAX_BODY_BYTES, explain: 1 << 20, other: 0 } as const;
 
 export interface InfoResponse {
   tool: 'calico-nettest';
   version: string;
   address: string;
+  /** This run of the responder (random at start): requests name it, so a restart refuses older ones. */
+  instance: string;
   capture: boolean;
   captureError: string | null;
   ports: Array<{ proto: 'tcp' | 'udp'; port: number; holder: string; ours: boolean }>;
@@ -24,9 +33,35 @@ export interface OpenSessionRequest {
   id: string; // 16 hex chars
   peers: string[];
   ports: Partial<Record<CheckId, number>>;
+  /** The lease: the session ends this long after the coordinator's last word (it renews every third). */
   ttlMs: number;
-  /** How many flows target this node (probe idx < expect): a forged TCP tag must also hit this range. */
-  expect?: number;
+  /**
+   * The flows this node may witness: `from` lists their source addresses, `flows` is flat, four numbers a
+   * flow: [idx, index into from, check code (the catalogue's), port (0: none)].
+   */
+  inbound: { from: string[]; flows: number[] };
+}
+
+/** One inbound flow as the session table holds it. */
+export interface InboundFlow {
+  idx: number;
+  src: string;
+  check: CheckId;
+  transport: Transport;
+  port: number | null;
+}
+
+/** Pack inbound flows for a session open (the coordinator side). */
+export function packInbound(flows: Iterable<InboundFlow>): OpenSessionRequest['inbound'] {
+  const from: string[] = [];
+  const at = new Map<string, number>();
+  const flat: number[] = [];
+  for (const f of flows) {
+    let i = at.get(f.src);
+    if (i === undefined) at.set(f.src, (i = from.push(f.src) - 1));
+    flat.push(f.idx, i, CATALOGUE[f.check].code, f.port ?? 0);
+  }
+  return { from, flows: flat };
 }
 
 export interface ProbeRequestBody {
@@ -37,17 +72,27 @@ export interface ProbeRequestBody {
   spacingMs: number;
 }
 
-/** One line of the probe stream: an outcome, or the closing line. */
-export type ProbeStreamLine = { outcome: SourceOutcome } | { done: true; capture: boolean } | { error: string };
+/** One line of a stream (probe, hold): an outcome, a heartbeat, or the closing line. */
+export type ProbeStreamLine = { outcome: SourceOutcome } | { alive: number } | { done: true; capture: boolean } | { error: string };
+
+/** How often a streaming responder proves it is alive; the coordinator gives up on a silent one after HEARTBEAT_DEADLINE_MS. */
+export const HEARTBEAT_MS = 1000;
+export const HEARTBEAT_DEADLINE_MS = 5000;
+
+/** A witness row: [idx, iface 0|1, ifname, socket 0|1, observedSource, count, flow source, check, port (null: none)]. */
+export type WitnessRow = [number, 0 | 1, string | null, 0 | 1, string | null, number, string, CheckId, number | null];
 
 export interface WitnessResponse {
   capture: boolean;
   dropped: number;
-  /** Compact rows: [idx, iface 0|1, ifname, socket 0|1, observedSource, count]. */
-  rows: Array<[number, 0 | 1, string | null, 0 | 1, string | null, number]>;
+  /** Probe-shaped packets whose proof was wrong for the flow they could be (forged, re-sent elsewhere, re-wrapped). */
+  forged: number;
+  /** Probe-shaped packets shed unchecked (the session's budget was spent: a flood), plus kernel drops on the witness sockets since the session opened; at least 1 when the witness could not drain its receive queues before answering. */
+  lost: number;
+  rows: WitnessRow[];
 }
 
-export function rowToSummary(r: WitnessResponse['rows'][number]): WitnessSummary {
+export function rowToSummary(r: WitnessRow): WitnessSummary {
   return { idx: r[0], interfaceSeen: r[1] === 1, interfaceName: r[2], socketSeen: r[3] === 1, observedSource: r[4], count: r[5] };
 }
 
@@ -76,15 +121,49 @@ export function parseOpenSession(v: unknown): OpenSessionRequest {
     if (!isCheckId(k) || !isInt(p, 1, 65535)) throw new BadRequest(`ports.${k} is not a check with a port 1..65535`);
     ports[k as CheckId] = p;
   }
-  if (!isInt(v.ttlMs, 1000, 30 * 60_000)) throw new BadRequest('ttlMs must be 1000..1800000');
-  if (v.expect !== undefined && !isInt(v.expect, 0, 65536)) throw new BadRequest('expect must be 0..65536');
-  return { id: v.id, peers: v.peers as string[], ports, ttlMs: v.ttlMs, expect: (v.expect as number | undefined) ?? 65536 };
+  if (!isInt(v.ttlMs, 1000, 5 * 60_000)) throw new BadRequest('ttlMs must be 1000..300000');
+  return { id: v.id, peers: v.peers as string[], ports, ttlMs: v.ttlMs, inbound: parseInbound(v.inbound) };
+}
+
+/** The inbound table of a session open, validated: every idx once, sources IPv4, checks known, ports right for them. */
+export function parseInbound(v: unknown): OpenSessionRequest['inbound'] {
+  if (!isObject(v)) throw new BadRequest('inbound must be { from, flows }');
+  const { from, flows } = v;
+  if (!Array.isArray(from) || from.length > 65_536 || !from.every(isIPv4)) throw new BadRequest('inbound.from must be a list of at most 65536 IPv4 addresses');
+  if (!Array.isArray(flows) || flows.length % 4 !== 0 || flows.length > 4 * 65_536) throw new BadRequest('inbound.flows must be flat quadruples [idx, from, check, port], at most 65536 of them');
+  const seen = new Uint8Array(65_536);
+  for (let i = 0; i < flows.length; i += 4) {
+    const [idx, src, code, port] = [flows[i], flows[i + 1], flows[i + 2], flows[i + 3]];
+    const at = `inbound.flows[${i / 4}]`;
+    if (!isInt(idx, 0, 65_535)) throw new BadRequest(`${at}: idx must be 0..65535`);
+    if (seen[idx]) throw new BadRequest(`${at}: idx ${idx} appears twice`);
+    seen[idx] = 1;
+    if (!isInt(src, 0, from.length - 1)) throw new BadRequest(`${at}: source must index inbound.from`);
+    const check = isInt(code, 0, 255) ? checkFromCode(code) : null;
+    if (check === null) throw new BadRequest(`${at}: unknown check code`);
+    const none = CATALOGUE[check].transport === 'ipip';
+    if (none ? port !== 0 : !isInt(port, 1, 65_535)) throw new BadRequest(`${at}: port is wrong for ${check}`);
+  }
+  return { from: from as string[], flows: flows as number[] };
+}
+
+/** The inbound table as flows by idx (input already validated by parseInbound). */
+export function unpackInbound(t: OpenSessionRequest['inbound']): Map<number, InboundFlow> {
+  const out = new Map<number, InboundFlow>();
+  for (let i = 0; i + 3 < t.flows.length; i += 4) {
+    const idx = t.flows[i]!;
+    const check = checkFromCode(t.flows[i + 2]!)!;
+    const port = t.flows[i + 3]!;
+    out.set(idx, { idx, src: t.from[t.flows[i + 1]!]!, check, transport: CATALOGUE[check].transport, port: port === 0 ? null : port });
+  }
+  return out;
 }
 
 export function parseProbeRequest(v: unknown): ProbeRequestBody {
   if (!isObject(v)) throw new BadRequest('body must be a JSON object');
   if (!Array.isArray(v.probes) || v.probes.length > 200_000) throw new BadRequest('probes must be a list (at most 200000)');
   const probes: ProbeRequestBody['probes'] = [];
+  const flows = new Set<string>();
   for (const [i, p] of v.probes.entries()) {
     if (!isObject(p)) throw new BadRequest(`probes[${i}] must be an object`);
     if (!isInt(p.idx, 0, 65535)) throw new BadRequest(`probes[${i}].idx must be 0..65535`);
@@ -92,6 +171,10 @@ export function parseProbeRequest(v: unknown): ProbeRequestBody {
     if (typeof p.transport !== 'string' || !TRANSPORTS.has(p.transport)) throw new BadRequest(`probes[${i}].transport must be tcp, udp or ipip`);
     if (!isIPv4(p.to)) throw new BadRequest(`probes[${i}].to must be an IPv4 address`);
     if (p.transport === 'ipip' ? p.port !== null : !isInt(p.port, 1, 65535)) throw new BadRequest(`probes[${i}].port is wrong for ${String(p.transport)}`);
+    if (CATALOGUE[p.check as CheckId].transport !== p.transport) throw new BadRequest(`probes[${i}]: ${p.check} does not travel over ${p.transport}`);
+    const flow = `${p.to}/${p.idx}`;
+    if (flows.has(flow)) throw new BadRequest(`probes[${i}]: ${p.to} probe #${p.idx} appears twice`);
+    flows.add(flow);
     const probe: ProbeRequestBody['probes'][number] = { idx: p.idx, check: p.check as CheckId, transport: p.transport as Transport, to: p.to, port: p.port as number | null };
     // Optional per-probe shape (the mtu check: DF probes of the host MTU in an encapsulation's framing).
     if (p.framing !== undefined) {

@@ -1,14 +1,25 @@
-// The coordinator's side of the control channel: signed requests to one responder, with errors that say
+// The coordinator's side of the control channel: signed requests to one responder (naming it and its
+// instance), answers accepted only when the responder signed them, a deadline on every call, errors that say
 // what went wrong in operator terms, and retries (p-retry) for the idempotent calls.
-import { request as httpRequest, Agent } from 'node:http';
+import { request as httpRequest, Agent, type ClientRequest, type IncomingMessage } from 'node:http';
 import pRetry, { AbortError } from 'p-retry';
-import { signRequest } from '../control/auth.js';
-import { API, type InfoResponse, type OpenSessionRequest, type ProbeRequestBody, type ProbeStreamLine, type WitnessResponse } from '../control/protocol.js';
+import { HEADER_NONCE, HEADER_SIGNATURE, openLine, responseSignature, sameSignature, signRequest } from '../control/auth.js';
+import {
+  API,
+  HEARTBEAT_DEADLINE_MS,
+  type InfoResponse,
+  type OpenSessionRequest,
+  type ProbeRequestBody,
+  type ProbeStreamLine,
+  type WitnessResponse,
+} from '../control/protocol.js';
 import { EXIT, UserError } from '../errors.js';
 
-/** Network errors worth another try; anything else (an HTTP answer, a bad secret) is final. */
-export const RETRIED_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/** Network errors worth another try; anything else (an HTTP answer, a bad secret, a missed deadline) is final. */
+export const RETRIED_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 export const RETRY_POLICY = { retries: 2, minTimeout: 200, maxTimeout: 1000, factor: 2 } as const;
+/** The whole of one call may take this long (a witness log of 65,536 rows is a few MB). */
+export const CALL_DEADLINE_MS = { default: 10_000, witness: 60_000 } as const;
 
 export class ControlError extends UserError {
   readonly code = 'ECONTROL';
@@ -28,6 +39,8 @@ function explain(errno: string | undefined, target: string, timeoutMs: number): 
       return `nothing listens on ${target} (is the responder running there, on that control port?)`;
     case 'ETIMEDOUT':
       return `no answer from ${target} within ${timeoutMs / 1000} s (a firewall dropping the control port?)`;
+    case 'EDEADLINE':
+      return `responder stopped answering: ${target} said nothing for ${timeoutMs / 1000} s (stopped, frozen or overloaded?)`;
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
       return `no route to ${target}`;
@@ -39,16 +52,30 @@ function explain(errno: string | undefined, target: string, timeoutMs: number): 
 }
 
 /** What a run needs of one responder's control channel: the seam runPlan's tests fill with a fake. */
-export type ControlConnection = Pick<ControlClient, 'openSession' | 'probe' | 'witness' | 'closeSession' | 'close'>;
+export type ControlConnection = Pick<ControlClient, 'openSession' | 'probe' | 'witness' | 'closeSession' | 'hold' | 'renew' | 'explain' | 'close'>;
+
+interface CallOptions {
+  onLine?: (line: unknown) => void;
+  signal?: AbortSignal;
+  /** Whole-call deadline (non-streaming calls). */
+  deadlineMs?: number;
+  /** Silence allowed on this call (default: the client's); a call the responder answers only after waiting needs more. */
+  idleMs?: number;
+}
 
 export class ControlClient {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 4 });
   readonly target: string;
+  /** The responder's instance (from its signed /v1/info): every later request names it. */
+  private instance: string | undefined;
 
   constructor(
     readonly host: string,
     readonly port: number,
     private readonly secret: Buffer,
+    /** The responder's node address: requests name it, and it signs its answers with it. */
+    readonly address: string,
+    /** Silence longer than this (no byte, no heartbeat) means the responder stopped answering. */
     private readonly timeoutMs = 5000,
   ) {
     this.target = `${host}:${port}`;
@@ -58,64 +85,95 @@ export class ControlClient {
     this.agent.destroy();
   }
 
-  /** One request; resolves with the response stream's lines (NDJSON) or the JSON body. */
-  private raw(method: string, path: string, body: unknown, onLine?: (line: unknown) => void, signal?: AbortSignal, timeoutMs = this.timeoutMs): Promise<unknown> {
+  /** One request; resolves with the JSON body, or (streams) after the last signed line. */
+  private raw(method: string, path: string, body: unknown, o: CallOptions = {}): Promise<unknown> {
     const text = body === undefined ? '' : JSON.stringify(body);
-    const headers = { ...signRequest(this.secret, method, path, text), 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) };
+    const signed = signRequest(this.secret, method, path, text, { address: this.address, instance: this.instance });
+    const nonce = signed[HEADER_NONCE]!;
+    const headers = { ...signed, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) };
+    const idleMs = o.idleMs ?? (o.onLine ? Math.max(this.timeoutMs, HEARTBEAT_DEADLINE_MS) : this.timeoutMs);
     return new Promise((resolve, reject) => {
-      const req = httpRequest({ host: this.host, port: this.port, method, path, headers, agent: this.agent, signal }, (res) => {
+      let settled = false;
+      const fail = (err: ControlError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        reject(err);
+        req.destroy();
+      };
+      const ok = (v: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        resolve(v);
+      };
+      const req: ClientRequest = httpRequest({ host: this.host, port: this.port, method, path, headers, agent: this.agent, signal: o.signal }, (res: IncomingMessage) => {
         const status = res.statusCode ?? 0;
+        const instance = String(res.headers['x-cnt-instance'] ?? '');
         res.setEncoding('utf8');
         let buf = '';
         let size = 0;
+        let n = 0;
+        const streaming = !!o.onLine && status === 200;
         res.on('data', (chunk: string) => {
           size += chunk.length;
-          if (!onLine || status !== 200) {
+          if (!streaming) {
             if (size < 64 << 20) buf += chunk;
             return;
           }
           buf += chunk;
           let nl: number;
           while ((nl = buf.indexOf('\n')) >= 0) {
-            const l = buf.slice(0, nl);
+            const signedLine = buf.slice(0, nl);
             buf = buf.slice(nl + 1);
-            if (l.trim()) {
-              try {
-                onLine(JSON.parse(l));
-              } catch (err) {
-                req.destroy(err as Error);
-                return;
-              }
+            if (!signedLine.trim()) continue;
+            const l = openLine(this.secret, { address: this.address, instance, nonce, n: n++ }, signedLine);
+            if (l === null) return fail(new ControlError(`${this.target} streamed a line without our responder's signature — is that port really our responder (an impostor)?`, status, 'EBADSIG'));
+            try {
+              o.onLine!(JSON.parse(l));
+            } catch (err) {
+              return fail(new ControlError(`${this.target}: ${(err as Error).message}`, status, null));
             }
           }
         });
         res.on('end', () => {
-          if (status === 401) {
-            reject(new ControlError(`${this.target} refused our credentials: the secret differs from the responder's (or the clocks are more than 30 s apart)`, 401, null));
-            return;
+          if (streaming) return ok(undefined);
+          const sig = res.headers[HEADER_SIGNATURE];
+          const genuine =
+            typeof sig === 'string' && sameSignature(sig, responseSignature(this.secret, { address: this.address, instance, nonce, status, body: buf }));
+          if (status === 401 && !genuine) {
+            return fail(new ControlError(`${this.target} refused our credentials: the secret differs from the responder's (or the clocks are more than 30 s apart)`, 401, null));
+          }
+          if (!genuine) {
+            return fail(
+              new ControlError(`${this.target} answered ${status} without our responder's signature — a process there without the secret (an impostor?), or not a calico-nettest responder of this version`, status, 'EBADSIG'),
+            );
           }
           let parsed: unknown = undefined;
           try {
             parsed = buf.trim() ? JSON.parse(buf) : undefined;
           } catch {
-            if (!onLine || status !== 200) {
-              reject(new ControlError(`${this.target} answered ${status} with something that is not JSON — is that port really a calico-nettest responder?`, status, null));
-              return;
-            }
+            return fail(new ControlError(`${this.target} answered ${status} with something that is not JSON`, status, null));
           }
           if (status < 200 || status >= 300) {
             const msg = (parsed as { error?: string } | undefined)?.error ?? `HTTP ${status}`;
-            reject(new ControlError(`${this.target}: ${msg}`, status, null));
-            return;
+            return fail(new ControlError(`${this.target}: ${msg}`, status, null));
           }
-          resolve(parsed);
+          if (instance) this.instance ??= instance;
+          ok(parsed);
         });
-        res.on('error', (err: NodeJS.ErrnoException) => reject(new ControlError(explain(err.code, this.target, timeoutMs), null, err.code ?? null)));
+        res.on('error', (err: NodeJS.ErrnoException) => fail(new ControlError(explain(err.code, this.target, idleMs), null, err.code ?? null)));
       });
-      req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+      // Silence: no byte (and, on a stream, no heartbeat) for idleMs. Whole call: deadlineMs (streams: none).
+      req.setTimeout(idleMs, () => fail(new ControlError(explain('EDEADLINE', this.target, idleMs), null, 'EDEADLINE')));
+      const deadline = setTimeout(
+        () => fail(new ControlError(explain('EDEADLINE', this.target, o.deadlineMs ?? 0), null, 'EDEADLINE')),
+        o.onLine ? 2 ** 31 - 1 : (o.deadlineMs ?? CALL_DEADLINE_MS.default),
+      );
+      deadline.unref();
       req.on('error', (err: NodeJS.ErrnoException) => {
-        if (err.name === 'AbortError') reject(new ControlError(`request to ${this.target} aborted`, null, 'ABORT_ERR'));
-        else reject(new ControlError(explain(err.code, this.target, timeoutMs), null, err.code ?? null));
+        if (err.name === 'AbortError') fail(new ControlError(`request to ${this.target} aborted`, null, 'ABORT_ERR'));
+        else fail(new ControlError(explain(err.code, this.target, idleMs), null, err.code ?? null));
       });
       req.end(text);
     });
@@ -136,34 +194,64 @@ export class ControlClient {
     );
   }
 
-  info(signal?: AbortSignal): Promise<InfoResponse> {
-    return this.retried(() => this.raw('GET', `${API}/info`, undefined, undefined, signal) as Promise<InfoResponse>, signal);
+  /** The responder's signed self-description; learns its instance, which every later request names. */
+  async info(signal?: AbortSignal): Promise<InfoResponse> {
+    const r = (await this.retried(() => this.raw('GET', `${API}/info`, undefined, { signal }), signal)) as InfoResponse;
+    if (r.address !== this.address) throw new ControlError(`${this.target} is the responder for ${r.address}, not ${this.address} (inventory and --listen disagree?)`, 200, null);
+    this.instance = r.instance;
+    return r;
   }
 
-  openSession(body: OpenSessionRequest, signal?: AbortSignal): Promise<{ id: string; capture: boolean }> {
-    return this.retried(() => this.raw('POST', `${API}/sessions`, body, undefined, signal) as Promise<{ id: string; capture: boolean }>, signal);
+  private async known(signal?: AbortSignal): Promise<void> {
+    if (!this.instance) await this.info(signal);
   }
 
-  /** Stream the outcomes of this node's probes. */
-  async probe(id: string, body: ProbeRequestBody, onLine: (l: ProbeStreamLine) => void, signal?: AbortSignal, timeoutMs = 10 * 60_000): Promise<void> {
-    await this.raw('POST', `${API}/sessions/${id}/probe`, body, (l) => onLine(l as ProbeStreamLine), signal, timeoutMs);
+  async openSession(body: OpenSessionRequest, signal?: AbortSignal): Promise<{ id: string; capture: boolean }> {
+    await this.known(signal);
+    return (await this.retried(() => this.raw('POST', `${API}/sessions`, body, { signal }), signal)) as { id: string; capture: boolean };
   }
 
-  witness(id: string, signal?: AbortSignal): Promise<WitnessResponse> {
-    return this.retried(() => this.raw('GET', `${API}/sessions/${id}/witness`, undefined, undefined, signal, 60_000) as Promise<WitnessResponse>, signal);
+  /** Stream the outcomes of this node's probes (heartbeats keep it alive; silence past the deadline ends it). */
+  async probe(id: string, body: ProbeRequestBody, onLine: (l: ProbeStreamLine) => void, signal?: AbortSignal): Promise<void> {
+    await this.known(signal);
+    await this.raw('POST', `${API}/sessions/${id}/probe`, body, { onLine: (l) => onLine(l as ProbeStreamLine), signal });
+  }
+
+  /**
+   * Hold the session: a stream the responder keeps open, whose close ends the session there (a killed coordinator
+   * leaves nothing behind). Resolves when the hold ends, for whatever reason; never rejects.
+   */
+  async hold(id: string, signal: AbortSignal): Promise<string | null> {
+    try {
+      await this.raw('GET', `${API}/sessions/${id}/hold`, undefined, { onLine: () => undefined, signal });
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+
+  /** Renew the session's lease (in case the hold connection itself is what broke). */
+  async renew(id: string, signal?: AbortSignal): Promise<void> {
+    await this.raw('POST', `${API}/sessions/${id}/renew`, undefined, { signal });
+  }
+
+  witness(id: string, signal?: AbortSignal, deadlineMs: number = CALL_DEADLINE_MS.witness): Promise<WitnessResponse> {
+    return this.retried(() => this.raw('GET', `${API}/sessions/${id}/witness`, undefined, { signal, deadlineMs }) as Promise<WitnessResponse>, signal);
   }
 
   /** --explain: arm tracing or collect what it saw (src/explain/route.ts). Not retried: arming twice is not idempotent. */
-  explain<T>(id: string, body: unknown, signal?: AbortSignal, timeoutMs = 60_000): Promise<T> {
-    return this.raw('POST', `${API}/sessions/${id}/explain`, body, undefined, signal, timeoutMs) as Promise<T>;
+  async explain<T>(id: string, body: unknown, signal?: AbortSignal, timeoutMs = 60_000): Promise<T> {
+    await this.known(signal);
+    return (await this.raw('POST', `${API}/sessions/${id}/explain`, body, { signal, deadlineMs: timeoutMs, idleMs: timeoutMs })) as T;
   }
 
   /** preflight: this node's findings (src/preflight/route.ts). Retried on network errors: it changes nothing on the node. */
-  preflight(body: unknown, signal?: AbortSignal, timeoutMs = 60_000): Promise<unknown> {
-    return this.retried(() => this.raw('POST', '/v1/preflight', body, undefined, signal, timeoutMs), signal);
+  async preflight(body: unknown, signal?: AbortSignal, timeoutMs = 60_000): Promise<unknown> {
+    await this.known(signal);
+    return this.retried(() => this.raw('POST', '/v1/preflight', body, { signal, deadlineMs: timeoutMs, idleMs: timeoutMs }), signal);
   }
 
-  async closeSession(id: string): Promise<void> {
-    await this.raw('DELETE', `${API}/sessions/${id}`, undefined).catch(() => undefined);
+  async closeSession(id: string, deadlineMs: number = CALL_DEADLINE_MS.default): Promise<void> {
+    await this.raw('DELETE', `${API}/sessions/${id}`, undefined, { deadlineMs }).catch(() => undefined);
   }
 }

@@ -10,11 +10,14 @@ const BY_ERRNO: Readonly<Record<string, NodeErrorKind>> = {
   ECONNRESET: 'reset',
   EPIPE: 'reset',
   ABORT_ERR: 'aborted',
+  EDEADLINE: 'stopped',
+  EBADSIG: 'unsigned',
 };
 
 /** The kind of an error thrown by ControlClient (anything else is 'other'). */
 export function nodeErrorKind(err: unknown): NodeErrorKind {
   if (err instanceof ControlError) {
+    if (err.errno === 'EBADSIG') return 'unsigned';
     if (err.status === 401) return 'auth';
     if (err.status !== null) return 'http-error';
     return (err.errno && BY_ERRNO[err.errno]) || 'other';

@@ -1,6 +1,7 @@
 // Source outcomes of a whole mesh, column by column in typed arrays: ~35 bytes a flow instead of ~270 for
 // an object, so a 1000-node mesh (millions of flows) fits. Strings (addresses, errno names, interfaces)
 // are interned: a mesh has few distinct ones.
+import type { WitnessRow } from '../control/protocol.js';
 import type { CheckId, PlannedFlow, SourceOutcome, WitnessSummary } from '../types.js';
 
 const REPLIES = [null, 'synack', 'rst', 'icmp'] as const;
@@ -116,26 +117,42 @@ export class OutcomeTable {
   }
 }
 
-/** One destination's witness log, packed: flags, interned interface and source address, count. */
+/** What a destination witnessed of one flow, with the flow its proof was for (the join checks it is this flow). */
+export interface WitnessedFlow extends WitnessSummary {
+  from: string;
+  check: CheckId;
+  port: number | null;
+}
+
+/** One destination's witness log, packed: flags, interned interface, source addresses and check, count, port. */
 export class WitnessTable {
   private readonly flags: Uint8Array; // bit 0 present, bit 1 interface, bit 2 socket
   private readonly ifname: Int32Array;
   private readonly observed: Int32Array;
+  private readonly from: Int32Array;
+  private readonly check: Int32Array;
+  private readonly port: Int32Array; // -1: none
   private readonly count: Uint32Array;
   private readonly strings = new Interner();
 
-  constructor(rows: ReadonlyArray<readonly [number, 0 | 1, string | null, 0 | 1, string | null, number]>) {
+  constructor(rows: ReadonlyArray<Readonly<WitnessRow>>) {
     let size = 0;
-    for (const r of rows) size = Math.max(size, r[0] + 1);
+    for (const r of rows) if (Number.isInteger(r[0]) && r[0] >= 0 && r[0] < 65_536) size = Math.max(size, r[0] + 1);
     this.flags = new Uint8Array(size);
     this.ifname = new Int32Array(size).fill(-1);
     this.observed = new Int32Array(size).fill(-1);
+    this.from = new Int32Array(size).fill(-1);
+    this.check = new Int32Array(size).fill(-1);
+    this.port = new Int32Array(size).fill(-1);
     this.count = new Uint32Array(size);
-    for (const [idx, iface, ifname, socket, observed, count] of rows) {
-      if (!Number.isInteger(idx) || idx < 0) continue;
+    for (const [idx, iface, ifname, socket, observed, count, from, check, port] of rows) {
+      if (!Number.isInteger(idx) || idx < 0 || idx >= size) continue;
       this.flags[idx] = 1 | (iface ? 2 : 0) | (socket ? 4 : 0);
       this.ifname[idx] = this.id(ifname);
       this.observed[idx] = this.id(observed);
+      this.from[idx] = this.id(typeof from === 'string' ? from : null);
+      this.check[idx] = this.id(typeof check === 'string' ? check : null);
+      this.port[idx] = Number.isInteger(port) ? (port as number) : -1;
       this.count[idx] = count;
     }
   }
@@ -144,11 +161,12 @@ export class WitnessTable {
     return this.strings.id(s);
   }
 
-  get(idx: number): WitnessSummary | undefined {
+  get(idx: number): WitnessedFlow | undefined {
     const f = this.flags[idx];
     if (!f) return undefined;
     const ifname = this.ifname[idx]!;
     const observed = this.observed[idx]!;
+    const port = this.port[idx]!;
     return {
       idx,
       interfaceSeen: (f & 2) !== 0,
@@ -156,7 +174,16 @@ export class WitnessTable {
       socketSeen: (f & 4) !== 0,
       observedSource: this.strings.at(observed),
       count: this.count[idx]!,
+      from: this.strings.at(this.from[idx]!) ?? '',
+      check: (this.strings.at(this.check[idx]!) ?? '') as CheckId,
+      port: port < 0 ? null : port,
     };
+  }
+
+  /** What was witnessed of `flow`, only when the row is for exactly that flow (source, check, port, idx). */
+  forFlow(flow: { idx: number; check: CheckId; port: number | null }, fromAddress: string): WitnessedFlow | undefined {
+    const w = this.get(flow.idx);
+    return w && w.from === fromAddress && w.check === flow.check && w.port === flow.port ? w : undefined;
   }
 }
 

@@ -4,15 +4,15 @@ import { randomBytes } from 'node:crypto';
 import pMap from 'p-map';
 import { CATALOGUE } from '../checks/catalogue.js';
 import { DEFAULT_TIMEOUTS, type TimeoutPolicy } from '../checks/rtt.js';
-import type { ProbeRequestBody } from '../control/protocol.js';
+import { packInbound, type InboundFlow, type ProbeRequestBody } from '../control/protocol.js';
 import { summarize } from '../report/common.js';
 import { diagnose } from '../report/diagnosis.js';
-import type { CheckId, Facts, FlowResult, NodeErrorKind, PlannedFlow, Report, WitnessSummary } from '../types.js';
+import type { CheckId, Facts, FlowResult, NodeErrorKind, PlannedFlow, Report } from '../types.js';
 import { joinVerdict, type NodeProblem } from '../verdict.js';
 import { VERSION } from '../version.js';
 import { ControlClient, type ControlConnection } from './client.js';
 import { nodeErrorKind } from './node-error.js';
-import { OutcomeTable, PackedFlows, WitnessTable } from './outcomes.js';
+import { OutcomeTable, PackedFlows, WitnessTable, type WitnessedFlow } from './outcomes.js';
 import type { Inventory, InventoryNode } from './inventory.js';
 import type { Plan } from './plan.js';
 
@@ -52,8 +52,12 @@ export interface NodeEvidence {
   /** The control address tried ('198.18.0.3:5478'). */
   control?: string;
   capture: boolean;
-  witness: { get(idx: number): WitnessSummary | undefined } | null;
+  /** What it witnessed of a flow, only when its proof was for exactly that flow. */
+  witness: { forFlow(flow: PlannedFlow, fromAddress: string): WitnessedFlow | undefined } | null;
   witnessError?: string;
+  /** Packets its witness or capture shed or lost during the run, and probe-shaped packets with wrong proofs it saw. */
+  shed?: number;
+  forged?: number;
   witnessErrorKind?: NodeErrorKind;
 }
 
@@ -66,9 +70,16 @@ function problemOf(n: NodeEvidence | undefined, witness: boolean): NodeProblem |
   return { kind, message, ...(n.control ? { control: n.control } : {}) };
 }
 
+/** How long a session lives on a responder after the coordinator's last word; it renews every third of this. */
+export const SESSION_LEASE_MS = 30_000;
+/** After Ctrl-C, what is left of the run (witness logs of what was probed, closing sessions) gets this long. */
+export const INTERRUPT_BUDGET_MS = 600;
+
 interface NodeState extends NodeEvidence {
   node: InventoryNode;
   client: ControlConnection;
+  /** Went silent past its deadline: asked nothing more. */
+  stopped?: boolean;
 }
 
 /**
@@ -91,13 +102,17 @@ export function joinAll(
     const f = flows.get(i);
     const from = nodes.get(f.from);
     const to = f.sourceOnly ? undefined : nodes.get(f.to);
-    const r = joinVerdict(f, src, to?.witness?.get(f.idx), {
-      fromAddress: addressOf.get(f.from) ?? '',
+    const fromAddress = addressOf.get(f.from) ?? '';
+    const r = joinVerdict(f, src, to?.witness?.forFlow(f, fromAddress), {
+      fromAddress,
       sourceReachable: !!src,
       sourceError: problemOf(from, false),
       witnessAvailable: f.sourceOnly ? true : !!to?.witness,
       witnessError: problemOf(to, true),
       capture: to?.capture ?? false,
+      sourceShed: from?.shed,
+      destinationShed: to?.shed,
+      destinationForged: to?.forged,
     });
     const shared = details.get(r.detail);
     if (shared !== undefined) r.detail = shared;
@@ -140,7 +155,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
   for (const name of involved) {
     const node = byName.get(name);
     if (!node) continue;
-    const connect = o.connect ?? ((n, secret, timeoutMs) => new ControlClient(n.control.host, n.control.port, secret, timeoutMs));
+    const connect = o.connect ?? ((n, secret, timeoutMs) => new ControlClient(n.control.host, n.control.port, secret, n.address, timeoutMs));
     const client = connect(node, o.secret, o.controlTimeoutMs ?? 5000);
     states.set(name, { node, client, control: `${node.control.host}:${node.control.port}`, reachable: false, capture: false, witness: null });
   }
@@ -151,15 +166,19 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
     const p = plan.ports[c];
     if (p !== null && p !== undefined) ports[c] = p;
   }
-  // Flows grouped by source node, and the way back from (toAddress, idx) to the flow.
+  // Flows grouped by source node and by destination (each destination's session is told its inbound flows).
   const bySource = new Map<string, number[]>();
-  const expect = new Map<string, number>();
-  plan.flows.forEach((f, i) => {
-    let l = bySource.get(f.from);
-    if (!l) bySource.set(f.from, (l = []));
+  const byDestination = new Map<string, number[]>();
+  const group = (m: Map<string, number[]>, k: string, i: number) => {
+    let l = m.get(k);
+    if (!l) m.set(k, (l = []));
     l.push(i);
-    expect.set(f.to, Math.max(expect.get(f.to) ?? 0, f.idx + 1));
+  };
+  plan.flows.forEach((f, i) => {
+    group(bySource, f.from, i);
+    if (!f.sourceOnly) group(byDestination, f.to, i);
   });
+  const addressOf = new Map(inv.nodes.map((n) => [n.name, n.address]));
   // From here on the flows live packed; the plan's objects are let go (a 1000-node mesh has millions).
   const flows = PackedFlows.pack(plan.flows);
   const outcomes = new OutcomeTable(flows.length, (i) => flows.get(i));
@@ -170,21 +189,37 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
     interrupted = true;
   };
   o.signal?.addEventListener('abort', onAbort, { once: true });
+  // Holds: one stream per responder whose close ends the session there (however this process ends).
+  const holds = new AbortController();
+  let renewer: NodeJS.Timeout | null = null;
 
   try {
     // (2) sessions everywhere.
     await pMap(states.values(), async (st) => {
       const peers = [...new Set((bySource.get(st.node.name) ?? []).map((i) => flows.get(i).toAddress))];
+      const inbound = function* (): Generator<InboundFlow> {
+        for (const i of byDestination.get(st.node.name) ?? []) {
+          const f = flows.get(i);
+          yield { idx: f.idx, src: addressOf.get(f.from) ?? '', check: f.check, transport: f.transport, port: f.port };
+        }
+      };
       try {
-        const r = await st.client.openSession({ id: sessionId, peers, ports, ttlMs: 10 * 60_000, expect: expect.get(st.node.name) ?? 0 }, o.signal);
+        const r = await st.client.openSession({ id: sessionId, peers, ports, ttlMs: SESSION_LEASE_MS, inbound: packInbound(inbound()) }, o.signal);
         st.reachable = true;
         st.capture = r.capture;
+        void st.client.hold(sessionId, holds.signal);
       } catch (err) {
         st.error = (err as Error).message;
         st.errorKind = nodeErrorKind(err);
         o.onNodeError?.(st.node.name, st.error);
       }
     }, { concurrency: parallel });
+
+    // Renew every lease a third of the way through it (the hold is the fast path; this covers a broken hold).
+    renewer = setInterval(() => {
+      for (const st of states.values()) if (st.reachable) st.client.renew(sessionId, holds.signal).catch(() => undefined);
+    }, SESSION_LEASE_MS / 3);
+    renewer.unref();
 
     // (3) every node probes its peers, all at once; outcomes stream back.
     const unreachableFlows = (name: string) => {
@@ -231,6 +266,8 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
       } catch (err) {
         st.error = (err as Error).message;
         st.errorKind = nodeErrorKind(err);
+        // A responder that went silent is asked nothing more: its flows, and only its, are unknown.
+        if ((err as { errno?: string }).errno === 'EDEADLINE') st.stopped = true;
       }
       if (!finished && !o.signal?.aborted) {
         if (st.error === undefined) {
@@ -242,27 +279,38 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
       }
     }, { concurrency: parallel });
 
-    // (4) grace, then every witness log (also after an interrupt: what was probed gets its verdict).
-    await new Promise((r) => setTimeout(r, o.graceMs ?? 250));
-    await pMap(states.values(), async (st) => {
+    // (4) grace, then every witness log (also after an interrupt: what was probed gets its verdict, quickly).
+    if (!interrupted) await new Promise((r) => setTimeout(r, o.graceMs ?? 250));
+    const fetchOne = async (st: NodeState) => {
+      if (st.stopped) {
+        st.witnessError = st.error;
+        st.witnessErrorKind = st.errorKind;
+        return;
+      }
       if (!st.reachable && st.errorKind !== 'stopped-streaming') return;
       try {
-        const w = await st.client.witness(sessionId);
+        const w = await st.client.witness(sessionId, undefined, interrupted ? INTERRUPT_BUDGET_MS : undefined);
         st.capture = w.capture;
         st.witness = new WitnessTable(w.rows);
+        st.shed = w.lost;
+        st.forged = w.forged;
       } catch (err) {
         st.witnessError = (err as Error).message;
         st.witnessErrorKind = nodeErrorKind(err);
+        if ((err as { errno?: string }).errno === 'EDEADLINE') st.stopped = true;
       }
-    }, { concurrency: parallel });
+    };
+    await pMap(states.values(), fetchOne, { concurrency: interrupted ? Math.max(1, states.size) : parallel });
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
-    await Promise.all([...states.values()].map((st) => (st.reachable ? st.client.closeSession(sessionId) : undefined)));
+    if (renewer) clearInterval(renewer);
+    await Promise.all([...states.values()].map((st) => (st.reachable && !st.stopped ? st.client.closeSession(sessionId, interrupted ? INTERRUPT_BUDGET_MS / 2 : undefined) : undefined)));
+    holds.abort();
     for (const st of states.values()) st.client.close();
   }
 
   // (5) the join.
-  const results = joinAll(flows, new Map(inv.nodes.map((n) => [n.name, n.address])), outcomes, states, { skipUnprobed: interrupted });
+  const results = joinAll(flows, addressOf, outcomes, states, { skipUnprobed: interrupted });
   const report: Report = {
     schemaVersion: 1,
     tool: { name: 'calico-nettest', version: VERSION },

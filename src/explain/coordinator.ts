@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { CATALOGUE } from '../checks/catalogue.js';
 import type { TimeoutPolicy } from '../checks/rtt.js';
-import type { ProbeRequestBody } from '../control/protocol.js';
+import { packInbound, type InboundFlow, type ProbeRequestBody } from '../control/protocol.js';
 import { ControlClient } from '../coordinator/client.js';
 import type { Inventory } from '../coordinator/inventory.js';
 import { diagnose } from '../report/diagnosis.js';
@@ -38,6 +38,9 @@ export interface ExplainOptions {
  * sees while armed; on a node whose firewall drops a whole mesh the same few rules drop them all.
  */
 export const MAX_TRACED_PER_HOST = 256;
+
+/** The explain session's lease: every call renews it, and its hold connection ends it with this process. */
+export const EXPLAIN_LEASE_MS = 120_000;
 
 /** One flow to explain: its result, the host blamed, and which of its packets that host traces. */
 export interface Blame {
@@ -101,7 +104,7 @@ export async function explainReport(report: Report, inv: Inventory, o: ExplainOp
   const clients = new Map<string, ControlClient>();
   for (const n of nodes) {
     const node = byName.get(n);
-    if (node) clients.set(n, new ControlClient(node.control.host, node.control.port, o.secret, o.controlTimeoutMs ?? 5000));
+    if (node) clients.set(n, new ControlClient(node.control.host, node.control.port, o.secret, node.address, o.controlTimeoutMs ?? 5000));
   }
   const ports: Partial<Record<CheckId, number>> = {};
   for (const [c, p] of Object.entries(report.ports ?? {})) if (typeof p === 'number') ports[c as CheckId] = p;
@@ -113,20 +116,29 @@ export async function explainReport(report: Report, inv: Inventory, o: ExplainOp
   flows.forEach((f, id) => {
     const r = report.results[f.blame.result]!;
     // Behind NAT the host saw another source: trace what it sees (the probe's tag still makes it ours).
-    const peer = f.blame.direction === 'out' ? f.toAddress : (r.observedSource ?? addressOf.get(r.from) ?? '');
+    const src = addressOf.get(r.from) ?? '';
+    const peer = f.blame.direction === 'out' ? f.toAddress : (r.observedSource ?? src);
     const list = hostSpecs.get(f.blame.host) ?? [];
-    list.push({ id, direction: f.blame.direction, check: f.check, transport: CATALOGUE[f.check].transport, peer, port: f.port, idx: f.idx });
+    const spec: TraceSpec = { id, direction: f.blame.direction, check: f.check, transport: CATALOGUE[f.check].transport, peer, port: f.port, idx: f.idx };
+    if (f.blame.direction !== 'out' && peer !== src) spec.src = src;
+    list.push(spec);
     hostSpecs.set(f.blame.host, list);
   });
   o.log?.(`explaining ${flows.length} host-side failure(s): tracing on ${[...hostSpecs.keys()].join(', ')}`);
+  const holds = new AbortController();
   try {
     await Promise.all(
       [...clients].map(async ([name, client]) => {
         const mine = flows.filter((f) => f.from === name);
-        const expect = nextIdx.get(name) ?? 0;
+        // The flows this node may witness: each probe proves one of them.
+        const inbound: InboundFlow[] = flows
+          .filter((f) => report.results[f.blame.result]!.to === name)
+          .map((f) => ({ idx: f.idx, src: addressOf.get(f.from) ?? '', check: f.check, transport: CATALOGUE[f.check].transport, port: f.port }));
         try {
-          await client.openSession({ id: sessionId, peers: [...new Set(mine.map((f) => f.toAddress))], ports, ttlMs: 120_000, expect }, o.signal);
+          await client.openSession({ id: sessionId, peers: [...new Set(mine.map((f) => f.toAddress))], ports, ttlMs: EXPLAIN_LEASE_MS, inbound: packInbound(inbound) }, o.signal);
           opened.add(name);
+          // The session (and the host's trace table) ends with this process, however it ends.
+          void client.hold(sessionId, holds.signal);
         } catch (err) {
           for (const [id, f] of flows.entries()) if (f.from === name || f.blame.host === name) notes.set(id, `could not open an explain session on ${name}: ${(err as Error).message}`);
         }
@@ -200,6 +212,7 @@ export async function explainReport(report: Report, inv: Inventory, o: ExplainOp
     );
   } finally {
     await Promise.all([...opened].map((n) => clients.get(n)!.closeSession(sessionId)));
+    holds.abort();
     for (const c of clients.values()) c.close();
   }
   for (const [id, note] of notes) {

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { closeSync, constants as fsc, openSync, readSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { tcpProbeSeq } from '../packets/probe.js';
+import { tcpProbeTag } from '../packets/probe.js';
 import { CommandError, run, which } from '../lab/sys.js';
 import { parseIptablesSave, parseNftRuleset, iptablesContent } from './ruleset.js';
 import { ruleFromCounters, ruleFromLegacyTrace, ruleFromNftTrace, type HostRulesets } from './resolve.js';
@@ -172,8 +172,10 @@ export class Explainer {
 
   seqOf(session: ExplainSession, s: TraceSpec): number {
     if (s.transport !== 'tcp' || s.port === null) return 0;
-    // The SYN goes to the destination: this host for 'in' and 'return', the peer for 'out'.
-    return tcpProbeSeq(session.key, s.direction === 'out' ? s.peer : this.o.address, s.port, s.idx);
+    // The SYN goes to the destination: this host for 'in' and 'return', the peer for 'out'. Its tag names the
+    // flow's own source, which behind NAT is not the peer this host sees (spec.src).
+    const ends = s.direction === 'out' ? { src: this.o.address, dst: s.peer } : { src: s.src ?? s.peer, dst: this.o.address };
+    return tcpProbeTag(session.key, { ...ends, transport: 'tcp', port: s.port, check: s.check, idx: s.idx }).seq;
   }
 
   async arm(session: ExplainSession, req: ExplainArmRequest): Promise<ExplainArmResponse> {

@@ -1,9 +1,10 @@
 // The responder's explain call (POST /v1/sessions/ID/explain, authenticated like every call): `arm`
 // traces a session's blamed flows on this host, `collect` says which rule took each one's verdict and
 // removes what arm added. Validation of the bodies lives here so the server and the tests share it.
+import { CATALOGUE, isCheckId } from '../checks/catalogue.js';
 import { BadRequest, isIPv4 } from '../control/protocol.js';
 import { SessionError, type Session } from '../responder/sessions.js';
-import { CHECK_IDS, type CheckId, type Transport } from '../types.js';
+import type { CheckId, Transport } from '../types.js';
 import type { Explainer } from './host.js';
 import type { ExplainArmRequest, ExplainCollectRequest, TraceSpec } from './types.js';
 
@@ -14,7 +15,6 @@ export const MAX_TTL_MS = 5 * 60_000;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isInt = (v: unknown, lo: number, hi: number): v is number => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
-const CHECKS = new Set<string>(CHECK_IDS);
 const TRANSPORTS = new Set(['tcp', 'udp', 'ipip']);
 const DIRECTIONS = new Set(['in', 'out', 'return']);
 
@@ -38,14 +38,18 @@ export function parseExplainRequest(v: unknown): ExplainArmRequest | ExplainColl
     if (!isObject(s)) throw new BadRequest(`specs[${i}] must be an object`);
     if (!isInt(s.id, 0, 65535) || ids.has(s.id)) throw new BadRequest(`specs[${i}].id must be a distinct 0..65535`);
     if (typeof s.direction !== 'string' || !DIRECTIONS.has(s.direction)) throw new BadRequest(`specs[${i}].direction must be in, out or return`);
-    if (typeof s.check !== 'string' || !CHECKS.has(s.check)) throw new BadRequest(`specs[${i}].check is not a check id`);
+    if (typeof s.check !== 'string' || !isCheckId(s.check)) throw new BadRequest(`specs[${i}].check is not a check id`);
     if (typeof s.transport !== 'string' || !TRANSPORTS.has(s.transport)) throw new BadRequest(`specs[${i}].transport must be tcp, udp or ipip`);
     if (!isIPv4(s.peer)) throw new BadRequest(`specs[${i}].peer must be an IPv4 address`);
     if (s.transport === 'ipip' ? s.port !== null : !isInt(s.port, 1, 65535)) throw new BadRequest(`specs[${i}].port is wrong for ${String(s.transport)}`);
+    if (CATALOGUE[s.check as CheckId].transport !== s.transport) throw new BadRequest(`specs[${i}]: ${s.check} does not travel over ${s.transport}`);
     if (s.direction === 'return' && s.transport !== 'tcp') throw new BadRequest(`specs[${i}]: only TCP probes draw replies to trace`);
     if (!isInt(s.idx, 0, 65535)) throw new BadRequest(`specs[${i}].idx must be 0..65535`);
+    if (s.src !== undefined && (!isIPv4(s.src) || s.direction === 'out')) throw new BadRequest(`specs[${i}].src must be an IPv4 address, and only for 'in' and 'return'`);
     ids.add(s.id);
-    specs.push({ id: s.id, direction: s.direction as TraceSpec['direction'], check: s.check as CheckId, transport: s.transport as Transport, peer: s.peer, port: s.port as number | null, idx: s.idx });
+    const spec: TraceSpec = { id: s.id, direction: s.direction as TraceSpec['direction'], check: s.check as CheckId, transport: s.transport as Transport, peer: s.peer, port: s.port as number | null, idx: s.idx };
+    if (s.src !== undefined) spec.src = s.src as string;
+    specs.push(spec);
   }
   if (!isInt(v.ttlMs, 1000, MAX_TTL_MS)) throw new BadRequest(`ttlMs must be 1000..${MAX_TTL_MS}`);
   if (v.method !== undefined && v.method !== 'trace' && v.method !== 'counters') throw new BadRequest("method must be 'trace' or 'counters'");

@@ -2,7 +2,8 @@
 // session's own table (it only sets the trace bit on the session's probe packets) and parses
 // `nft -a monitor trace` lines and iptables-legacy `TRACE:` kernel log records. See: nft(8) (monitor,
 // meta nftrace, raw payload expressions @th), iptables-extensions(8) (TRACE), Documentation/ABI/testing/dev-kmsg.
-import { PROBE_MAGIC } from '../packets/probe.js';
+import { probeShape } from '../checks/catalogue.js';
+import { PROBE_MAGIC, PROBE_SESSION_OFFSET } from '../packets/probe.js';
 import type { TraceSpec } from './types.js';
 
 /** Prefix of every table the tool adds; the full name carries the responder's tag and the session id. */
@@ -48,7 +49,7 @@ const MAGIC = hex32(PROBE_MAGIC);
 /** Bit offset (from the transport header) of the probe payload of a datagram check. */
 function payloadBits(spec: TraceSpec): number {
   if (spec.transport === 'ipip') return (20 + 8) * 8; // th = the inner IPv4 header; inner UDP; payload
-  if (spec.check === 'vxlan') return (8 + 8 + 14 + 20 + 8) * 8; // UDP, VXLAN, inner Ethernet, IPv4, UDP
+  if (probeShape(spec.check).framing === 'vxlan') return (8 + 8 + 14 + 20 + 8) * 8; // UDP, VXLAN, inner Ethernet, IPv4, UDP
   return 8 * 8; // UDP header
 }
 
@@ -60,7 +61,7 @@ export function probeMatch(spec: TraceSpec, sessionId: string, seq: number): str
   }
   const at = payloadBits(spec);
   const proto = spec.transport === 'ipip' ? 'ip protocol 4' : `udp dport ${spec.port}`;
-  return `${proto} @th,${at},32 ${MAGIC} @th,${at + 80},64 0x${sessionId}`;
+  return `${proto} @th,${at},32 ${MAGIC} @th,${at + PROBE_SESSION_OFFSET * 8},64 0x${sessionId}`;
 }
 
 export const specComment = (id: number) => `cnt:${id}`;

@@ -47,8 +47,10 @@ export interface TraceSpec {
   direction: TraceDirection;
   check: CheckId;
   transport: Transport;
-  /** The other end's address (source for 'in', destination for 'out' and 'return'). */
+  /** The other end's address as this host sees it (source for 'in', destination for 'out' and 'return'). */
   peer: string;
+  /** 'in' / 'return': the probe's own source address when this host sees another (NAT); the TCP tag names it. */
+  src?: string;
   /** Destination port of the probe (null: IP-in-IP). */
   port: number | null;
   /** Probe index in the explain session (TCP: it fixes the SYN's sequence number). */

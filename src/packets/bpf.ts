@@ -3,7 +3,7 @@
 
 import type { BpfInstruction } from '../native-types.js';
 import { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP } from './ipv4.js';
-import { PROBE_MAGIC, PROBE_TCP_MSS } from './probe.js';
+import { PROBE_MAGIC, PROBE_TCP_HEADER_LENGTH, PROBE_TCP_MSS, PROBE_TCP_TS_WORD } from './probe.js';
 import { TCP_FLAGS } from './tcp.js';
 import { VXLAN_MAGIC_OFFSET } from './vxlan.js';
 
@@ -246,9 +246,10 @@ function portMatch(ports: readonly number[], onMatch: string): AsmItem[] {
 
 /**
  * With X = IP header length: a probe SYN's stamp (probe.ts encodeProbeSyn), then the destination port.
- * SYN set and ACK clear; data offset 6 (byte 12's high nibble; the reserved low bits are ignored); the one
- * option is an MSS (02 04) of at most PROBE_TCP_MSS. Real clients send several options (SACK, timestamps,
- * window scale) and floods none, so neither passes; the source port is not checked (a NAT may rewrite
+ * SYN set and ACK clear; data offset 9 (byte 12's high nibble; the reserved low bits are ignored); the options
+ * are an MSS (02 04) of at most PROBE_TCP_MSS, then NOP NOP and a timestamps option (01 01 08 0a) carrying the
+ * tag's 32 high bits. Real clients also send SACK-permitted and window scale (Linux: data offset 10, Windows 8,
+ * macOS 11) and floods usually nothing, so neither passes; the source port is not checked (a NAT may rewrite
  * it) and a lower MSS is accepted (a middlebox may clamp it).
  */
 function tcpSynSection(ports: readonly number[], base: number): AsmItem[] {
@@ -259,11 +260,13 @@ function tcpSynSection(ports: readonly number[], base: number): AsmItem[] {
     // Not the source port: a NAT in the path may rewrite it, and the witness must still see the probe.
     ldInd('b', base + 12), // data offset | reserved
     alu(BPF_AND, 0xf0),
-    jeq(0x60, null, DROP),
-    ldInd('h', base + 20), // the only option (inside the 24-byte header: data offset is 6): MSS, length 4
+    jeq((PROBE_TCP_HEADER_LENGTH / 4) << 4, null, DROP),
+    ldInd('h', base + 20), // the first option: MSS, length 4
     jeq(0x0204, null, DROP),
     ldInd('h', base + 22), // its value: ours, or lower where a middlebox clamped it
     jgt(PROBE_TCP_MSS, DROP, null),
+    ldInd('w', base + 24), // NOP NOP timestamps(10)
+    jeq(PROBE_TCP_TS_WORD, null, DROP),
     ldInd('h', base + 2), // destination port
     ...portMatch(ports, ACCEPT),
   ];
@@ -307,8 +310,8 @@ export function acceptAll(): BpfInstruction[] {
 }
 
 /**
- * Probe SYNs to one of `ports`: SYN set and ACK clear, AND the probe stamp (data offset 6, the one option
- * an MSS ≤ PROBE_TCP_MSS), see encodeProbeSyn and tcpSynSection.
+ * Probe SYNs to one of `ports`: SYN set and ACK clear, AND the probe stamp (data offset 9, options MSS ≤
+ * PROBE_TCP_MSS, NOP, NOP, timestamps), see encodeProbeSyn and tcpSynSection.
  * Why the stamp: accepting every SYN-without-ACK to a watched port let a SYN flood or a busy apiserver's
  * connection churn into user space, costing the responder as much as an unfiltered socket (bench
  * witness-cost). The HMAC tag in the sequence number cannot be checked here; the stamp can, in a few
@@ -387,8 +390,8 @@ export interface WitnessProgramOptions {
 
 /**
  * One program accepting what tcpSynToPorts, udpProbeToPorts and ipipProbe accept: the responder's witness filter.
- * Its TCP part is tcpSynToPorts's: only SYNs carrying the probe stamp (source port range, data offset 6, one
- * MSS = PROBE_TCP_MSS option) reach user space, so a SYN flood or a busy apiserver stays in the kernel.
+ * Its TCP part is tcpSynToPorts's: only SYNs carrying the probe stamp (data offset 9, MSS ≤ PROBE_TCP_MSS,
+ * NOP NOP timestamps) reach user space, so a SYN flood or a busy apiserver stays in the kernel.
  */
 export function witnessProgram(o: WitnessProgramOptions): BpfInstruction[] {
   const base = o.base ?? 0;

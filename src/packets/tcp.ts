@@ -27,6 +27,8 @@ export interface TcpFields {
   window?: number;
   /** Adds an MSS option (kind 2) when given. */
   mss?: number;
+  /** Adds NOP, NOP, a timestamps option (kind 8, RFC 7323) after the MSS when given. */
+  timestamp?: { val: number; ecr: number };
   payload?: Uint8Array;
 }
 
@@ -35,7 +37,7 @@ function checkUint(name: string, v: number, max: number): void {
 }
 
 export function encodeTcp(f: TcpFields): Buffer {
-  const { ack = 0, window = 64240, mss, payload = Buffer.alloc(0) } = f;
+  const { ack = 0, window = 64240, mss, timestamp, payload = Buffer.alloc(0) } = f;
   checkUint('srcPort', f.srcPort, 0xffff);
   checkUint('dstPort', f.dstPort, 0xffff);
   checkUint('seq', f.seq, 0xffffffff);
@@ -43,7 +45,13 @@ export function encodeTcp(f: TcpFields): Buffer {
   checkUint('flags', f.flags, 0xff);
   checkUint('window', window, 0xffff);
   if (mss !== undefined) checkUint('mss', mss, 0xffff);
-  const headerLength = TCP_HEADER_LENGTH + (mss === undefined ? 0 : 4);
+  if (timestamp) {
+    checkUint('timestamp.val', timestamp.val, 0xffffffff);
+    checkUint('timestamp.ecr', timestamp.ecr, 0xffffffff);
+  }
+  const mssAt = TCP_HEADER_LENGTH;
+  const tsAt = mssAt + (mss === undefined ? 0 : 4);
+  const headerLength = tsAt + (timestamp ? 12 : 0);
   const seg = Buffer.alloc(headerLength + payload.length);
   seg.writeUInt16BE(f.srcPort, 0);
   seg.writeUInt16BE(f.dstPort, 2);
@@ -53,9 +61,17 @@ export function encodeTcp(f: TcpFields): Buffer {
   seg[13] = f.flags;
   seg.writeUInt16BE(window, 14);
   if (mss !== undefined) {
-    seg[20] = 2; // kind: maximum segment size
-    seg[21] = 4;
-    seg.writeUInt16BE(mss, 22);
+    seg[mssAt] = 2; // kind: maximum segment size
+    seg[mssAt + 1] = 4;
+    seg.writeUInt16BE(mss, mssAt + 2);
+  }
+  if (timestamp) {
+    seg[tsAt] = 1; // NOP, NOP: align the 10-byte option as every stack does
+    seg[tsAt + 1] = 1;
+    seg[tsAt + 2] = 8; // kind: timestamps
+    seg[tsAt + 3] = 10;
+    seg.writeUInt32BE(timestamp.val, tsAt + 4);
+    seg.writeUInt32BE(timestamp.ecr, tsAt + 8);
   }
   seg.set(payload, headerLength);
   const sum = pseudoHeaderSum(f.srcAddr, f.dstAddr, IPPROTO_TCP, seg.length);
@@ -93,6 +109,8 @@ export interface TcpSegment {
   checksum: number;
   /** MSS option value, null when absent (malformed options are ignored, not fatal). */
   mss: number | null;
+  /** Timestamps option (RFC 7323), null when absent or malformed. */
+  timestamp: { val: number; ecr: number } | null;
   payload: Buffer;
 }
 
@@ -117,12 +135,18 @@ export function decodeTcp(input: Uint8Array): TcpSegment {
     isFin: (flags & TCP_FLAGS.FIN) !== 0,
     window: buf.readUInt16BE(14),
     checksum: buf.readUInt16BE(16),
-    mss: findMss(buf, headerLength),
+    mss: findOption(buf, headerLength, 2, 4)?.readUInt16BE(0) ?? null,
+    timestamp: timestampOf(findOption(buf, headerLength, 8, 10)),
     payload: buf.subarray(headerLength),
   };
 }
 
-function findMss(buf: Buffer, headerLength: number): number | null {
+function timestampOf(o: Buffer | null): { val: number; ecr: number } | null {
+  return o ? { val: o.readUInt32BE(0), ecr: o.readUInt32BE(4) } : null;
+}
+
+/** The value bytes of the first option of kind `want` and total length `wantLen`, or null. */
+function findOption(buf: Buffer, headerLength: number, want: number, wantLen: number): Buffer | null {
   let i = TCP_HEADER_LENGTH;
   while (i < headerLength) {
     const kind = buf[i] as number;
@@ -134,7 +158,7 @@ function findMss(buf: Buffer, headerLength: number): number | null {
     if (i + 1 >= headerLength) return null;
     const len = buf[i + 1] as number;
     if (len < 2 || i + len > headerLength) return null;
-    if (kind === 2 && len === 4) return buf.readUInt16BE(i + 2);
+    if (kind === want && len === wantLen) return buf.subarray(i + 2, i + len);
     i += len;
   }
   return null;

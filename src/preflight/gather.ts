@@ -52,7 +52,7 @@ export function unavailableFinding(node: InventoryNode, why: string, kind: 'unre
 }
 
 export async function gatherPreflight(nodes: readonly InventoryNode[], o: GatherOptions): Promise<Gathered> {
-  const connect = o.connect ?? ((n, secret, timeoutMs) => new ControlClient(n.control.host, n.control.port, secret, timeoutMs));
+  const connect = o.connect ?? ((n, secret, timeoutMs) => new ControlClient(n.control.host, n.control.port, secret, n.address, timeoutMs));
   const out: Gathered = { findings: [], reached: [], unavailable: [] };
   let done = 0;
   await pMap(

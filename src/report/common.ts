@@ -50,6 +50,7 @@ export const CAUSE_CODES: Record<Cause, string> = {
   'not-probed': '?',
   'receive-error': '?',
   'no-route': 'N',
+  overloaded: '?',
 };
 
 export function causeCode(r: Pick<FlowResult, 'verdict' | 'cause'>): string {

@@ -1,5 +1,6 @@
 // `calico-nettest responder`: witness sockets + prober + control server on one node. Opens every raw
 // socket and privileged port first, then (with --user) drops privileges; SIGTERM/SIGINT close it all.
+import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import type { Server } from 'node:http';
 import type { NativeBinding } from '../native-types.js';
@@ -81,11 +82,11 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
     store,
     onEvent: (e: WitnessEvent) => {
       const s = e.sighting;
-      const what = `${s.check ?? s.transport}${s.dstPort ? `/${s.dstPort}` : ''} probe #${s.idx}`;
+      const what = `${s.flow.check}${s.flow.port ? `/${s.flow.port}` : ''} probe #${s.flow.idx}`;
       if (e.layer === 'left') return;
       emit('witness', `witnessed ${what} from ${s.src} at the ${e.layer === 'iface' ? `interface ${e.ifname ?? '?'}` : 'socket layer'} (session ${s.session.id})`, {
-        check: s.check,
-        idx: s.idx,
+        check: s.flow.check,
+        idx: s.flow.idx,
         source: s.src,
         layer: e.layer,
         ifname: e.ifname,
@@ -96,6 +97,8 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
   });
   const prober = new Prober(o.native, o.address);
   const explainer = new Explainer({ address: o.address, log: (m) => emit('explain', m) });
+  // This run of the responder: requests made for an earlier run (a replay after a restart) name another.
+  const instance = randomBytes(16).toString('hex');
   let held: HeldPorts | null = null;
   let server: Server | null = null;
   const closeAll = async () => {
@@ -127,13 +130,14 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
       tool: 'calico-nettest',
       version: VERSION,
       address: o.address,
+      instance,
       capture: witness.capture,
       captureError: witness.captureError,
       ports: held?.holdings ?? [],
       sessions: store.size,
       timeMs: Date.now(),
     });
-    server = createControlServer({ secret: o.secret, store, witness, prober, info, explainer, log: (m) => emit('control', m) });
+    server = createControlServer({ secret: o.secret, address: o.address, instance, store, witness, prober, info, explainer, log: (m) => emit('control', m) });
     await new Promise<void>((resolve, reject) => {
       server!.once('error', (err: NodeJS.ErrnoException) =>
         reject(

@@ -1,14 +1,21 @@
-// The responder's control server: authenticated HTTP + JSON. Unauthenticated or replayed requests get
-// 401 and nothing else (but GET /healthz: "ok"); bodies are capped; probes go only to the session's peers.
+// The responder's control server: authenticated HTTP + JSON, signed answers. A request is authenticated from
+// its headers before a byte of body is read; bodies are capped per route and must arrive within seconds;
+// connections are capped in all and per peer. Unauthenticated or replayed requests get 401 and nothing else
+// (but GET /healthz: "ok");
+// probes go only to the session's peers; a session ends when its coordinator's hold connection closes or its
+// lease runs out.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { NonceCache, verifyRequest } from '../control/auth.js';
+import type { Socket } from 'node:net';
+import { HEADER_INSTANCE, HEADER_SIGNATURE, NonceCache, bodyMatches, responseSignature, signLine, verifyRequestHeaders } from '../control/auth.js';
 import {
   API,
+  BODY_LIMITS,
   BadRequest,
-  MAX_BODY_BYTES,
+  HEARTBEAT_MS,
   parseOpenSession,
   parseProbeRequest,
+  unpackInbound,
   type InfoResponse,
   type ProbeStreamLine,
   type WitnessResponse,
@@ -21,10 +28,13 @@ import type { Witness } from './witness.js';
 import type { SourceOutcome } from '../types.js';
 import { EXPLAIN_PATH, handleExplain } from '../explain/route.js';
 import type { Explainer } from '../explain/host.js';
-import { PREFLIGHT_PATH, localPreflight, makePreflightHandler, type PreflightRunner } from '../preflight/route.js';
+import { PREFLIGHT_BODY_LIMIT, PREFLIGHT_PATH, localPreflight, makePreflightHandler, type PreflightRunner } from '../preflight/route.js';
 
 export interface ControlDeps {
   secret: Buffer;
+  /** This responder's address (requests must name it) and instance (requests must name this run). */
+  address: string;
+  instance: string;
   store: SessionStore;
   witness: Witness;
   prober: Prober;
@@ -34,7 +44,21 @@ export interface ControlDeps {
   /** preflight's host checks (default: this host's, src/preflight/route.ts; tests give a fake). */
   preflight?: PreflightRunner;
   log: (msg: string) => void;
+  limits?: Partial<ServerLimits>;
 }
+
+export interface ServerLimits {
+  /** Connections open at once, all peers together. */
+  maxConnections: number;
+  /** Connections open at once from one address. */
+  perPeerConnections: number;
+  /** Headers must be complete within this. */
+  headersTimeoutMs: number;
+  /** An authenticated request's body must be complete within this. */
+  bodyTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = { maxConnections: 256, perPeerConnections: 16, headersTimeoutMs: 5000, bodyTimeoutMs: 10_000 };
 
 class HttpError extends Error {
   constructor(
@@ -45,33 +69,38 @@ class HttpError extends Error {
   }
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
+/** Read exactly `length` bytes (the declared, authenticated length) within `timeoutMs`. */
+function readBody(req: IncomingMessage, length: number, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_BODY_BYTES) {
-      reject(new HttpError(413, `body larger than ${MAX_BODY_BYTES} bytes`));
+    if (length === 0 && req.complete) {
+      resolve(Buffer.alloc(0));
       return;
     }
-    const chunks: Buffer[] = [];
+    const body = Buffer.alloc(length);
     let size = 0;
+    const timer = setTimeout(() => {
+      reject(new HttpError(408, `body not complete within ${timeoutMs / 1000} s`));
+      req.destroy();
+    }, timeoutMs);
     req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new HttpError(413, `body larger than ${MAX_BODY_BYTES} bytes`));
+      if (size + c.length > length) {
+        clearTimeout(timer);
+        reject(new HttpError(400, 'body longer than its declared length'));
         req.destroy();
         return;
       }
-      chunks.push(c);
+      c.copy(body, size);
+      size += c.length;
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+    req.on('end', () => {
+      clearTimeout(timer);
+      resolve(body.subarray(0, size));
+    });
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
   });
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }
 
 function parseJson(body: Buffer): unknown {
@@ -83,98 +112,214 @@ function parseJson(body: Buffer): unknown {
   }
 }
 
+/** Refuse without reading the body, and close the connection (its unread body goes with it). */
+function refuse(res: ServerResponse, status: number, message: string): void {
+  const text = JSON.stringify({ error: message });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), connection: 'close' });
+  res.end(text, () => res.socket?.destroy());
+}
+
+const SESSION_PATH = /^\/v1\/sessions\/([0-9a-f]{16})(\/probe|\/witness|\/renew|\/hold)?$/;
+
+function bodyLimit(method: string, path: string): number {
+  if (method === 'POST' && path === `${API}/sessions`) return BODY_LIMITS.openSession;
+  if (method === 'POST' && path.endsWith('/probe')) return BODY_LIMITS.probe;
+  if (method === 'POST' && EXPLAIN_PATH.test(path)) return BODY_LIMITS.explain;
+  if (method === 'POST' && path === PREFLIGHT_PATH) return PREFLIGHT_BODY_LIMIT;
+  return BODY_LIMITS.other;
+}
+
 export function createControlServer(deps: ControlDeps): Server {
+  const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const nonces = new NonceCache();
   const preflight = makePreflightHandler(deps.preflight ?? localPreflight, deps.log);
-  const server = createServer((req, res) => {
-    void handle(req, res).catch((err: unknown) => {
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      if (err instanceof HttpError) send(res, err.status, { error: err.message });
-      else if (err instanceof BadRequest) send(res, 400, { error: err.message });
-      else if (err instanceof SessionError) send(res, err.status, { error: err.message });
-      else {
-        const id = randomUUID();
-        deps.log(`internal error ${id}: ${(err as Error).stack ?? String(err)}`);
-        send(res, 500, { error: `internal error ${id} (see the responder's log)` });
-      }
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      // Bodies get their own per-request timer (readBody); a probe stream's request is long-lived on purpose.
+      requestTimeout: 0,
+      keepAliveTimeout: 5000,
+      maxHeaderSize: 8192,
+      // Check for stalled headers every second (the default, 30 s, lets slow-header connections linger).
+      connectionsCheckingInterval: 1000,
+    },
+    (req, res) => {
+      void handle(req, res).catch((err: unknown) => {
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        if (err instanceof HttpError) reply(res, err.status, { error: err.message });
+        else if (err instanceof BadRequest) reply(res, 400, { error: err.message });
+        else if (err instanceof SessionError) reply(res, err.status, { error: err.message });
+        else {
+          const id = randomUUID();
+          deps.log(`internal error ${id}: ${(err as Error).stack ?? String(err)}`);
+          reply(res, 500, { error: `internal error ${id} (see the responder's log)` });
+        }
+      });
+    },
+  );
+  server.maxHeadersCount = 50;
+  server.maxConnections = limits.maxConnections;
+  const perPeer = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const peer = socket.remoteAddress ?? '?';
+    const n = (perPeer.get(peer) ?? 0) + 1;
+    if (n > limits.perPeerConnections) {
+      socket.destroy();
+      return;
+    }
+    perPeer.set(peer, n);
+    socket.once('close', () => {
+      const left = (perPeer.get(peer) ?? 1) - 1;
+      if (left <= 0) perPeer.delete(peer);
+      else perPeer.set(peer, left);
     });
   });
-  server.requestTimeout = 10 * 60_000;
-  server.headersTimeout = 15_000;
-  server.maxHeadersCount = 50;
+
+  /** The nonce of the request each response answers (responses to unauthenticated requests go unsigned). */
+  const nonceOf = new WeakMap<ServerResponse, string>();
+  function reply(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), [HEADER_INSTANCE]: deps.instance };
+    const nonce = nonceOf.get(res);
+    if (nonce) headers[HEADER_SIGNATURE] = responseSignature(deps.secret, { address: deps.address, instance: deps.instance, nonce, status, body: text });
+    res.writeHead(status, headers);
+    res.end(text);
+  }
+
+  /** A signed NDJSON stream with a heartbeat line every HEARTBEAT_MS; returns its writer and its closer. */
+  function stream(res: ServerResponse): { line: (l: ProbeStreamLine) => void; end: () => void } {
+    const nonce = nonceOf.get(res)!;
+    let n = 0;
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', [HEADER_INSTANCE]: deps.instance });
+    const line = (l: ProbeStreamLine) => {
+      if (res.writableEnded || res.destroyed) return;
+      res.write(`${signLine(deps.secret, { address: deps.address, instance: deps.instance, nonce, n: n++, line: JSON.stringify(l) })}\n`);
+    };
+    const beat = setInterval(() => line({ alive: Date.now() }), HEARTBEAT_MS);
+    return {
+      line,
+      end: () => {
+        clearInterval(beat);
+        res.end();
+      },
+    };
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const url = req.url ?? '/';
+    const path = url.split('?')[0] ?? '/';
     // The kubelet's readiness probe, before auth: it proves the server answers and tells nothing else.
     if ((method === 'GET' || method === 'HEAD') && path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 3, 'cache-control': 'no-store' });
       res.end(method === 'HEAD' ? undefined : 'ok\n');
       return;
     }
-    const body = await readBody(req);
-    const auth = verifyRequest(deps.secret, req.headers, method, req.url ?? '/', body, nonces);
+    const auth = verifyRequestHeaders(deps.secret, req.headers, method, url, { address: deps.address, instance: deps.instance }, nonces, {
+      instanceOptional: method === 'GET' && path === `${API}/info`,
+    });
     if (!auth.ok) {
       deps.log(`refused ${method} ${path} from ${req.socket.remoteAddress}: ${auth.reason}`);
-      send(res, 401, { error: 'unauthorized' });
+      refuse(res, 401, 'unauthorized');
       return;
     }
+    nonceOf.set(res, auth.nonce);
+    const limit = bodyLimit(method, path);
+    if (auth.length > limit) {
+      // Authenticated, so worth an answer; the body is not read.
+      reply(res, 413, { error: `body of ${auth.length} bytes is larger than the ${limit} allowed for ${method} ${path}` });
+      res.once('finish', () => res.socket?.destroy());
+      return;
+    }
+    const body = await readBody(req, auth.length, limits.bodyTimeoutMs);
+    if (!bodyMatches(body, auth.length, auth.digest)) throw new HttpError(401, 'body does not match its signature');
     const now = Date.now();
-    if (method === 'GET' && path === `${API}/info`) return send(res, 200, deps.info());
+    if (method === 'GET' && path === `${API}/info`) return reply(res, 200, deps.info());
     if (method === 'POST' && path === `${API}/sessions`) {
       const o = parseOpenSession(parseJson(body));
       const idBytes = Buffer.from(o.id, 'hex');
-      const s = deps.store.open(new Session(o.id, idBytes, deriveSessionKey(deps.secret, idBytes), new Set(o.peers), o.ports, now + o.ttlMs, o.expect), now);
+      const inbound = unpackInbound(o.inbound);
+      const s = deps.store.open(new Session(o.id, idBytes, deriveSessionKey(deps.secret, idBytes), new Set(o.peers), o.ports, inbound, o.ttlMs, now, deps.witness.drops()), now);
       deps.witness.addPorts(witnessPorts(Object.entries(o.ports)));
       deps.witness.refresh(now);
-      return send(res, 201, { id: s.id, expiresAtMs: s.expiresAtMs, capture: deps.witness.capture });
+      if (s.expiresAtMs === now + o.ttlMs) deps.log(`session ${s.id} opened from ${req.socket.remoteAddress}: ${inbound.size} inbound flows, lease ${o.ttlMs / 1000} s`);
+      return reply(res, 201, { id: s.id, expiresAtMs: s.expiresAtMs, capture: deps.witness.capture });
     }
-    if (path === PREFLIGHT_PATH) return preflight(method, parseJson(body), (status, b) => send(res, status, b));
+    if (path === PREFLIGHT_PATH) return preflight(method, parseJson(body), (status, b) => reply(res, status, b));
     const ex = deps.explainer ? EXPLAIN_PATH.exec(path) : null;
-    if (ex) return handleExplain(deps.explainer!, deps.store.get(ex[1]!, now), method, parseJson(body), (status, b) => send(res, status, b));
-    const m = /^\/v1\/sessions\/([0-9a-f]{16})(\/probe|\/witness)?$/.exec(path);
+    if (ex) {
+      const session = deps.store.get(ex[1]!, now);
+      session?.renew(now);
+      return handleExplain(deps.explainer!, session, method, parseJson(body), (status, b) => reply(res, status, b));
+    }
+    const m = SESSION_PATH.exec(path);
     if (!m) throw new HttpError(404, `no such endpoint: ${method} ${path}`);
     const session = deps.store.get(m[1]!, now);
     if (!session) throw new HttpError(404, `no such session ${m[1]} (expired?)`);
-    if (method === 'DELETE' && !m[2]) {
+    session.renew(now);
+    const end = () => {
       deps.store.close(session.id);
       deps.witness.refresh();
       void deps.explainer?.disarm(session.id);
-      return send(res, 200, { closed: session.id });
+    };
+    if (method === 'DELETE' && !m[2]) {
+      end();
+      return reply(res, 200, { closed: session.id });
+    }
+    if (method === 'POST' && m[2] === '/renew') return reply(res, 200, { id: session.id, expiresAtMs: session.expiresAtMs });
+    if (method === 'GET' && m[2] === '/hold') {
+      // The coordinator holds this open for the whole run: when it goes (killed, crashed, Ctrl-C), so does the session.
+      session.holds++;
+      const s = stream(res);
+      s.line({ alive: now });
+      res.on('close', () => {
+        s.end();
+        if (--session.holds === 0 && deps.store.get(session.id, Date.now()) === session) {
+          deps.log(`session ${session.id} ended: its coordinator's hold connection closed`);
+          end();
+        }
+      });
+      return;
     }
     if (method === 'GET' && m[2] === '/witness') {
+      // Read what is still queued before answering; if the queues cannot be drained (a flood), say so: lost >= 1.
+      const caughtUp = await deps.witness.settle(2000);
       const rows: WitnessResponse['rows'] = [];
-      for (const [idx, e] of session.witnessed) rows.push([idx, e.iface ? 1 : 0, e.ifname, e.socket ? 1 : 0, e.observedSource, e.count]);
-      return send(res, 200, { capture: deps.witness.capture, dropped: session.droppedRecords, rows } satisfies WitnessResponse);
+      for (const [idx, e] of session.witnessed) rows.push([idx, e.iface ? 1 : 0, e.ifname, e.socket ? 1 : 0, e.observedSource, e.count, e.flow.src, e.flow.check, e.flow.port]);
+      const lost = session.shed + Math.max(0, deps.witness.drops() - session.dropsAtOpen) || (caughtUp ? 0 : 1);
+      return reply(res, 200, { capture: deps.witness.capture, dropped: session.droppedRecords, forged: session.forged, lost, rows } satisfies WitnessResponse);
     }
     if (method === 'POST' && m[2] === '/probe') {
       const p = parseProbeRequest(parseJson(body));
       const outside = p.probes.find((x) => !session.peers.has(x.to));
       if (outside) throw new HttpError(403, `probe to ${outside.to} refused: not a peer of session ${session.id}`);
       if (session.probing) throw new HttpError(409, `session ${session.id} is already probing`);
+      for (const x of p.probes) session.outbound.set(`${x.to}/${x.idx}`, { src: deps.address, check: x.check, transport: x.transport, port: x.port });
       session.probing = true;
       const abort = new AbortController();
       res.on('close', () => abort.abort());
-      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-      const line = (l: ProbeStreamLine) => res.write(`${JSON.stringify(l)}\n`);
+      const s = stream(res);
       const capture = deps.witness.capture;
+      // Whether "not seen leaving" still means something: not once the capture lost packets (a flood).
+      const captureTrusted = () => session.shed === 0 && deps.witness.drops() === session.dropsAtOpen && !deps.witness.behind();
       try {
         await deps.prober.run(
-          { idBytes: session.idBytes, key: session.key, left: (dst, idx) => (capture ? session.left.get(`${dst}/${idx}`) : null) },
+          { idBytes: session.idBytes, key: session.key, left: (dst, idx) => (capture && captureTrusted() ? session.left.get(`${dst}/${idx}`) : null) },
           p.probes,
           { tries: p.tries, timeouts: p.timeouts, concurrency: p.concurrency, spacingMs: p.spacingMs },
-          (outcome: SourceOutcome) => line({ outcome }),
+          (outcome: SourceOutcome) => s.line({ outcome }),
           abort.signal,
         );
-        line({ done: true, capture });
+        s.line({ done: true, capture });
       } catch (err) {
-        line({ error: (err as Error).message });
+        s.line({ error: (err as Error).message });
       } finally {
         session.probing = false;
-        res.end();
+        session.renew(Date.now());
+        s.end();
       }
       return;
     }

@@ -128,8 +128,8 @@ t.test('SIGTERM with tracing armed removes the table; a SIGKILL leaves it and th
     const script = `
       import { ControlClient } from ${JSON.stringify(new URL('../../dist/coordinator/client.js', import.meta.url).href)};
       import { loadSecret } from ${JSON.stringify(new URL('../../dist/secret.js', import.meta.url).href)};
-      const c = new ControlClient(${JSON.stringify(n2.address)}, 5478, await loadSecret(${JSON.stringify(lab.secretFile)}));
-      await c.openSession({ id: '${id}', peers: ['${peer}'], ports: { bgp: 179 }, ttlMs: 60000 });
+      const c = new ControlClient(${JSON.stringify(n2.address)}, 5478, await loadSecret(${JSON.stringify(lab.secretFile)}), ${JSON.stringify(n2.address)});
+      await c.openSession({ id: '${id}', peers: ['${peer}'], ports: { bgp: 179 }, ttlMs: 60000, inbound: { from: ['${peer}'], flows: [0, 0, 1, 179] } });
       const a = await c.explain('${id}', { op: 'arm', specs: [{ id: 0, direction: 'in', check: 'bgp', transport: 'tcp', peer: '${peer}', port: 179, idx: 0 }], ttlMs: 60000 });
       console.log(JSON.stringify(a)); c.close();`;
     return JSON.parse((await run(inNs(lab.router, [process.execPath, '--input-type=module', '-e', script]))).stdout) as ExplainArmResponse;

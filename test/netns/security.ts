@@ -17,12 +17,14 @@ const attack = fileURLToPath(new URL('../helpers/control-attack.mjs', import.met
 t.test('control channel refuses what it must, and keeps serving', { skip: needsRoot }, async (t) => {
   const lab = await withLab(t, { nodes: 2 });
   const secret = (await readFile(lab.secretFile, 'utf8')).trim();
-  const r = await runIn(inNs(lab.router, [process.execPath, attack, lab.nodes[0]!.address, '5478', secret]));
+  const r = await runIn(inNs(lab.router, [process.execPath, attack, lab.nodes[0]!.address, '5478', secret, lab.nodes[1]!.address, lab.nodes[1]!.address]));
   t.equal(r.code, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as Record<string, number>;
+  const { captured: _, ...out } = JSON.parse(r.stdout) as Record<string, number>;
   t.same(out, {
     noAuth: 401,
     wrongSecret: 401,
+    noInstance: 401,
+    otherNode: 401,
     open: 201,
     replay: 401,
     tamperedBody: 401,

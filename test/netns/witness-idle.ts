@@ -29,7 +29,7 @@ t.test('no session: nothing reaches user space; a session arms the filters; its 
   const key = deriveSessionKey(randomBytes(32), idBytes);
   const sendProbe = (idx: number) =>
     tx.send(
-      encodeIPv4({ src: n1.address, dst: n2.address, protocol: 4, payload: buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: encodeProbePayload({ key, sessionId: idBytes, check: 'ipip', idx, attempt: 0, sendTimeMs: 0 }) }) }),
+      encodeIPv4({ src: n1.address, dst: n2.address, protocol: 4, payload: buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: encodeProbePayload({ key, sessionId: idBytes, src: n1.address, dst: n2.address, transport: 'ipip', port: null, check: 'ipip', idx, attempt: 0, sendTimeMs: 0 }) }) }),
       n2.address,
     );
 
@@ -38,7 +38,8 @@ t.test('no session: nothing reaches user space; a session arms the filters; its 
   await sleep(200);
   t.equal(w.stats.packets, 0, 'even probe-shaped packets stay in the kernel while no session is live');
 
-  const session = new Session(idBytes.toString('hex'), idBytes, key, new Set([n1.address]), {}, Date.now() + 1500, 10);
+  const inbound = new Map(Array.from({ length: 10 }, (_, idx) => [idx, { src: n1.address, check: 'ipip' as const, transport: 'ipip' as const, port: null }]));
+  const session = new Session(idBytes.toString('hex'), idBytes, key, new Set([n1.address]), {}, inbound, 1500, Date.now());
   store.open(session, Date.now());
   w.refresh();
   t.ok(w.filtering, 'a live session arms the probe filters');

@@ -5,8 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { loadNative } from '../../src/native.js';
 import type { NativeSocket } from '../../src/native-types.js';
 import { Witness } from '../../src/responder/witness.js';
-import { Session, SessionStore } from '../../src/responder/sessions.js';
-import { deriveSessionKey, encodeProbePayload, encodeProbeSyn, tcpProbeSeq } from '../../src/packets/probe.js';
+import { Session, SessionStore, type ExpectedFlow } from '../../src/responder/sessions.js';
+import { deriveSessionKey, encodeProbePayload, encodeProbeSyn, tcpProbeTag } from '../../src/packets/probe.js';
 import { encodeIPv4 } from '../../src/packets/ipv4.js';
 import { encodeTcp, TCP_FLAGS } from '../../src/packets/tcp.js';
 import { encodeUdp } from '../../src/packets/udp.js';
@@ -27,9 +27,19 @@ t.test('witness in a namespace: filters keep noise in the kernel, probes are wit
   const secret = randomBytes(32);
   const idBytes = randomBytes(8);
   const key = deriveSessionKey(secret, idBytes);
+  // The flows node1 sends node2: what node2's session expects in, and node1's sends out.
+  const flows = new Map<number, ExpectedFlow>([
+    [1, { src: n1.address, check: 'ipip', transport: 'ipip', port: null }],
+    [2, { src: n1.address, check: 'vxlan', transport: 'udp', port: 4789 }],
+    [3, { src: n1.address, check: 'bgp', transport: 'tcp', port: 179 }],
+    [4, { src: n1.address, check: 'ipip', transport: 'ipip', port: null }],
+    [5, { src: n1.address, check: 'ipip', transport: 'ipip', port: null }],
+  ]);
   const mkStore = () => {
     const store = new SessionStore();
-    store.open(new Session(idBytes.toString('hex'), idBytes, key, new Set([n1.address, n2.address]), { bgp: 179, vxlan: 4789 }, Date.now() + 120_000, 100), Date.now());
+    const s = new Session(idBytes.toString('hex'), idBytes, key, new Set([n1.address, n2.address]), { bgp: 179, vxlan: 4789 }, flows, 120_000, Date.now());
+    for (const [idx, f] of flows) s.outbound.set(`${n2.address}/${idx}`, f);
+    store.open(s, Date.now());
     return store;
   };
   const store2 = mkStore();
@@ -46,7 +56,8 @@ t.test('witness in a namespace: filters keep noise in the kernel, probes are wit
   const tx: NativeSocket = native.open({ kind: 'raw', protocol: 255, hdrincl: true, netns: `/run/netns/${n1.ns}` });
   t.teardown(() => tx.close());
   const send = (protocol: number, payload: Buffer, id = 0) => tx.send(encodeIPv4({ src: n1.address, dst: n2.address, protocol, payload, id }), n2.address);
-  const probe = (idx: number, check: 'vxlan' | 'ipip') => encodeProbePayload({ key, sessionId: idBytes, check, idx, attempt: 0, sendTimeMs: Date.now() });
+  const flow = (idx: number) => ({ ...flows.get(idx)!, dst: n2.address, idx });
+  const probe = (idx: number) => encodeProbePayload({ key, sessionId: idBytes, ...flow(idx), attempt: 0, sendTimeMs: Date.now() });
   const session2 = store2.active(Date.now())[0]!;
 
   // 10 000 packets that are not probes: UDP to 4789 without the magic, TCP ACKs to 179, SYNs without the probe
@@ -63,16 +74,16 @@ t.test('witness in a namespace: filters keep noise in the kernel, probes are wit
         send(6, encodeTcp({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 40000 + (i % 1000), dstPort: i % 8 === 2 ? 179 : 180, seq: i, flags: TCP_FLAGS.SYN, mss: 1460 }));
         break;
       default:
-        send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: randomBytes(42) }));
+        send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: randomBytes(54) }));
     }
   }
   await sleep(300);
   t.equal(w2.stats.packets, 0, 'none of 10 000 non-probe packets reached user space at the destination');
 
   // Real probes after the noise: each is witnessed at the interface and at the socket layer, with the sender's address.
-  send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: probe(1, 'ipip') }));
-  send(17, encodeUdp({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 61001, dstPort: 4789, payload: buildVxlanProbe({ innerSrc: n1.address, innerDst: n2.address, payload: probe(2, 'vxlan') }) }));
-  send(6, encodeProbeSyn({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 61002, dstPort: 179, seq: tcpProbeSeq(key, n2.address, 179, 3) }));
+  send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: probe(1) }));
+  send(17, encodeUdp({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 61001, dstPort: 4789, payload: buildVxlanProbe({ innerSrc: n1.address, innerDst: n2.address, payload: probe(2) }) }));
+  send(6, encodeProbeSyn({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 61002, dstPort: 179, tag: tcpProbeTag(key, flow(3)) }));
   await sleep(300);
   for (const idx of [1, 2, 3]) {
     const e = session2.witnessed.get(idx);
@@ -81,23 +92,23 @@ t.test('witness in a namespace: filters keep noise in the kernel, probes are wit
     t.ok(e?.socket, `probe ${idx} seen at the socket layer`);
     t.equal(e?.observedSource, n1.address, `probe ${idx}: the right source address`);
   }
-  t.equal(session2.witnessed.get(1)?.check, 'ipip');
-  t.equal(session2.witnessed.get(2)?.check, 'vxlan');
-  t.equal(session2.witnessed.get(3)?.check, 'bgp');
+  t.same(session2.witnessed.get(1)?.flow, flow(1), 'each witnessed as exactly its flow');
+  t.same(session2.witnessed.get(2)?.flow, flow(2));
+  t.same(session2.witnessed.get(3)?.flow, flow(3));
   const session1 = store1.active(Date.now())[0]!;
   t.ok(session1.left.has(`${n2.address}/1`), 'the source packet socket saw the IP-in-IP probe leave');
   t.ok(session1.left.has(`${n2.address}/3`), 'the source packet socket saw the TCP probe leave');
 
   // INPUT drop at the destination: the raw witness sees nothing, the packet socket still sees it arrive.
   await run(inNs(n2.ns, ['iptables', '-A', 'INPUT', '-p', '4', '-j', 'DROP']));
-  send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: probe(4, 'ipip') }));
+  send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: probe(4) }));
   await sleep(300);
   t.ok(session2.witnessed.get(4)?.iface, 'arrived on the interface');
   t.notOk(session2.witnessed.get(4)?.socket, 'never reached a socket: the INPUT chain dropped it');
 
   // OUTPUT drop at the source: the raw send fails with EPERM and nothing is seen leaving.
   await run(inNs(n1.ns, ['iptables', '-A', 'OUTPUT', '-p', '4', '-j', 'DROP']));
-  t.throws(() => send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: probe(5, 'ipip') })), { code: 'EPERM', syscall: 'sendto' });
+  t.throws(() => send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: probe(5) })), { code: 'EPERM', syscall: 'sendto' });
   await sleep(200);
   t.notOk(session1.left.has(`${n2.address}/5`), 'the source packet socket saw nothing leave');
   t.notOk(session2.witnessed.has(5), 'the destination saw nothing');

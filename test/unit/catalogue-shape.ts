@@ -7,7 +7,9 @@ import { CHECK_IDS, type CheckId } from '../../src/types.js';
 import { loadSchema, loadSchemaFile } from '../../src/report/json.js';
 import { decodeIPv4 } from '../../src/packets/ipv4.js';
 import { decodeUdp } from '../../src/packets/udp.js';
-import { checkFromCode, deriveSessionKey, encodeProbePayload, verifyProbePayload } from '../../src/packets/probe.js';
+import { checkFromCode, deriveSessionKey, encodeProbePayload, encodeProbeSyn, PROBE_TCP_SPORT_LO, tcpProbeTag, verifyProbePayload } from '../../src/packets/probe.js';
+import { encodeIPv4 } from '../../src/packets/ipv4.js';
+import { packInbound, unpackInbound } from '../../src/control/protocol.js';
 import { classifyProbe } from '../../src/responder/witness.js';
 import { Session } from '../../src/responder/sessions.js';
 import { makeProgram } from '../../src/cli/main.js';
@@ -42,7 +44,8 @@ t.test('shapes: codes are unique, listen follows transport, WireGuard is padded 
 });
 
 const key = deriveSessionKey(Buffer.alloc(32, 7), Buffer.alloc(8, 1));
-const payload = (check: CheckId) => encodeProbePayload({ key, sessionId: Buffer.alloc(8, 1), check, idx: 3, attempt: 0, sendTimeMs: 1 });
+const payload = (check: CheckId, port: number | null = CATALOGUE[check].defaultPort) =>
+  encodeProbePayload({ key, sessionId: Buffer.alloc(8, 1), src: '198.18.1.2', dst: '198.18.2.2', transport: CATALOGUE[check].transport, port, check, idx: 3, attempt: 0, sendTimeMs: 1 });
 const dg = (p: Buffer, transport: 'udp' | 'ipip' = 'udp') => ({ src: '198.18.1.2', dst: '198.18.2.2', transport, srcPort: transport === 'udp' ? 61000 : null, dstPort: transport === 'udp' ? 4789 : null, id: 9, payload: p });
 
 t.test('framePacket: framing, exact size, DF bit; the witness finds the payload again', async (t) => {
@@ -76,8 +79,35 @@ t.test('registerCheck: a UDP check added at run time is planned, framed and witn
   const pkt = framePacket(probeShape(id), { ...dg(payload(id)), dstPort: 40404 });
   t.equal(pkt.length, 300);
   const idBytes = Buffer.alloc(8, 1);
-  const session = new Session('0101010101010101', idBytes, key, new Set(['198.18.1.2']), { [id]: 40404 }, Date.now() + 60_000, 100);
-  const seen = classifyProbe(pkt, { active: [session], byId: (b) => (b.equals(idBytes) ? session : undefined) });
-  t.equal(seen?.check, id, 'the witness names the new check from its code');
-  t.equal(seen?.idx, 3);
+  // The destination's session expects the new check's flow at #3 (its code travels in the session-open body).
+  const inbound = unpackInbound(packInbound([{ idx: 3, src: '198.18.1.2', check: id, transport: 'udp', port: 40404 }]));
+  t.equal(inbound.get(3)?.check, id, 'the inbound table carries a run-time check by its code');
+  const session = new Session('0101010101010101', idBytes, key, new Set(['198.18.1.2']), { [id]: 40404 }, inbound, 60_000, Date.now());
+  const ctx = { self: '198.18.2.2', outgoing: false, active: [session], byId: (b: Buffer) => (b.equals(idBytes) ? session : undefined), nowMs: Date.now() };
+  const seen = classifyProbe(pkt, ctx);
+  t.equal(seen?.kind, 'probe');
+  const flow = seen?.kind === 'probe' ? seen.sighting.flow : null;
+  t.equal(flow?.check, id, 'the witness names the new check from its code');
+  t.equal(flow?.idx, 3);
+  // The per-flow proof holds for it too: the same genuine payload re-sent to another port proves nothing.
+  const elsewhere = framePacket(probeShape(id), { ...dg(payload(id)), dstPort: 40405 });
+  t.equal(classifyProbe(elsewhere, ctx)?.kind, 'forged', 're-sent to another port, it is counted as forged');
+});
+
+t.test('registerCheck: a TCP check added at run time gets the 48-bit per-flow tag, checked against its flow', async (t) => {
+  const id = 'unit-fake-tcp' as CheckId;
+  registerCheck({ id, code: 202, transport: 'tcp', defaultPort: 40406, reach: { kind: 'all-pairs' }, title: 'Fake TCP', why: 'a check made up by the test.' });
+  const idBytes = Buffer.alloc(8, 1);
+  const flow = { src: '198.18.1.2', dst: '198.18.2.2', transport: 'tcp' as const, port: 40406, check: id, idx: 7 };
+  const tag = tcpProbeTag(key, flow);
+  t.not(tag.seq, tcpProbeTag(key, { ...flow, check: 'bgp' }).seq, 'the check is part of the tag');
+  const inbound = unpackInbound(packInbound([{ idx: 7, src: flow.src, check: id, transport: 'tcp', port: 40406 }]));
+  const session = new Session('0101010101010101', idBytes, key, new Set([flow.src]), { [id]: 40406 }, inbound, 60_000, Date.now());
+  const ctx = { self: flow.dst, outgoing: false, active: [session], byId: () => session, nowMs: Date.now() };
+  const syn = (dstPort: number) => encodeIPv4({ src: flow.src, dst: flow.dst, protocol: 6, payload: encodeProbeSyn({ srcAddr: flow.src, dstAddr: flow.dst, srcPort: PROBE_TCP_SPORT_LO, dstPort, tag }) });
+  const seen = classifyProbe(syn(40406), ctx);
+  t.equal(seen?.kind === 'probe' ? seen.sighting.flow.check : null, id, 'witnessed as the new check');
+  t.equal(classifyProbe(syn(40407), ctx), null, 'the same tag at another port is no flow this node expects');
+  const wrong = encodeIPv4({ src: flow.src, dst: flow.dst, protocol: 6, payload: encodeProbeSyn({ srcAddr: flow.src, dstAddr: flow.dst, srcPort: PROBE_TCP_SPORT_LO, dstPort: 40406, tag: { seq: tag.seq, tsVal: (tag.tsVal ^ 1) >>> 0 } }) });
+  t.equal(classifyProbe(wrong, ctx)?.kind, 'forged', 'one bit off in the timestamp half: forged');
 });

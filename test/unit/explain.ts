@@ -91,9 +91,9 @@ const spec = (over: Partial<TraceSpec>): TraceSpec => ({ id: 0, direction: 'in',
 t.test('the trace table marks only the session probes: addresses, protocol, port, stamp; before every filter hook', async (t) => {
   t.equal(probeMatch(spec({}), 'abcdef0123456789', 0x00051234), `tcp dport 179 tcp sequence ${0x00051234}`);
   t.equal(probeMatch(spec({ direction: 'return' }), 'abcdef0123456789', 0xffffffff), 'tcp sport 179 tcp ackseq 0', 'the reply acknowledges seq + 1, modulo 2^32');
-  t.equal(probeMatch(spec({ check: 'wireguard', transport: 'udp', port: 51820 }), 'abcdef0123456789', 0), 'udp dport 51820 @th,64,32 0x434e5450 @th,144,64 0xabcdef0123456789');
-  t.equal(probeMatch(spec({ check: 'vxlan', transport: 'udp', port: 4789 }), 'abcdef0123456789', 0), 'udp dport 4789 @th,464,32 0x434e5450 @th,544,64 0xabcdef0123456789', 'the probe inside the VXLAN frame');
-  t.equal(probeMatch(spec({ check: 'ipip', transport: 'ipip', port: null }), 'abcdef0123456789', 0), 'ip protocol 4 @th,224,32 0x434e5450 @th,304,64 0xabcdef0123456789', 'th of protocol 4 is the inner header');
+  t.equal(probeMatch(spec({ check: 'wireguard', transport: 'udp', port: 51820 }), 'abcdef0123456789', 0), 'udp dport 51820 @th,64,32 0x434e5450 @th,240,64 0xabcdef0123456789');
+  t.equal(probeMatch(spec({ check: 'vxlan', transport: 'udp', port: 4789 }), 'abcdef0123456789', 0), 'udp dport 4789 @th,464,32 0x434e5450 @th,640,64 0xabcdef0123456789', 'the probe inside the VXLAN frame');
+  t.equal(probeMatch(spec({ check: 'ipip', transport: 'ipip', port: null }), 'abcdef0123456789', 0), 'ip protocol 4 @th,224,32 0x434e5450 @th,400,64 0xabcdef0123456789', 'th of protocol 4 is the inner header');
   const script = traceTableScript({
     table: TABLE,
     address: '198.18.2.2',

@@ -99,19 +99,32 @@ const A = '10.0.0.1';
 const B = '10.0.0.2';
 const SESSION = Buffer.from('0102030405060708', 'hex');
 const KEY = deriveSessionKey(Buffer.from('k'), SESSION);
-const PROBE = encodeProbePayload({ key: KEY, sessionId: SESSION, check: 'wireguard', idx: 1, attempt: 0, sendTimeMs: 0 });
+const PROBE = encodeProbePayload({ key: KEY, sessionId: SESSION, src: A, dst: B, transport: 'udp', port: 51820, check: 'wireguard', idx: 1, attempt: 0, sendTimeMs: 0 });
+const TAG = { seq: 0x002a1234, tsVal: 0x5eed5eed };
 
 const ip = (protocol: number, payload: Buffer) => encodeIPv4({ src: A, dst: B, protocol, payload });
 /** An ordinary TCP segment (a real client's: ephemeral source port, MSS 1460): never a probe. */
 const tcp = (dstPort: number, flags: number, srcPort = 40000) =>
   ip(6, encodeTcp({ srcAddr: A, dstAddr: B, srcPort, dstPort, seq: 1, flags, mss: 1460 }));
-/** A probe SYN as the prober sends it: the stamp (probe source port, data offset 6, MSS = PROBE_TCP_MSS). */
-const probeSyn = (dstPort: number, srcPort = PROBE_TCP_SPORT_LO) =>
-  ip(6, encodeProbeSyn({ srcAddr: A, dstAddr: B, srcPort, dstPort, seq: 0x002a1234 }));
-/** A TCP segment shaped like the stamp but with any flags, source port, MSS (undefined: no option) or extra option words. */
-function stamped(dstPort: number, o: { flags?: number; srcPort?: number; mss?: number | null; extraWords?: number } = {}): Buffer {
-  const { flags = TCP_FLAGS.SYN, srcPort = PROBE_TCP_SPORT_LO, mss = PROBE_TCP_MSS, extraWords = 0 } = o;
-  const seg = encodeTcp({ srcAddr: A, dstAddr: B, srcPort, dstPort, seq: 0x002a1234, flags, ...(mss === null ? {} : { mss }) });
+/** A probe SYN as the prober sends it: the stamp (data offset 9: MSS = PROBE_TCP_MSS, NOP NOP timestamps). */
+const probeSyn = (dstPort: number, srcPort = PROBE_TCP_SPORT_LO) => ip(6, encodeProbeSyn({ srcAddr: A, dstAddr: B, srcPort, dstPort, tag: TAG }));
+/**
+ * A TCP segment shaped like the stamp but with any flags, source port, MSS (null: no option), timestamps option
+ * (false: none), extra option words, or another word where NOP NOP timestamps belongs.
+ */
+function stamped(dstPort: number, o: { flags?: number; srcPort?: number; mss?: number | null; ts?: boolean; tsWord?: number | null; extraWords?: number } = {}): Buffer {
+  const { flags = TCP_FLAGS.SYN, srcPort = PROBE_TCP_SPORT_LO, mss = PROBE_TCP_MSS, ts = true, tsWord = null, extraWords = 0 } = o;
+  const seg = encodeTcp({
+    srcAddr: A,
+    dstAddr: B,
+    srcPort,
+    dstPort,
+    seq: TAG.seq,
+    flags,
+    ...(mss === null ? {} : { mss }),
+    ...(ts ? { timestamp: { val: TAG.tsVal, ecr: 0 } } : {}),
+  });
+  if (tsWord !== null && seg.length >= 28) seg.writeUInt32BE(tsWord >>> 0, 24);
   return ip(6, withTcpOptionWords(seg, extraWords));
 }
 /** Appends `words` 4-byte words of NOP options to a TCP header without payload and fixes its data offset. */
@@ -351,34 +364,36 @@ t.test('dropAll / acceptAll', async (t) => {
 
 t.test('tcpSynToPorts: exact program', async (t) => {
   // Hand-checked listing (tcpdump -d style) for ports [179], base 14. X = IP header length from 7 on;
-  // TCP offsets are x+14+n: dport x+16, data offset x+26, flags x+27, the one option x+34, its value x+36.
+  // TCP offsets are x+14+n: dport x+16, data offset x+26, flags x+27, MSS x+34, its value x+36, NOP NOP TS x+38.
   t.same(
     tcpSynToPorts([179], 14).map((i) => [i.code, i.jt, i.jf, i.k]),
     [
       [0x28, 0, 0, 0xfffff000], //  0 ldh [protocol]
-      [0x15, 0, 20, 0x0800], //     1 jeq #0x800, 2, 22
+      [0x15, 0, 22, 0x0800], //     1 jeq #0x800, 2, 24
       [0x30, 0, 0, 14], //          2 ldb [14]
-      [0x35, 0, 18, 0x45], //       3 jge #0x45, 4, 22
-      [0x25, 17, 0, 0x4f], //       4 jgt #0x4f, 22, 5
+      [0x35, 0, 20, 0x45], //       3 jge #0x45, 4, 24
+      [0x25, 19, 0, 0x4f], //       4 jgt #0x4f, 24, 5
       [0x28, 0, 0, 20], //          5 ldh [20]
-      [0x45, 15, 0, 0x1fff], //     6 jset #0x1fff, 22, 7
+      [0x45, 17, 0, 0x1fff], //     6 jset #0x1fff, 24, 7
       [0xb1, 0, 0, 14], //          7 ldx 4*([14]&0xf)
       [0x30, 0, 0, 23], //          8 ldb [23]
-      [0x15, 0, 12, 6], //          9 jeq #6, 10, 22
+      [0x15, 0, 14, 6], //          9 jeq #6, 10, 24
       [0x50, 0, 0, 27], //         10 ldb [x+27]            flags
       [0x54, 0, 0, 0x12], //       11 and #0x12
-      [0x15, 0, 9, 0x02], //       12 jeq #0x02, 13, 22     SYN, not ACK
+      [0x15, 0, 11, 0x02], //      12 jeq #0x02, 13, 24     SYN, not ACK
       [0x50, 0, 0, 26], //         13 ldb [x+26]            data offset | reserved
       [0x54, 0, 0, 0xf0], //       14 and #0xf0
-      [0x15, 0, 6, 0x60], //       15 jeq #0x60, 16, 22     data offset 6
-      [0x48, 0, 0, 34], //         16 ldh [x+34]            the one option: kind, length
-      [0x15, 0, 4, 0x0204], //     17 jeq #0x0204, 18, 22   MSS, length 4
+      [0x15, 0, 8, 0x90], //       15 jeq #0x90, 16, 24     data offset 9
+      [0x48, 0, 0, 34], //         16 ldh [x+34]            first option: kind, length
+      [0x15, 0, 6, 0x0204], //     17 jeq #0x0204, 18, 24   MSS, length 4
       [0x48, 0, 0, 36], //         18 ldh [x+36]            its value
-      [0x25, 2, 0, 1380], //       19 jgt #1380, 22, 20
-      [0x48, 0, 0, 16], //         20 ldh [x+16]            destination port
-      [0x15, 1, 0, 179], //        21 jeq #179, 23, 22
-      [0x06, 0, 0, 0], //          22 ret #0
-      [0x06, 0, 0, SNAPLEN], //    23 ret #256
+      [0x25, 4, 0, 1380], //       19 jgt #1380, 24, 20
+      [0x40, 0, 0, 38], //         20 ld [x+38]             NOP NOP timestamps
+      [0x15, 0, 2, 0x0101080a], // 21 jeq #0x0101080a, 22, 24
+      [0x48, 0, 0, 16], //         22 ldh [x+16]            destination port
+      [0x15, 1, 0, 179], //        23 jeq #179, 25, 24
+      [0x06, 0, 0, 0], //          24 ret #0
+      [0x06, 0, 0, SNAPLEN], //    25 ret #256
     ],
   );
   t.equal(PROBE_TCP_MSS, 0x0564, 'the listing spells MSS 1380');
@@ -394,19 +409,22 @@ t.test('tcpSynToPorts', async (t) => {
     { name: 'probe SYN from 61000 (lowest)', pkt: probeSyn(2379, 61000), accept: true },
     { name: 'probe SYN from 64999 (highest)', pkt: probeSyn(2379, 64999), accept: true },
     { name: 'stamped SYN|ECE|CWR to 2379', pkt: stamped(2379, { flags: SYN | 0xc0 }), accept: true },
-    { name: 'stamped, reserved bits of byte 12 set', pkt: withByte(probeSyn(179), 20 + 12, 0x61), accept: true },
+    { name: 'stamped, reserved bits of byte 12 set', pkt: withByte(probeSyn(179), 20 + 12, 0x91), accept: true },
     // Near-misses of the stamp: each one field off.
     // The source port is not part of the stamp: a NAT in the path may rewrite it.
     { name: 'stamped from 60999 (rewritten by a NAT)', pkt: stamped(179, { srcPort: 60999 }), accept: true },
     { name: 'stamped from 1024', pkt: stamped(179, { srcPort: 1024 }), accept: true },
     // A middlebox may clamp the MSS lower: still ours.
-    { name: 'data offset 6, MSS clamped to 1360', pkt: stamped(179, { mss: 1360 }), accept: true },
-    { name: 'data offset 5 (no options)', pkt: stamped(179, { mss: null }), accept: false },
-    { name: 'data offset 6, MSS 1460', pkt: stamped(179, { mss: 1460 }), accept: false },
-    { name: 'data offset 6, MSS 1381', pkt: stamped(179, { mss: PROBE_TCP_MSS + 1 }), accept: false },
-    { name: 'data offset 6, four NOPs', pkt: stamped(179, { mss: null, extraWords: 1 }), accept: false },
-    { name: 'data offset 7 (an extra option)', pkt: stamped(179, { extraWords: 1 }), accept: false },
-    { name: 'data offset 6 byte written 0x70', pkt: withByte(probeSyn(179), 20 + 12, 0x70), accept: false },
+    { name: 'MSS clamped to 1360', pkt: stamped(179, { mss: 1360 }), accept: true },
+    { name: 'data offset 5 (no options)', pkt: stamped(179, { mss: null, ts: false }), accept: false },
+    { name: 'data offset 6: MSS 1380 alone (the old stamp)', pkt: stamped(179, { ts: false }), accept: false },
+    { name: 'data offset 8: timestamps alone', pkt: stamped(179, { mss: null }), accept: false },
+    { name: 'MSS 1460', pkt: stamped(179, { mss: 1460 }), accept: false },
+    { name: 'MSS 1381', pkt: stamped(179, { mss: PROBE_TCP_MSS + 1 }), accept: false },
+    { name: 'SACK-permitted where NOP NOP belongs', pkt: stamped(179, { tsWord: 0x0402080a }), accept: false },
+    { name: 'window scale where timestamps belongs', pkt: stamped(179, { tsWord: 0x01030307 }), accept: false },
+    { name: 'data offset 10 (an extra option, as Linux sends)', pkt: stamped(179, { extraWords: 1 }), accept: false },
+    { name: 'data offset byte written 0x70', pkt: withByte(probeSyn(179), 20 + 12, 0x70), accept: false },
     { name: 'stamped SYN-ACK', pkt: stamped(179, { flags: SYNACK }), accept: false },
     { name: 'stamped ACK', pkt: stamped(179, { flags: TCP_FLAGS.ACK }), accept: false },
     { name: 'stamped RST', pkt: stamped(179, { flags: TCP_FLAGS.RST }), accept: false },
@@ -438,13 +456,14 @@ t.test('tcpSynToPorts', async (t) => {
   const trap = withIpOptions(stamped(40000, { flags: SYN }), 1);
   trap.writeUInt16BE(PROBE_TCP_SPORT_LO, 20);
   trap.writeUInt16BE(179, 22);
-  trap[24 + 8] = 0x60;
+  trap[24 + 8] = 0x90;
   trap[24 + 9] = SYN;
   trap.writeUInt32BE(0x02040564, 24 + 16);
+  trap.writeUInt32BE(0x0101080a, 24 + 20);
   t.equal(runBpf(tcpSynToPorts([179]), withByte(trap, 0, 0x45)), SNAPLEN, 'read as IHL 5, the trap is a probe SYN to 179');
   t.equal(runBpf(tcpSynToPorts([179]), trap), 0, 'read with its real IHL, it is a SYN to 40000: the header length is read, not assumed');
-  // The last byte the filter reads is the option's: 20 + 24 bytes.
-  truncations(t, tcpSynToPorts([179]), probeSyn(179), 44);
+  // The last bytes the filter reads are the NOP NOP timestamps word's: 20 + 28 bytes.
+  truncations(t, tcpSynToPorts([179]), probeSyn(179), 48);
   t.throws(() => tcpSynToPorts([0]), RangeError);
   t.throws(() => tcpSynToPorts([65536]), RangeError);
   t.throws(() => tcpSynToPorts([80.5]), RangeError);
@@ -487,7 +506,7 @@ t.test('udpProbeToPorts', async (t) => {
 
 t.test('ipipProbe', async (t) => {
   const inner = buildIpipInner({ innerSrc: A, innerDst: B, payload: PROBE });
-  const innerNoMagic = buildIpipInner({ innerSrc: A, innerDst: B, payload: Buffer.alloc(42) });
+  const innerNoMagic = buildIpipInner({ innerSrc: A, innerDst: B, payload: Buffer.alloc(54) });
   const innerTcp = withByte(inner, 9, 6);
   const magicAtInnerPayload = (() => {
     // Magic right after the inner IP header, i.e. where an 8-byte UDP header should be.
@@ -573,7 +592,8 @@ t.test('witnessProgram', async (t) => {
     { name: 'plain SYN to 179', pkt: tcp(179, SYN), accept: false },
     { name: 'plain SYN to 5473 from a probe port', pkt: tcp(5473, SYN, 62000), accept: false },
     { name: 'stamped from 65000 (a NAT)', pkt: stamped(179, { srcPort: 65000 }), accept: true },
-    { name: 'stamped with data offset 7', pkt: stamped(179, { extraWords: 1 }), accept: false },
+    { name: 'stamped with data offset 10', pkt: stamped(179, { extraWords: 1 }), accept: false },
+    { name: 'the old stamp (MSS only)', pkt: stamped(179, { ts: false }), accept: false },
     { name: 'stamped SYN-ACK to 179', pkt: stamped(179, { flags: SYNACK }), accept: false },
     { name: 'SYN-ACK to 179', pkt: tcp(179, SYNACK), accept: false },
     { name: 'bare probe to 51820', pkt: udp(51820, PROBE), accept: true },
@@ -581,7 +601,7 @@ t.test('witnessProgram', async (t) => {
     { name: 'probe to 179 over UDP', pkt: udp(179, PROBE), accept: false },
     { name: 'no magic to 4789', pkt: udp(4789, Buffer.alloc(92)), accept: false },
     { name: 'IP-in-IP probe', pkt: ipip(inner), accept: true },
-    { name: 'IP-in-IP without magic', pkt: ipip(buildIpipInner({ innerSrc: A, innerDst: B, payload: Buffer.alloc(42) })), accept: false },
+    { name: 'IP-in-IP without magic', pkt: ipip(buildIpipInner({ innerSrc: A, innerDst: B, payload: Buffer.alloc(54) })), accept: false },
     { name: 'ICMP', pkt: icmp(3, tcp(179, SYN).subarray(0, 28)), accept: false },
     { name: 'options everywhere', pkt: withIpOptions(ipip(withIpOptions(inner, 2)), 2), accept: true },
     { name: 'non-first fragment', pkt: withFrag(udp(51820, PROBE), 0x0007), accept: false },
@@ -649,14 +669,15 @@ function refWitness(p: Buffer, o: { tcpPorts: number[]; udpPorts: number[]; ipip
   const hl = (b0 & 0xf) * 4;
   const proto = u8(p, 9);
   if (proto === 6 && o.tcpPorts.length > 0) {
-    // A probe SYN (SYN without ACK) carrying the stamp: data offset 6, one option = an MSS of at most 1380.
+    // A probe SYN (SYN without ACK) carrying the stamp: data offset 9, an MSS of at most 1380, NOP NOP timestamps.
     const flags = u8(p, hl + 13);
     if (flags === null || (flags & 0x12) !== 0x02) return false;
     const doff = u8(p, hl + 12);
-    if (doff === null || doff >> 4 !== 6) return false;
+    if (doff === null || doff >> 4 !== 9) return false;
     if (u16(p, hl + 20) !== 0x0204) return false;
     const mss = u16(p, hl + 22);
     if (mss === null || mss > 1380) return false;
+    if (u32(p, hl + 24) !== 0x0101080a) return false;
     return o.tcpPorts.includes(u16(p, hl + 2) ?? -1);
   }
   if (proto === 17 && o.udpPorts.length > 0) {
@@ -703,6 +724,8 @@ const packetArb = fc
     ),
     mss: fc.constantFrom<number | null>(1380, 1380, 1380, 1360, 1460, 1381, 0x6405, null), // 0x6405: 1380 byte-swapped
     extraWords: fc.constantFrom(0, 0, 0, 0, 1, 5),
+    ts: fc.constantFrom(true, true, true, false),
+    tsWord: fc.constantFrom<number | null>(null, null, null, null, 0x0402080a, 0x0101080b, 0x01010a08),
     payload: payloadArb,
     outerOpts: fc.constantFrom(0, 0, 1, 3),
     innerOpts: fc.constantFrom(0, 0, 2),
@@ -714,7 +737,7 @@ const packetArb = fc
   })
   .map((r) => {
     let pkt: Buffer;
-    if (r.kind === 'tcp') pkt = stamped(r.port, { flags: r.flags, srcPort: r.srcPort, mss: r.mss, extraWords: r.extraWords });
+    if (r.kind === 'tcp') pkt = stamped(r.port, { flags: r.flags, srcPort: r.srcPort, mss: r.mss, ts: r.ts, tsWord: r.tsWord, extraWords: r.extraWords });
     else if (r.kind === 'udp') pkt = udp(r.port, r.payload);
     else if (r.kind === 'ipip') {
       let inner = buildIpipInner({ innerSrc: A, innerDst: B, payload: r.payload });

@@ -24,7 +24,7 @@ const syn = encodeIPv4({
   payload: encodeTcpSyn({ srcAddr: SRC, dstAddr: DST, srcPort: 45000, dstPort: 179, seq: 0x12345678 }),
 });
 const udp = encodeIPv4({ src: SRC, dst: DST, protocol: 17, payload: encodeUdp({ srcAddr: SRC, dstAddr: DST, srcPort: 40001, dstPort: 4789, payload: Buffer.alloc(50) }) });
-const ipip = encodeIPv4({ src: SRC, dst: DST, protocol: 4, payload: buildIpipInner({ innerSrc: SRC, innerDst: DST, payload: Buffer.alloc(42) }) });
+const ipip = encodeIPv4({ src: SRC, dst: DST, protocol: 4, payload: buildIpipInner({ innerSrc: SRC, innerDst: DST, payload: Buffer.alloc(54) }) });
 
 t.test('encode: checksum over header and quote', async (t) => {
   const m = encodeIcmpError({ type: 3, code: 13, quoted: syn.subarray(0, 28) });

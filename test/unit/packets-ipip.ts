@@ -8,13 +8,13 @@ import { withIpOptions } from '../helpers/packets.js';
 
 const SESSION = Buffer.from('0000000000000001', 'hex');
 const KEY = deriveSessionKey(Buffer.from('s'), SESSION);
-const PROBE = encodeProbePayload({ key: KEY, sessionId: SESSION, check: 'ipip', idx: 3, attempt: 1, sendTimeMs: 5 });
+const PROBE = encodeProbePayload({ key: KEY, sessionId: SESSION, src: '10.0.0.1', dst: '10.0.0.2', transport: 'ipip', port: null, check: 'ipip', idx: 3, attempt: 1, sendTimeMs: 5 });
 
 
 t.test('inner packet', async (t) => {
   const inner = buildIpipInner({ innerSrc: '10.0.0.1', innerDst: '10.0.0.2', payload: PROBE });
   t.equal(IPIP_MAGIC_OFFSET, 28);
-  t.equal(inner.length, 28 + 42);
+  t.equal(inner.length, 28 + 54);
   t.equal(inner.readUInt32BE(IPIP_MAGIC_OFFSET), PROBE_MAGIC);
   const ip = decodeIPv4(inner);
   t.match(ip, { ihl: 5, protocol: 17, src: '10.0.0.1', dst: '10.0.0.2', checksumOk: true, ttl: 64 });
@@ -46,7 +46,7 @@ t.test('findProbeInIpip near misses and tolerances', async (t) => {
   frag.writeUInt16BE(0x0003, 6);
   t.equal(findProbeInIpip(frag), null, 'non-first fragment');
   const padded = buildIpipInner({ innerSrc: '10.0.0.1', innerDst: '10.0.0.2', payload: padProbe(PROBE, 148) });
-  t.same(findProbeInIpip(padded.subarray(0, 70)), PROBE, 'capture truncated after the probe');
+  t.same(findProbeInIpip(padded.subarray(0, 82)), PROBE, 'capture truncated after the probe');
   const opts = withIpOptions(inner, 3);
   t.same(findProbeInIpip(opts), PROBE, 'inner IHL 8');
   t.not(opts.readUInt32BE(IPIP_MAGIC_OFFSET), PROBE_MAGIC);
@@ -59,7 +59,7 @@ t.test('property: findProbeInIpip never throws', async (t) => {
       const buf = Buffer.from(b);
       if (v4 && buf.length > 0) buf[0] = 0x45;
       const r = findProbeInIpip(buf);
-      return r === null || r.length === 42;
+      return r === null || r.length === 54;
     }),
     { numRuns: 2000 },
   );

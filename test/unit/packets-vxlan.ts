@@ -21,7 +21,7 @@ import { withIpOptions } from '../helpers/packets.js';
 
 const SESSION = Buffer.from('a1a2a3a4a5a6a7a8', 'hex');
 const KEY = deriveSessionKey(Buffer.from('secret'), SESSION);
-const PROBE = encodeProbePayload({ key: KEY, sessionId: SESSION, check: 'vxlan', idx: 7, attempt: 0, sendTimeMs: 1000 });
+const PROBE = encodeProbePayload({ key: KEY, sessionId: SESSION, src: '10.0.0.1', dst: '10.0.0.2', transport: 'udp', port: 4789, check: 'vxlan', idx: 7, attempt: 0, sendTimeMs: 1000 });
 
 
 t.test('MAC addresses', async (t) => {
@@ -72,7 +72,7 @@ t.test('VXLAN header', async (t) => {
 t.test('VXLAN probe', async (t) => {
   const probe = buildVxlanProbe({ innerSrc: '10.0.0.1', innerDst: '10.0.0.2', payload: PROBE });
   t.equal(VXLAN_MAGIC_OFFSET, 50);
-  t.equal(probe.length, 50 + 42);
+  t.equal(probe.length, 50 + 54);
   t.equal(probe.readUInt32BE(VXLAN_MAGIC_OFFSET), PROBE_MAGIC, 'magic at offset 50');
   const vx = decodeVxlan(probe);
   t.equal(vx.vni, PROBE_VNI);
@@ -119,7 +119,7 @@ t.test('findProbeInVxlan near misses and tolerances', async (t) => {
   t.equal(findProbeInVxlan(frag), null, 'non-first fragment');
 
   const padded = buildVxlanProbe({ innerSrc: '10.0.0.1', innerDst: '10.0.0.2', payload: padProbe(PROBE, 148) });
-  t.same(findProbeInVxlan(padded.subarray(0, 92)), PROBE, 'capture truncated after the probe');
+  t.same(findProbeInVxlan(padded.subarray(0, 104)), PROBE, 'capture truncated after the probe');
 
   const frame = decodeVxlan(probe).payload;
   const inner = withIpOptions(Buffer.from(frame.subarray(14)), 2);
@@ -141,7 +141,7 @@ t.test('property: decoders and findProbeInVxlan on random bytes', async (t) => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 120 }), (b) => {
       const found = findProbeInVxlan(b);
-      return ok(() => decodeVxlan(b)) && ok(() => decodeEthernet(b)) && (found === null || found.length === 42);
+      return ok(() => decodeVxlan(b)) && ok(() => decodeEthernet(b)) && (found === null || found.length === 54);
     }),
     { numRuns: 2000 },
   );
@@ -151,7 +151,7 @@ t.test('property: decoders and findProbeInVxlan on random bytes', async (t) => {
       const b = Buffer.from(probe);
       b[at] = v;
       const found = findProbeInVxlan(b.subarray(0, cut));
-      return found === null || (found.length === 42 && ok(() => decodeProbePayload(found)));
+      return found === null || (found.length === 54 && ok(() => decodeProbePayload(found)));
     }),
   );
   t.pass();

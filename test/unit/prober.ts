@@ -8,7 +8,7 @@ import { decodeIPv4, encodeIPv4 } from '../../src/packets/ipv4.js';
 import { decodeTcp, encodeTcp, TCP_FLAGS } from '../../src/packets/tcp.js';
 import { decodeUdp } from '../../src/packets/udp.js';
 import { encodeIcmpError } from '../../src/packets/icmp.js';
-import { deriveSessionKey, tcpProbeSeq, verifyProbePayload } from '../../src/packets/probe.js';
+import { deriveSessionKey, tcpProbeTag, verifyProbePayload } from '../../src/packets/probe.js';
 import { findProbeInVxlan } from '../../src/packets/vxlan.js';
 import { findProbeInIpip } from '../../src/packets/ipip.js';
 import { joinVerdict } from '../../src/verdict.js';
@@ -84,7 +84,9 @@ t.test('TCP: a half-open SYN carrying the probe tag; a SYN-ACK on the first try 
   const tcp = decodeTcp(ip.payload);
   t.same([ip.src, ip.dst, send.sent[0]!.address, tcp.dstPort], [ME, PEER, PEER, 179]);
   t.ok(tcp.isSyn && !tcp.isAck, 'a SYN');
-  t.equal(tcp.seq, tcpProbeSeq(key, PEER, 179, 5), 'the sequence number is the probe tag');
+  const tag = tcpProbeTag(key, { src: ME, dst: PEER, transport: 'tcp', port: 179, check: 'bgp', idx: 5 });
+  t.equal(tcp.seq, tag.seq, 'the sequence number carries the flow\'s tag');
+  t.equal(tcp.timestamp?.val, tag.tsVal, 'and so does the timestamps option (48 bits in all)');
   t.match(r, { idx: 5, toAddress: PEER, check: 'bgp', reply: 'synack', replyFrom: PEER, icmp: null, sendError: null, attempts: 1, srcPort: tcp.srcPort });
   t.ok(r!.rttMs !== null && r!.rttMs >= 0, 'an RTT');
   t.notOk('receiveError' in r!, 'no receive error');
@@ -165,6 +167,7 @@ t.test('UDP and IP-in-IP: every copy is a complete signed probe, framed per chec
   const vx = payloads.slice(0, 3).map((ip) => findProbeInVxlan(decodeUdp(ip.payload).payload));
   t.same(vx.map((b) => b && verifyProbePayload(b, key)?.attempt), [0, 1, 2], 'VXLAN-framed probes, attempt 0..2');
   t.ok(vx.every((b) => b && verifyProbePayload(b, key)?.idx === 3));
+  t.match(vx[0] && verifyProbePayload(vx[0], key), { src: ME, dst: PEER, transport: 'udp', port: 4789, check: 'vxlan' }, 'the payload names its whole flow');
   const wg = payloads.slice(3, 6).map((ip) => decodeUdp(ip.payload));
   t.ok(wg.every((u) => u.payload.length === WIREGUARD_PROBE_SIZE && u.dstPort === 51820), 'WireGuard probes are padded to a handshake initiation');
   t.ok(new Set(wg.map((u) => u.srcPort)).size === 1, 'the copies share one source port (ICMP errors find the probe by it)');

@@ -1,11 +1,13 @@
-// classifyProbe: genuine probes of a live session are recognised (TCP by the tag in the ISN, UDP/VXLAN
-// and IP-in-IP by the signed payload); real traffic, garbage and forgeries are not — and it never throws.
+// classifyProbe: a genuine probe of a live session proves exactly one flow (TCP by the 48-bit tag in the ISN
+// and timestamp, UDP/VXLAN and IP-in-IP by the signed payload), checked against the flow the session expects
+// at that index; re-sent elsewhere, re-wrapped, forged or garbage, it proves nothing — and it never throws.
 import t from 'tap';
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
-import { classifyProbe, withinExpect } from '../../src/responder/witness.js';
-import { Session } from '../../src/responder/sessions.js';
-import { PROBE_TCP_MSS, PROBE_TCP_SPORT_LO, deriveSessionKey, encodeProbePayload, encodeProbeSyn, tcpProbeSeq } from '../../src/packets/probe.js';
+import { classifyProbe, type ClassifyContext } from '../../src/responder/witness.js';
+import { Session, type ExpectedFlow } from '../../src/responder/sessions.js';
+import { Budget } from '../../src/responder/budget.js';
+import { PROBE_TCP_SPORT_LO, deriveSessionKey, encodeProbePayload, encodeProbeSyn, tcpProbeTag, type ProbeFlow } from '../../src/packets/probe.js';
 import { encodeIPv4 } from '../../src/packets/ipv4.js';
 import { encodeTcp, TCP_FLAGS } from '../../src/packets/tcp.js';
 import { encodeUdp } from '../../src/packets/udp.js';
@@ -15,65 +17,118 @@ import { buildIpipInner } from '../../src/packets/ipip.js';
 const secret = randomBytes(32);
 const idBytes = randomBytes(8);
 const key = deriveSessionKey(secret, idBytes);
-const session = new Session(idBytes.toString('hex'), idBytes, key, new Set(['198.18.2.2']), { bgp: 179, vxlan: 4789 }, Date.now() + 60_000, 100);
-const lookup = { active: [session], byId: (b: Buffer) => (b.equals(idBytes) ? session : undefined) };
 const SRC = '198.18.1.2';
 const DST = '198.18.2.2';
+const NODE3 = '198.18.3.2';
 
-/** A probe SYN as the prober sends it (encodeProbeSyn: the stamp); other `flags`: the same stamp with those flags. */
-const syn = (seq: number, port = 179, flags: number = TCP_FLAGS.SYN) => {
-  const f = { srcAddr: SRC, dstAddr: DST, srcPort: PROBE_TCP_SPORT_LO, dstPort: port, seq };
-  const seg = flags === TCP_FLAGS.SYN ? encodeProbeSyn(f) : encodeTcp({ ...f, flags, mss: PROBE_TCP_MSS });
-  return encodeIPv4({ src: SRC, dst: DST, protocol: 6, payload: seg });
+// What node DST expects to receive: idx 0 bgp, 1 vxlan, 2 wireguard, 3 ipip, 4 typha, all from SRC.
+const inbound = new Map<number, ExpectedFlow>([
+  [0, { src: SRC, check: 'bgp', transport: 'tcp', port: 179 }],
+  [1, { src: SRC, check: 'vxlan', transport: 'udp', port: 4789 }],
+  [2, { src: SRC, check: 'wireguard', transport: 'udp', port: 51820 }],
+  [3, { src: SRC, check: 'ipip', transport: 'ipip', port: null }],
+  [4, { src: SRC, check: 'typha', transport: 'tcp', port: 5473 }],
+]);
+const flowAt = (idx: number, dst = DST): ProbeFlow => ({ ...inbound.get(idx)!, dst, idx });
+const newSession = (budget?: Budget) =>
+  new Session(idBytes.toString('hex'), idBytes, key, new Set([DST]), { bgp: 179, vxlan: 4789 }, inbound, 60_000, Date.now(), 0, budget);
+const session = newSession();
+const at = (s: Session, o: Partial<ClassifyContext> = {}): ClassifyContext => ({
+  self: DST,
+  outgoing: false,
+  active: [s],
+  byId: (b: Buffer) => (b.equals(idBytes) ? s : undefined),
+  nowMs: Date.now(),
+  ...o,
+});
+const ctx = at(session);
+
+const ip = (protocol: number, payload: Buffer, dst = DST, src = SRC) => encodeIPv4({ src, dst, protocol, payload });
+/** A probe SYN of `flow` as the prober sends it, addressed to `dst` and `port` (by default the flow's). */
+const syn = (flow: ProbeFlow, o: { dst?: string; port?: number; k?: Buffer; flags?: number } = {}) => {
+  const tag = tcpProbeTag(o.k ?? key, flow);
+  const dst = o.dst ?? flow.dst;
+  const f = { srcAddr: SRC, dstAddr: dst, srcPort: PROBE_TCP_SPORT_LO, dstPort: o.port ?? flow.port!, tag };
+  const seg = o.flags === undefined ? encodeProbeSyn(f) : encodeTcp({ ...f, seq: tag.seq, flags: o.flags, mss: 1380, timestamp: { val: tag.tsVal, ecr: 0 } });
+  return ip(6, seg, dst);
 };
-const payload = (idx: number, k = key, check: 'vxlan' | 'ipip' | 'wireguard' = 'vxlan') => encodeProbePayload({ key: k, sessionId: idBytes, check, idx, attempt: 0, sendTimeMs: 1 });
+const payload = (flow: ProbeFlow, k = key) => encodeProbePayload({ key: k, sessionId: idBytes, ...flow, attempt: 0, sendTimeMs: 1 });
+const udp = (port: number, body: Buffer, dst = DST) => ip(17, encodeUdp({ srcAddr: SRC, dstAddr: dst, srcPort: 61001, dstPort: port, payload: body }), dst);
+const ipip = (body: Buffer, dst = DST) => ip(4, buildIpipInner({ innerSrc: SRC, innerDst: dst, payload: body }), dst);
+const probeOf = (c: ReturnType<typeof classifyProbe>) => (c?.kind === 'probe' ? c.sighting : null);
 
-t.test('TCP SYN with the session tag -> its idx and check', async (t) => {
-  const s = classifyProbe(syn(tcpProbeSeq(key, DST, 179, 42)), lookup);
-  t.equal(s?.idx, 42);
-  t.equal(s?.check, 'bgp');
+t.test('TCP SYN with the flow tag -> that flow', async (t) => {
+  const s = probeOf(classifyProbe(syn(flowAt(0)), ctx));
+  t.same(s?.flow, flowAt(0));
   t.equal(s?.src, SRC);
-  t.equal(s?.transport, 'tcp');
+  t.same(probeOf(classifyProbe(syn(flowAt(4)), ctx))?.flow, flowAt(4), 'typha on 5473');
 });
 
-t.test('TCP: wrong port, wrong key, SYN-ACK, idx beyond what the session expects -> null', async (t) => {
-  t.equal(classifyProbe(syn(tcpProbeSeq(key, DST, 179, 42), 180), lookup), null);
-  t.equal(classifyProbe(syn(tcpProbeSeq(randomBytes(32), DST, 179, 42)), lookup), null);
-  t.equal(classifyProbe(syn(tcpProbeSeq(key, DST, 179, 42), 179, TCP_FLAGS.SYN | TCP_FLAGS.ACK), lookup), null);
-  const beyond = classifyProbe(syn(tcpProbeSeq(key, DST, 179, 100)), lookup);
-  t.equal(beyond?.idx, 100);
-  t.notOk(withinExpect(beyond!), 'idx 100 >= expect 100: not accepted as an incoming probe');
-  t.ok(withinExpect(classifyProbe(syn(tcpProbeSeq(key, DST, 179, 99)), lookup)!));
+t.test('TCP: another port, key, flow or destination proves nothing; a wrong tag for a real flow counts as forged', async (t) => {
+  const forgedBefore = session.forged;
+  t.equal(classifyProbe(syn(flowAt(0), { port: 180 }), ctx), null, 'no flow at idx 0 on port 180');
+  t.match(classifyProbe(syn(flowAt(0), { k: randomBytes(32) }), ctx), { kind: 'forged' }, 'another key');
+  t.match(classifyProbe(syn({ ...flowAt(0), dst: NODE3 }, { dst: DST }), ctx), { kind: 'forged' }, 'tagged for node3, sent to node2');
+  t.match(classifyProbe(syn({ ...flowAt(0), src: NODE3 }), ctx), { kind: 'forged' }, 'tagged as from another source');
+  t.match(classifyProbe(syn(flowAt(4), { port: 179 }), ctx), null, 'typha tag (idx 4) on the bgp port: no such flow');
+  t.equal(classifyProbe(syn(flowAt(0), { flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK }), ctx), null, 'SYN-ACK');
+  t.equal(classifyProbe(syn({ ...flowAt(0), idx: 100 }), ctx), null, 'idx the session does not expect');
+  t.equal(classifyProbe(syn(flowAt(0)), { ...ctx, self: NODE3 }), null, 'not for this node');
+  t.equal(session.forged - forgedBefore, 3);
+  const plain = ip(6, encodeTcp({ srcAddr: SRC, dstAddr: DST, srcPort: 61000, dstPort: 179, seq: tcpProbeTag(key, flowAt(0)).seq, flags: TCP_FLAGS.SYN, mss: 1380 }));
+  t.equal(classifyProbe(plain, ctx), null, 'the right sequence number without the timestamp tag');
 });
 
-t.test('VXLAN-framed UDP probe and plain UDP probe', async (t) => {
-  const vx = encodeIPv4({ src: SRC, dst: DST, protocol: 17, payload: encodeUdp({ srcAddr: SRC, dstAddr: DST, srcPort: 61001, dstPort: 4789, payload: buildVxlanProbe({ innerSrc: SRC, innerDst: DST, payload: payload(7) }) }) });
-  t.match(classifyProbe(vx, lookup), { idx: 7, check: 'vxlan', transport: 'udp', dstPort: 4789 });
-  const wg = encodeIPv4({ src: SRC, dst: DST, protocol: 17, payload: encodeUdp({ srcAddr: SRC, dstAddr: DST, srcPort: 61001, dstPort: 51820, payload: payload(8, key, 'wireguard') }) });
-  t.match(classifyProbe(wg, lookup), { idx: 8, check: 'wireguard' });
+t.test('UDP (VXLAN-framed, bare) and IP-in-IP probes prove their flow', async (t) => {
+  t.same(probeOf(classifyProbe(udp(4789, buildVxlanProbe({ innerSrc: SRC, innerDst: DST, payload: payload(flowAt(1)) })), ctx))?.flow, flowAt(1));
+  t.same(probeOf(classifyProbe(udp(51820, payload(flowAt(2))), ctx))?.flow, flowAt(2));
+  t.same(probeOf(classifyProbe(ipip(payload(flowAt(3))), ctx))?.flow, flowAt(3));
 });
 
-t.test('IP-in-IP probe', async (t) => {
-  const pkt = encodeIPv4({ src: SRC, dst: DST, protocol: 4, payload: buildIpipInner({ innerSrc: SRC, innerDst: DST, payload: payload(9, key, 'ipip') }) });
-  t.match(classifyProbe(pkt, lookup), { idx: 9, check: 'ipip', transport: 'ipip' });
+t.test('re-wrapped or re-sent genuine probes are forgeries', async (t) => {
+  const ipipProbe = payload(flowAt(3));
+  t.match(classifyProbe(udp(51820, ipipProbe), ctx), { kind: 'forged' }, 'the IP-in-IP probe re-sent as UDP to 51820');
+  t.match(classifyProbe(udp(4789, buildVxlanProbe({ innerSrc: SRC, innerDst: DST, payload: payload(flowAt(2)) })), ctx), { kind: 'forged' }, 'the WireGuard probe re-framed as VXLAN to 4789');
+  t.match(classifyProbe(udp(51820, payload(flowAt(1))), ctx), { kind: 'forged' }, 'the VXLAN probe bare to 51820');
+  t.match(classifyProbe(ipip(payload(flowAt(1))), ctx), { kind: 'forged' }, 'a UDP probe wrapped in IP-in-IP');
+  t.match(classifyProbe(ipip(payload(flowAt(3, NODE3)), DST), ctx), { kind: 'forged' }, 'node1 -> node3 probe re-sent to node2');
+  t.match(classifyProbe(ipip(payload({ ...flowAt(3), src: NODE3 })), ctx), { kind: 'forged' }, 'claims another source than the one expected at that idx');
+  t.match(classifyProbe(ipip(payload({ ...flowAt(3), idx: 9 })), ctx), { kind: 'forged' }, 'an idx the session does not expect');
+  t.match(classifyProbe(ipip(payload(flowAt(3), randomBytes(32))), ctx), { kind: 'forged' }, 'a payload under another key');
+  t.equal(classifyProbe(ipip(payload(flowAt(3))), { ...ctx, active: [], byId: () => undefined }), null, 'no live session');
 });
 
-t.test('a forged payload (another key) and an unknown session are refused', async (t) => {
-  const forged = encodeIPv4({ src: SRC, dst: DST, protocol: 4, payload: buildIpipInner({ innerSrc: SRC, innerDst: DST, payload: payload(9, randomBytes(32), 'ipip') }) });
-  t.equal(classifyProbe(forged, lookup), null);
-  t.equal(classifyProbe(forged, { active: [], byId: () => undefined }), null);
+t.test('outgoing copies: proven against the flows this node was asked to send', async (t) => {
+  const s = newSession();
+  s.outbound.set(`${DST}/3`, { src: SRC, check: 'ipip', transport: 'ipip', port: null });
+  s.outbound.set(`${DST}/0`, { src: SRC, check: 'bgp', transport: 'tcp', port: 179 });
+  const out = at(s, { self: SRC, outgoing: true });
+  t.same(probeOf(classifyProbe(ipip(payload(flowAt(3))), out))?.flow, flowAt(3));
+  t.same(probeOf(classifyProbe(syn(flowAt(0)), out))?.flow, flowAt(0));
+  t.equal(classifyProbe(ipip(payload(flowAt(3))), { ...out, self: NODE3 }), null, 'not from this node');
+  t.match(classifyProbe(ipip(payload(flowAt(1))), out), { kind: 'forged' }, 'not one this node sent');
+});
+
+t.test('a flood shaped like probes spends the session budget and is shed, counted', async (t) => {
+  const now = Date.now();
+  const s = newSession(new Budget(10, 5, now));
+  const c = at(s, { nowMs: now });
+  const kinds = Array.from({ length: 8 }, () => classifyProbe(syn(flowAt(0), { k: randomBytes(32) }), c)?.kind);
+  t.same(kinds, ['forged', 'forged', 'forged', 'forged', 'forged', 'shed', 'shed', 'shed']);
+  t.equal(s.forged, 5);
+  t.equal(s.shed, 3);
+  t.equal(classifyProbe(syn({ ...flowAt(0), idx: 1000 }), c), null, 'an idx with no flow costs no budget (no HMAC)');
+  t.equal(s.shed, 3);
+  t.equal(classifyProbe(syn(flowAt(0)), { ...c, nowMs: now + 1000 })?.kind, 'probe', 'the budget refills');
 });
 
 t.test('random and truncated bytes never throw and are never probes', async () => {
-  const good = encodeIPv4({ src: SRC, dst: DST, protocol: 4, payload: buildIpipInner({ innerSrc: SRC, innerDst: DST, payload: payload(9, key, 'ipip') }) });
+  const good = ipip(payload(flowAt(3)));
   fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 200 }), (b) => classifyProbe(Buffer.from(b), lookup) === null),
+    fc.property(fc.uint8Array({ maxLength: 200 }), (b) => classifyProbe(Buffer.from(b), ctx)?.kind !== 'probe'),
     { numRuns: 2000 },
   );
   fc.assert(
-    fc.property(fc.integer({ min: 0, max: good.length - 1 }), (n) => {
-      const r = classifyProbe(good.subarray(0, n), lookup);
-      return r === null;
-    }),
+    fc.property(fc.integer({ min: 0, max: good.length - 1 }), (n) => classifyProbe(good.subarray(0, n), ctx)?.kind !== 'probe'),
   );
 });
