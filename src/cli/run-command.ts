@@ -11,7 +11,7 @@ import { checkRunMemory } from '../coordinator/budget.js';
 import { countFlows, type Plan } from '../coordinator/plan.js';
 import { runPlan } from '../coordinator/run.js';
 import { explainReport } from '../explain/coordinator.js';
-import { ReportWriteError, reportChunks, writeChunks, writeReportFile } from '../report/write.js';
+import { ReportWriteError, reportChunks, withDiagnosis, writeChunks, writeReportFile } from '../report/write.js';
 import { labNamespaceProblem } from '../lab/lab.js';
 import { loadSecret } from '../secret.js';
 import type { CheckId, Report } from '../types.js';
@@ -77,7 +77,7 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
     if (problem) throw new CliError(problem);
   }
   const inv = remote.inventory ?? (await loadInventory(opts.inventory!, { controlPort: opts.controlPort }));
-  const plan = makePlan(inv);
+  const plan = remote.plan ?? makePlan(inv);
   const secret = remote.secret ?? (await loadSecret(opts.secretFile!));
 
   const stderr = process.stderr;
@@ -158,6 +158,8 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
   }
   report = explainNodeErrors(report, remote.nodeErrors);
   if (hooks.post) report = hooks.post(report);
+  // Once, from the final results (after --explain's rules and the nodes left without a responder).
+  report = withDiagnosis(report);
   if (!opts.quiet) for (const e of nodeErrors) stderr.write(`warning: ${e}\n`);
 
   const color = useColor(process.stdout, opts.color);

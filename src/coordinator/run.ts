@@ -6,7 +6,6 @@ import { CATALOGUE } from '../checks/catalogue.js';
 import { DEFAULT_TIMEOUTS, type TimeoutPolicy } from '../checks/rtt.js';
 import { packInbound, type InboundFlow, type ProbeRequestBody } from '../control/protocol.js';
 import { summarize } from '../report/common.js';
-import { diagnose } from '../report/diagnosis.js';
 import type { CheckId, Facts, FlowResult, NodeErrorKind, PlannedFlow, Report } from '../types.js';
 import { joinVerdict, type NodeProblem } from '../verdict.js';
 import { VERSION } from '../version.js';
@@ -325,6 +324,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
   };
   for (const e of inv.endpoints ?? []) if (involved.has(e.name) || endpointTargets.has(e.name)) report.nodes.push({ name: e.name, address: e.address });
   if (interrupted) report.incomplete = true;
-  report.diagnosis = diagnose(report);
+  // No diagnosis here: the caller may still add to the results (--explain, nodes without a responder);
+  // it is made once from the final ones (report/write.ts withDiagnosis).
   return report;
 }

@@ -8,9 +8,8 @@ import type { TimeoutPolicy } from '../checks/rtt.js';
 import { packInbound, type InboundFlow, type ProbeRequestBody } from '../control/protocol.js';
 import { ControlClient } from '../coordinator/client.js';
 import type { Inventory } from '../coordinator/inventory.js';
-import { diagnose } from '../report/diagnosis.js';
 import type { CheckId, FlowResult, Report } from '../types.js';
-import { annotateDiagnosis, directionOf, ruleDetail } from './advice.js';
+import { directionOf, ruleDetail } from './advice.js';
 import type { ExplainArmResponse, ExplainCollectResponse, ExplainSummary, TraceSpec } from './types.js';
 
 /**
@@ -74,7 +73,7 @@ interface Flow {
   attempts: number;
 }
 
-/** Explain a finished report in place and return it (with `rule` on the flows named and a fresh diagnosis). */
+/** Explain a finished report in place and return it (with `rule` on the flows named; a diagnosis made before is dropped). */
 export async function explainReport(report: Report, inv: Inventory, o: ExplainOptions): Promise<Report> {
   const addressOf = new Map(inv.nodes.map((n) => [n.name, n.address]));
   const all = blamedFlows(report.results, addressOf);
@@ -220,7 +219,7 @@ export async function explainReport(report: Report, inv: Inventory, o: ExplainOp
     if (!r.rule) r.explainNote = note;
   }
   report.explain = summary;
-  const byKey = new Map(report.results.map((r) => [`${r.check}|${r.from}|${r.to}`, r]));
-  report.diagnosis = annotateDiagnosis(diagnose(report), { result: (c, f, t) => byKey.get(`${c}|${f}|${t}`), addressOf: (n) => addressOf.get(n) });
+  // The diagnosis, made once from the final results, quotes these rules (report/diagnosis.ts).
+  delete report.diagnosis;
   return report;
 }

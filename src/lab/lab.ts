@@ -47,6 +47,14 @@ export class LabError extends UserError {
   }
 }
 
+/** The labs are root's and this process is not: nothing can be listed (exit 2). */
+export class LabHiddenError extends LabError {
+  constructor(message: string) {
+    super(message, 2);
+    this.name = 'LabHiddenError';
+  }
+}
+
 /** The launcher of this very installation, so labs run the same build as the command that made them. */
 export const LAUNCHER = fileURLToPath(new URL('../../bin/calico-nettest', import.meta.url));
 
@@ -132,7 +140,7 @@ export async function loadState(prefixOrDir: string): Promise<LabState> {
 }
 
 function needsRootToSee(): LabError {
-  return new LabError(`cannot see the labs: ${LAB_ROOT} and the lab namespaces are root's — run it with sudo`, 2);
+  return new LabHiddenError(`cannot see the labs: ${LAB_ROOT} and the lab namespaces are root's — run it with sudo`);
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -162,7 +170,7 @@ export async function listLabs(): Promise<LabState[]> {
     try {
       labs.push(await loadState(join(LAB_ROOT, p)));
     } catch (err) {
-      if (err instanceof LabError && err.exitCode === 2 && err.message.startsWith('cannot see')) throw err;
+      if (err instanceof LabHiddenError) throw err;
       /* not a lab */
     }
   }
@@ -182,12 +190,22 @@ function faultContext(topo: Topology): Parameters<typeof faultRules>[1] {
   return { router: topo.router, nodes: topo.nodes, ports: defaultPorts() };
 }
 
+/** A responder's JSON log line saying it listens (`{"event":"start","controlPort":…}`). */
+function isStartEvent(line: string): boolean {
+  try {
+    const e = JSON.parse(line) as { event?: unknown; controlPort?: unknown };
+    return e.event === 'start' && typeof e.controlPort === 'number';
+  } catch {
+    return false;
+  }
+}
+
 async function waitForResponder(log: string, pid: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (signal?.aborted) return; // the caller's next checkpoint turns this into LabInterrupted
     const text = await readFile(log, 'utf8').catch(() => '');
-    if (text.includes('"event":"start"') && text.includes('"controlPort"')) return;
+    if (text.split('\n').some(isStartEvent)) return;
     const alive = isRunning(pid);
     if (!alive || Date.now() > deadline) {
       const tail = text.trim().split('\n').slice(-8).join('\n  ');

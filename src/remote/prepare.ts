@@ -33,6 +33,8 @@ export interface NodeError {
 export interface PreparedRemote {
   /** Set with --kubernetes (discovered), and with --ssh (loaded to know where to start responders). */
   inventory?: Inventory;
+  /** The plan, when hooks.plan built it (--kubernetes, --ssh): the run uses this one, not a second. */
+  plan?: Plan;
   /** Set with --ssh: the fresh secret the responders were started with. */
   secret?: Buffer;
   /** Nodes without a responder for this run, and why. */
@@ -83,7 +85,7 @@ export async function prepareRemote(opts: RemoteOptions, inventoryPath: string |
     inventory = await loadInventory(inventoryPath!, { controlPort });
   }
   const plan = hooks.plan?.(inventory);
-  if (!opts.ssh) return { inventory, nodeErrors, cleanup: none.cleanup };
+  if (!opts.ssh) return { inventory, plan, nodeErrors, cleanup: none.cleanup };
 
   const bundle = await locateBundle();
   if (bundle.staleHint) log(`warning: ${bundle.staleHint}`);
@@ -139,7 +141,7 @@ export async function prepareRemote(opts: RemoteOptions, inventoryPath: string |
     throw new UserError('interrupted while starting the responders; every one started was stopped again', EXIT.interrupted);
   }
   for (const e of nodeErrors) log(`warning: ${e.node}: ${e.message}`);
-  return { inventory, secret, nodeErrors, cleanup };
+  return { inventory, plan, secret, nodeErrors, cleanup };
 }
 
 /** Node names a plan sends probes from or to (responder-less endpoints excluded). */
@@ -152,7 +154,11 @@ export function planNodes(plan: Plan): Set<string> {
   return out;
 }
 
-/** Unknown flows of nodes that had no responder for this run say why, in the words of `nodeErrors`. */
+/**
+ * Unknown flows of nodes that had no responder for this run say why: in their facts (errorKind
+ * 'no-responder', the words of `nodeErrors` as error), which the diagnosis reads, and in their detail.
+ * A diagnosis made before is dropped: it is made once, from these final results.
+ */
 export function explainNodeErrors(report: Report, nodeErrors: readonly NodeError[]): Report {
   if (nodeErrors.length === 0) return report;
   const why = new Map(nodeErrors.map((e) => [e.node, e.message]));
@@ -160,7 +166,9 @@ export function explainNodeErrors(report: Report, nodeErrors: readonly NodeError
     if (r.verdict !== 'unknown') return r;
     const node = why.has(r.from) ? r.from : why.has(r.to) ? r.to : null;
     if (node === null) return r;
-    return { ...r, detail: `no responder on ${node} for this run: ${why.get(node)}` };
+    const error = why.get(node)!;
+    return { ...r, detail: `no responder on ${node} for this run: ${error}`, facts: { ...r.facts, responder: node, errorKind: 'no-responder', error } };
   });
-  return { ...report, results };
+  const { diagnosis: _stale, ...rest } = report;
+  return { ...rest, results };
 }

@@ -13,12 +13,9 @@ import { Witness } from '../../src/responder/witness.js';
 import { createTopology, describeTopology, destroyTopology, uniquePrefix } from '../../src/lab/topology.js';
 import type { CheckId, SourceOutcome } from '../../src/types.js';
 import { nativeIn, needsRoot } from '../helpers/lab.js';
+import { waitFor as wait } from '../helpers/wait.js';
 
-const waitFor = async (ok: () => boolean, ms: number) => {
-  const end = Date.now() + ms;
-  while (!ok() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-  return ok();
-};
+const waitFor = (ok: () => boolean, ms: number) => wait(ok, { timeout: ms, what: 'the fake check' }).then(() => true, () => false);
 
 t.test('a UDP check that exists only in the catalogue is probed and witnessed', { skip: needsRoot }, async (t) => {
   const id = 'netns-fake' as CheckId;

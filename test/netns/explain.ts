@@ -13,6 +13,7 @@ import { withoutCounters } from '../../src/explain/ruleset.js';
 import type { ExplainArmResponse } from '../../src/explain/types.js';
 import type { FlowResult } from '../../src/types.js';
 import { labReport, needsRoot, withLab } from '../helpers/lab.js';
+import { exited, waitFor } from '../helpers/wait.js';
 
 const LOG_ALL = '/proc/sys/net/netfilter/nf_log_all_netns';
 
@@ -103,18 +104,7 @@ t.test('every rule shape is named by --explain (on by default for pair); the rul
   t.equal(off.report.explain, undefined);
 });
 
-async function waitGone(pid: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return true;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
-}
+const waitGone = (pid: number, ms: number): Promise<boolean> => waitFor(() => exited(pid), { timeout: ms, what: `pid ${pid} to exit`, every: 50 }).catch(() => false);
 
 t.test('SIGTERM with tracing armed removes the table; a SIGKILL leaves it and the restart removes it', { skip: needsRoot }, async (t) => {
   const lab = await withLab(t, { nodes: 2, checks: ['bgp'] });
@@ -144,13 +134,7 @@ t.test('SIGTERM with tracing armed removes the table; a SIGKILL leaves it and th
     closeSync(fd);
     child.unref();
     n2.pid = child.pid ?? null; // the lab's teardown stops this one
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const log = await readFile(n2.log, 'utf8');
-      if ((log.match(/"controlPort"/g) ?? []).length > starts) break;
-      if (Date.now() > deadline) throw new Error(`restarted responder did not start:\n${log.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(async () => ((await readFile(n2.log, 'utf8')).match(/"controlPort"/g) ?? []).length > starts, { timeout: 20_000, what: 'the restarted responder to start', every: 100 });
   };
 
   let armed = await arm();

@@ -10,6 +10,7 @@ import { isRunning, run } from '../../src/lab/sys.js';
 import { listLabs } from '../../src/lab/lab.js';
 import { needsRoot } from '../helpers/lab.js';
 import { kernelCan } from '../helpers/kernel.js';
+import { waitFor } from '../helpers/wait.js';
 
 const BIN = fileURLToPath(new URL('../../bin/calico-nettest', import.meta.url));
 
@@ -22,13 +23,7 @@ function cli(args: string[], timeoutMs = 120_000): Promise<{ code: number; stdou
 }
 
 
-async function waitUntil(pred: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const waitUntil = (pred: () => boolean, timeoutMs: number) => waitFor(pred, { timeout: timeoutMs, what: 'the lab command' });
 
 const namespaces = async (prefix: string) => (await run(['ip', 'netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(prefix)).length;
 

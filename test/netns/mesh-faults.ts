@@ -4,6 +4,7 @@ import t from 'tap';
 import { CATALOGUE } from '../../src/checks/catalogue.js';
 import { expectedOutcome, parseFault } from '../../src/lab/faults.js';
 import { labReport, needsRoot, withLab } from '../helpers/lab.js';
+import { exited, waitFor } from '../helpers/wait.js';
 
 t.test('open lab: every flow of every check passes, both directions', { skip: needsRoot }, async (t) => {
   const lab = await withLab(t, { nodes: 3 });
@@ -52,7 +53,7 @@ t.test('a responder that is down makes its flows unknown, and the rest goes on',
   const lab = await withLab(t, { nodes: 3 });
   const node3 = lab.nodes.find((n) => n.name === 'node3')!;
   process.kill(node3.pid!, 'SIGTERM');
-  await new Promise((r) => setTimeout(r, 500));
+  await waitFor(() => exited(node3.pid!), { timeout: 10_000, what: "node3's responder to exit" });
   const { run, report } = await labReport(lab, ['mesh', '--checks', 'bgp,ipip']);
   t.equal(run.code, 1);
   for (const r of report.results) {

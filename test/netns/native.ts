@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { createTopology, describeTopology, destroyTopology, uniquePrefix } from '../../src/lab/topology.js';
 import { inNs, run, which } from '../../src/lab/sys.js';
+import { waitFor, waitOut } from '../helpers/wait.js';
 import {
   addonCandidates,
   isNativeError,
@@ -70,15 +71,8 @@ const newTag = (): Buffer => Buffer.concat([Buffer.from('cnt-native-test:'), ran
 const ipip = (tag: Buffer): Buffer => ipv4(N1, N2, 4, ipv4(N1, N2, INNER_PROTOCOL, tag));
 const udpTo9 = (tag: Buffer): Buffer => ipv4(N1, N2, 17, udp(40000, 9, tag));
 const carries = (tag: Buffer) => (p: ReceivedPacket): boolean => p.data.includes(tag);
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitUntil(done: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const waitUntil = (done: () => boolean, what: string, timeoutMs = 3000): Promise<unknown> => waitFor(done, { timeout: timeoutMs, what, every: 5 });
 
 /** Everything a started socket delivers, and how it came in batches. */
 class Collector {
@@ -212,7 +206,7 @@ if (process.getuid?.() !== 0) {
     rx.attachFilter(DROP_ALL);
     const dropped = newTag();
     for (let i = 0; i < 3; i++) tx.send(ipip(dropped), N2);
-    await sleep(300);
+    await waitOut(300, 'what must not arrive has had the time to');
     t.equal(seen.packets.length, 0, 'a new socket and a drop-all filter deliver nothing');
 
     rx.attachFilter(ACCEPT_ALL);
@@ -226,7 +220,7 @@ if (process.getuid?.() !== 0) {
     rx.stop();
     const queued = newTag();
     for (let i = 0; i < 5; i++) tx.send(ipip(queued), N2);
-    await sleep(100);
+    await waitOut(100, 'the packets reach the stopped socket\'s queue (nothing reads it: no event to wait for)');
     rx.attachFilter(ACCEPT_ALL);
     const after = newTag();
     tx.send(ipip(after), N2);
@@ -249,7 +243,7 @@ if (process.getuid?.() !== 0) {
     const udpTag = newTag();
     for (let burst = 0; burst < 20; burst++) {
       for (let i = 0; i < 50; i++) tx.send(udpTo9(udpTag), N2);
-      await sleep(2);
+      await waitOut(2, 'pacing the burst');
     }
     const tag = newTag();
     tx.send(ipip(tag), N2);
@@ -288,7 +282,7 @@ if (process.getuid?.() !== 0) {
       t.equal(error.syscall, 'sendto');
       t.match(error.message, /^sendto\(2\) failed: EPERM \(Operation not permitted\): to 198\.18\.2\.2/);
     }
-    await sleep(200);
+    await waitOut(200, 'what must not arrive has had the time to');
     t.equal(atNode1.matching(carries(tag)).length, 0, 'the packet never left node1');
   });
 
@@ -311,7 +305,7 @@ if (process.getuid?.() !== 0) {
     tx.send(ipip(tag), N2);
     const arrived = await atWire.waitFor(carries(tag), "the packet on node2's eth0");
     t.equal(arrived.outgoing, false);
-    await sleep(300);
+    await waitOut(300, 'what must not arrive has had the time to');
     t.equal(atSocket.matching(carries(tag)).length, 0, 'the raw socket (after INPUT) never saw it');
   });
 
@@ -350,7 +344,7 @@ if (process.getuid?.() !== 0) {
       rx.stop();
       const tag = newTag();
       tx.send(ipip(tag), N2);
-      await sleep(200);
+      await waitOut(200, 'what must not arrive has had the time to');
       t.equal(first.packets.length, 0, 'nothing while stopped');
       const second = new Collector(rx);
       await second.waitFor(carries(tag), 'the packet queued while stopped');
@@ -372,7 +366,7 @@ if (process.getuid?.() !== 0) {
       const tag = newTag();
       for (let i = 0; i < 5; i++) tx.send(ipip(tag), N2);
       await waitUntil(() => calls > 0, 'the first callback');
-      await sleep(200);
+      await waitOut(200, 'what must not arrive has had the time to');
       t.equal(calls, 1);
       t.equal(rx.closed, true);
     });
@@ -384,7 +378,7 @@ if (process.getuid?.() !== 0) {
       rx.start(() => calls++, () => undefined);
       for (let i = 0; i < 10; i++) tx.send(ipip(newTag()), N2);
       rx.close();
-      await sleep(200);
+      await waitOut(200, 'what must not arrive has had the time to');
       t.equal(calls, 0);
     });
 

@@ -8,14 +8,9 @@ import { join } from 'node:path';
 import { inNs, run, start, which } from '../../src/lab/sys.js';
 import type { LabState } from '../../src/lab/lab.js';
 import { labReport, needsRoot, withLab } from '../helpers/lab.js';
+import { waitFor as waitUntil } from '../helpers/wait.js';
 
-async function waitFor(what: string, fn: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const waitFor = (what: string, fn: () => Promise<boolean>, ms = 20_000) => waitUntil(fn, { timeout: ms, what, every: 100 });
 
 const listening = async (ns: string, proto: 'tcp' | 'udp', port: number) => {
   const { stdout } = await run(inNs(ns, ['ss', '-Hn', proto === 'tcp' ? '-tl' : '-ul', `sport = :${port}`]), { allowFail: true });

@@ -17,6 +17,7 @@ import { createTopology, describeTopology, destroyTopology, uniquePrefix, type T
 import { parseReport } from '../../src/report/json.js';
 import type { Report } from '../../src/types.js';
 import { needsRoot, runIn, type CliRun } from '../helpers/lab.js';
+import { waitOut } from '../helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SSHD = '/usr/sbin/sshd';
@@ -194,6 +195,9 @@ t.test('mesh --ssh with sshd down on one node: its flows are unknown in plain wo
       t.match(x.detail, /no responder on node3 for this run: nothing accepts SSH connections/);
     } else t.equal(x.verdict, 'pass', `${key(x)} passes`);
   }
+  // The diagnosis is made after the flows say why: it says the same, not "not reachable".
+  t.same((report.diagnosis ?? []).map((d) => d.text), ['node3: no responder for this run (8 flows unknown)']);
+  t.match(report.diagnosis?.[0]?.advice, /for this run: nothing accepts SSH connections at 198\.18\.3\.2:22/);
   t.same(await leftovers(lab), [], 'nothing left running');
   t.same(await remoteContents(lab), [], 'the copied build is removed');
 });
@@ -221,6 +225,9 @@ for (const sig of ['SIGINT', 'SIGKILL'] as const) {
   t.test(`${sig} to the coordinator mid-run: nothing left running on any node`, { skip }, async (t) => {
     await ensureBundle();
     const lab = await makeSshLab(t, 2);
+    // node2 drops IP-in-IP: those flows wait out 10 tries x 3 s, so the run is still going when the signal
+    // comes, however fast the rest passes (the rule goes with the namespace).
+    await run(inNs(lab.topo.nodes[1]!.ns, ['iptables', '-A', 'INPUT', '-p', '4', '-j', 'DROP']));
     const child = spawn('ip', ['netns', 'exec', lab.topo.router, process.execPath, LAUNCHER, 'mesh', '--inventory', lab.inventory, ...sshArgs(lab), '--tries', '10', '--timeout', '3000', '--min-timeout', '3000'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NO_COLOR: '1' },
@@ -247,7 +254,7 @@ for (const sig of ['SIGINT', 'SIGKILL'] as const) {
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`responders never ran: ${err}`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    await new Promise((r) => setTimeout(r, 500));
+    await waitOut(500, 'the run gets under way before the signal');
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     child.kill(sig);
     const code = await exited;

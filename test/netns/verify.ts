@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { coordinatorArgv, labFaultAdd, labFaultClear } from '../../src/lab/lab.js';
 import { parseReport, validateReport } from '../../src/report/json.js';
 import { labArgs, labCli, needsRoot, withLab } from '../helpers/lab.js';
+import { waitFor, waitOut } from '../helpers/wait.js';
 
 t.test('verify: a breaking change regresses exactly its flows (exit 1); the fix shows them fixed (exit 0)', { skip: needsRoot }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'cnt-verify-'));
@@ -101,9 +102,8 @@ t.test('Ctrl-C mid-run: a valid partial report marked incomplete, exit 130', { s
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   // Interrupt once the run is probing (a responder has logged a witnessed probe), not after a fixed time: on a
   // loaded machine node may not even have loaded by then. node3's flows still have 3 x 3 s of tries to go.
-  const deadline = Date.now() + 60_000;
-  while (!lab.nodes.some((n) => readLog(n.log).includes('"event":"witness"')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  await new Promise((r) => setTimeout(r, 1500)); // the flows not into node3 finish in well under this
+  await waitFor(() => lab.nodes.some((n) => readLog(n.log).includes('"event":"witness"')), { timeout: 60_000, what: 'a responder to witness a probe' });
+  await waitOut(1500, 'the flows not into node3 finish in well under this; node3\'s are still trying');
   child.kill('SIGINT');
   const code = await exited;
   t.equal(code, 130);

@@ -10,8 +10,8 @@ import { encodeIPv4 } from '../../src/packets/ipv4.js';
 import { buildIpipInner } from '../../src/packets/ipip.js';
 import { createTopology, describeTopology, destroyTopology, uniquePrefix } from '../../src/lab/topology.js';
 import { nativeIn, needsRoot } from '../helpers/lab.js';
+import { waitFor, waitOut } from '../helpers/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('no session: nothing reaches user space; a session arms the filters; its end disarms them', { skip: needsRoot }, async (t) => {
   const topo = describeTopology(uniquePrefix(), 2);
@@ -35,7 +35,7 @@ t.test('no session: nothing reaches user space; a session arms the filters; its 
 
   t.notOk(w.filtering, 'idle: drop-all attached');
   for (let i = 0; i < 100; i++) sendProbe(i);
-  await sleep(200);
+  await waitOut(200, 'no packet may reach user space');
   t.equal(w.stats.packets, 0, 'even probe-shaped packets stay in the kernel while no session is live');
 
   const inbound = new Map(Array.from({ length: 10 }, (_, idx) => [idx, { src: n1.address, check: 'ipip' as const, transport: 'ipip' as const, port: null }]));
@@ -44,13 +44,14 @@ t.test('no session: nothing reaches user space; a session arms the filters; its 
   w.refresh();
   t.ok(w.filtering, 'a live session arms the probe filters');
   sendProbe(1);
-  await sleep(200);
+  await waitFor(() => session.witnessed.get(1)?.socket, { timeout: 5000, what: 'probe 1 witnessed' }).catch(() => undefined);
   t.ok(session.witnessed.get(1)?.socket, 'and probes are witnessed');
 
-  await sleep(2600); // the session expires; the witness notices within a second
+  // The session expires at 1.5 s; the witness notices within a second.
+  await waitFor(() => !w.filtering, { timeout: 10_000, what: 'the witness to disarm after the session expired' }).catch(() => undefined);
   t.notOk(w.filtering, 'expiry disarms them');
   const before = w.stats.packets;
   for (let i = 0; i < 100; i++) sendProbe(i);
-  await sleep(200);
+  await waitOut(200, 'no packet may reach user space');
   t.equal(w.stats.packets, before, 'nothing more reaches user space');
 });

@@ -15,8 +15,8 @@ import { buildIpipInner } from '../../src/packets/ipip.js';
 import { createTopology, describeTopology, destroyTopology, uniquePrefix } from '../../src/lab/topology.js';
 import { inNs, run } from '../../src/lab/sys.js';
 import { nativeIn, needsRoot } from '../helpers/lab.js';
+import { waitFor, waitOut } from '../helpers/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('witness in a namespace: filters keep noise in the kernel, probes are witnessed', { skip: needsRoot }, async (t) => {
   const topo = describeTopology(uniquePrefix(), 2);
@@ -77,14 +77,14 @@ t.test('witness in a namespace: filters keep noise in the kernel, probes are wit
         send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: randomBytes(54) }));
     }
   }
-  await sleep(300);
+  await waitOut(300, 'none of the noise may reach user space');
   t.equal(w2.stats.packets, 0, 'none of 10 000 non-probe packets reached user space at the destination');
 
   // Real probes after the noise: each is witnessed at the interface and at the socket layer, with the sender's address.
   send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: probe(1) }));
   send(17, encodeUdp({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 61001, dstPort: 4789, payload: buildVxlanProbe({ innerSrc: n1.address, innerDst: n2.address, payload: probe(2) }) }));
   send(6, encodeProbeSyn({ srcAddr: n1.address, dstAddr: n2.address, srcPort: 61002, dstPort: 179, tag: tcpProbeTag(key, flow(3)) }));
-  await sleep(300);
+  await waitFor(() => [1, 2, 3].every((i) => session2.witnessed.get(i)?.socket), { timeout: 5000, what: 'the three probes witnessed at the socket layer' }).catch(() => undefined); // the asserts below say which is missing
   for (const idx of [1, 2, 3]) {
     const e = session2.witnessed.get(idx);
     t.ok(e?.iface, `probe ${idx} seen arriving on an interface`);
@@ -102,14 +102,15 @@ t.test('witness in a namespace: filters keep noise in the kernel, probes are wit
   // INPUT drop at the destination: the raw witness sees nothing, the packet socket still sees it arrive.
   await run(inNs(n2.ns, ['iptables', '-A', 'INPUT', '-p', '4', '-j', 'DROP']));
   send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: probe(4) }));
-  await sleep(300);
+  await waitFor(() => session2.witnessed.get(4)?.iface, { timeout: 5000, what: 'probe 4 on the interface' }).catch(() => undefined);
+  await waitOut(300, 'a socket-layer sighting must not follow');
   t.ok(session2.witnessed.get(4)?.iface, 'arrived on the interface');
   t.notOk(session2.witnessed.get(4)?.socket, 'never reached a socket: the INPUT chain dropped it');
 
   // OUTPUT drop at the source: the raw send fails with EPERM and nothing is seen leaving.
   await run(inNs(n1.ns, ['iptables', '-A', 'OUTPUT', '-p', '4', '-j', 'DROP']));
   t.throws(() => send(4, buildIpipInner({ innerSrc: n1.address, innerDst: n2.address, payload: probe(5) })), { code: 'EPERM', syscall: 'sendto' });
-  await sleep(200);
+  await waitOut(200, 'nothing may be seen leaving or arriving');
   t.notOk(session1.left.has(`${n2.address}/5`), 'the source packet socket saw nothing leave');
   t.notOk(session2.witnessed.has(5), 'the destination saw nothing');
 });

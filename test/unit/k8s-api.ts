@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { stringify as toYaml } from 'yaml';
 import { discoverInventory } from '../../src/k8s/discovery.js';
+import { planMesh } from '../../src/coordinator/plan.js';
+import { prepareRemote } from '../../src/remote/prepare.js';
 
 const fixture = (f: string) => readFileSync(new URL(`../fixtures/k8s/${f}.json`, import.meta.url), 'utf8');
 
@@ -108,4 +110,21 @@ t.test('an API server that is not there is said plainly', async (t) => {
     message: /kubernetes:gone: cannot reach the API server at http:\/\/127\.0\.0\.1:9 \(connection refused\)/,
     exitCode: 3,
   });
+});
+
+t.test('--kubernetes: the plan is built once, and the run is given that one', async (t) => {
+  const api = await fakeApi(t);
+  const kc = await kubeconfig(t, [{ name: 'lab', server: api.url }], 'lab');
+  let built = 0;
+  const remote = await prepareRemote({ kubernetes: true, kubeconfig: kc, secretFile: 's' }, undefined, 5478, {
+    plan: (inv) => {
+      built++;
+      return planMesh(inv, {});
+    },
+  });
+  t.equal(built, 1);
+  t.ok(remote.plan && remote.plan.flows.length > 0, 'the plan comes back with the inventory');
+  t.same(remote.nodeErrors.map((e) => e.node), ['worker-2', 'worker-3']);
+  const none = await prepareRemote({ secretFile: 's' }, 'nodes.yaml', 5478, { plan: () => t.fail('no plan without --ssh/--kubernetes') as never });
+  t.equal(none.plan, undefined, 'without them the run builds its plan itself');
 });

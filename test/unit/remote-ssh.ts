@@ -63,6 +63,21 @@ t.test('explainNodeErrors: unknown flows of a node without responder say why', a
   const report = { results: [r('a', 'b', 'pass'), r('a', 'c', 'unknown'), r('c', 'a', 'unknown')] } as unknown as Report;
   const out = explainNodeErrors(report, [{ node: 'c', message: 'sshd is down' }]);
   t.same(out.results.map((x) => x.detail), ['d', 'no responder on c for this run: sshd is down', 'no responder on c for this run: sshd is down']);
+  t.same(out.results.map((x) => x.facts), [undefined, { responder: 'c', errorKind: 'no-responder', error: 'sshd is down' }, { responder: 'c', errorKind: 'no-responder', error: 'sshd is down' }], 'the facts say it too');
+  t.equal(explainNodeErrors({ ...report, diagnosis: [] }, [{ node: 'c', message: 'x' }]).diagnosis, undefined, 'a diagnosis made before is dropped');
+  t.equal(explainNodeErrors(report, []), report, 'nothing to say: the same report');
+});
+
+t.test('the diagnosis of a node without a responder says why, as its flows do (not "not reachable")', async (t) => {
+  const { mesh, unknown } = await import('../helpers/report-fixtures.js');
+  const { diagnose } = await import('../../src/report/diagnosis.js');
+  const r = mesh(3, { fault: (_c, f, to) => (f === 'node3' || to === 'node3' ? unknown({ facts: { responder: 'node3', control: '198.18.3.1:5478', errorKind: 'refused' } }) : undefined) });
+  t.match(diagnose(r)[0]!.text, /^node3: responder not reachable at 198\.18\.3\.1:5478/);
+  const out = explainNodeErrors(r, [{ node: 'node3', message: 'SSH to 198.18.3.1:22 timed out' }]);
+  const [st] = diagnose(out);
+  t.equal(st!.text, 'node3: no responder for this run (12 flows unknown)');
+  t.match(st!.advice, /No calico-nettest responder ran on node3 \(198\.18\.3\.1\) for this run: SSH to 198\.18\.3\.1:22 timed out\./);
+  t.equal(st!.where, 'responder');
 });
 
 const BIN = fileURLToPath(new URL('../../bin/calico-nettest', import.meta.url));

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { changeCounts, compareToBaseline, verifyExitCode } from '../../src/report/diff.js';
+import { diagnose } from '../../src/report/diagnosis.js';
+import { changeCounts, compareToBaseline, diagnoseAgainstBaseline, verifyExitCode } from '../../src/report/diff.js';
 import { fail, mesh, unknown } from '../helpers/report-fixtures.js';
 
 t.test('each change kind', async (t) => {
@@ -91,8 +92,19 @@ t.test('verify diagnosis: new failures first, those already in the baseline afte
   t.ok(d.findIndex((x) => x.known) > d.findIndex((x) => !x.known), 'known ones come after');
 });
 
+t.test('the diagnosis quotes the rules --explain named, also in verify\'s diagnosis against a baseline', async (t) => {
+  const rule = { backend: 'iptables-nft', family: 'ip', table: 'filter', chain: 'INPUT', position: 3, text: '-A INPUT -p tcp -m tcp --dport 179 -j DROP', verdict: 'drop', method: 'trace' } as const;
+  const r = mesh(3, { fault: (c, _f, to) => (c === 'bgp' && to === 'node2' ? fail('ingress-blocked', { rule: { ...rule } }) : undefined) });
+  const [st] = diagnose(r);
+  t.match(st!.advice, /On node2 the rule that took the verdict is `-A INPUT -p tcp -m tcp --dport 179 -j DROP` .*To allow it: `iptables -I INPUT 3 -s 198\.18\.1\.1 -p tcp --dport 179 -j ACCEPT`\.$/);
+  t.equal((st!.advice.match(/On node2 the rule/g) ?? []).length, 1, 'one rule, quoted once');
+  for (const x of r.results) x.change = x.verdict === 'pass' ? 'unchanged' : 'regressed';
+  t.equal(diagnoseAgainstBaseline(r)[0]!.advice, st!.advice, 'verify keeps the rules');
+  const plain = mesh(3, { fault: (c, _f, to) => (c === 'bgp' && to === 'node2' ? fail('ingress-blocked') : undefined) });
+  t.notMatch(diagnose(plain)[0]!.advice, /took the verdict/, 'no rule: nothing quoted');
+});
+
 t.test('verify: a fixed flow carries what the baseline said (was); the split diagnosis points at the report\'s own results', async (t) => {
-  const { diagnoseAgainstBaseline } = await import('../../src/report/diff.js');
   const { membersOf } = await import('../../src/report/diagnosis.js');
   const baseline = mesh(4, { checks: ['bgp', 'ipip'], fault: (c, _f, to) => (c === 'ipip' && to === 'node4' ? fail('ingress-blocked', { rejectedBy: '198.18.4.1' }) : undefined) });
   const now = mesh(4, { checks: ['bgp', 'ipip'], fault: (c, f) => (c === 'bgp' && f === 'node3' ? fail('egress-blocked') : undefined) });
