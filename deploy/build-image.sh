@@ -162,7 +162,7 @@ fetch_node() { # -> path of the node binary, from npm's node-linux-<arch> (integ
 # What the Dockerfile's runtime stage installs with apt-get (nft and iptables-save for --explain): the base
 # built here has them from debootstrap, since Dockerfile.prebuilt runs nothing. (A --base IMAGE must have them
 # itself; without them --explain falls back to saying that tracing was not possible.)
-RUNTIME_PACKAGES=nftables,iptables
+RUNTIME_PACKAGES=nftables,iptables,ethtool
 
 own_base() { # -> local image reference
   local node key rootfs_key rootfs_tar ref

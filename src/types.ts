@@ -1,5 +1,6 @@
 // Domain types shared by every layer: checks, planned flows, source outcomes, witness summaries, reports.
 // The Report shape is the public contract (DESIGN §5): add fields, never rename or remove.
+import type { Finding } from './preflight/findings.js';
 import type { ExplainSummary, RuleFact } from './explain/types.js';
 
 export const CHECK_IDS = ['bgp', 'ipip', 'vxlan', 'wireguard', 'typha', 'etcd', 'apiserver', 'mtu'] as const;
@@ -299,6 +300,8 @@ export interface Report {
   diagnosis?: DiagnosisStatement[];
   /** --explain: what was traced where, and what the hosts added and removed. */
   explain?: ExplainSummary;
+  /** Added (mesh): each node's preflight findings (Calico's host requirements), absent with --no-preflight. */
+  findings?: Finding[];
   /** verify only. */
   baseline?: {
     startedAt: string;

@@ -7,6 +7,7 @@ import { diagnose, membersOf } from './diagnosis.js';
 import { diagnoseAgainstBaseline } from './diff.js';
 import type { DiagnosisStatement } from '../types.js';
 import { pathMtuBelowHost, pathMtuLine } from './path-mtu.js';
+import { FINDINGS_CSS, findingsSection } from './findings.js';
 
 export interface HtmlOptions {
   /** Above this many nodes the heatmaps are replaced by the list of failing flows. */
@@ -95,7 +96,7 @@ export function renderHtml(report: Report, opts: HtmlOptions = {}): string {
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${e(title)}</title>
-<style>${CSS}</style></head>
+<style>${PAGE_CSS}${FINDINGS_CSS}</style></head>
 <body>
 <header>
 <h1>calico-nettest <span class="cmd">${e(report.command ?? 'report')}</span></h1>
@@ -117,6 +118,7 @@ export function renderHtml(report: Report, opts: HtmlOptions = {}): string {
   }
 
   if (hasChanges) parts.push(changesSection(report, diagnosis, stmtsOf));
+  if (report.findings) parts.push(findingsSection(report.findings));
 
   parts.push(`<section id="diagnosis"><h2>Diagnosis</h2>`);
   if (diagnosis.length === 0) {
@@ -419,7 +421,8 @@ function failingSection(report: Report, diagnosis: readonly DiagnosisStatement[]
   return out.join('\n');
 }
 
-const CSS = `
+/** The page's stylesheet (preflight's page uses it too). */
+export const PAGE_CSS = `
 :root{--pass:#009e73;--egress:#e69f00;--path:#0072b2;--ingress:#d55e00;--blocked:#5a1e00;--rejected:#cc79a7;--return:#f0e442;--noroute:#56b4e9;--unknown:#b8bec6;--none:#eef1f4;--fg:#1f2328;--muted:#636c76;--line:#d0d7de}
 *{box-sizing:border-box}
 body{margin:0;padding:16px 24px 48px;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--fg);background:#fff}

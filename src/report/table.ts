@@ -4,6 +4,7 @@ import type { CheckId, DiagnosisStatement, FlowResult, Report } from '../types.j
 import { pathMtuBelowHost, pathMtuLine } from './path-mtu.js';
 import { causeCode, checksOf, flowKey, formatRtt, matrixAxes, nodeNamesOf, plural, portOf, summarize, trafficName } from './common.js';
 import { diagnose } from './diagnosis.js';
+import { findingsLines } from './findings.js';
 
 export interface TableOptions {
   color: boolean;
@@ -45,6 +46,7 @@ export function renderTable(report: Report, opts: TableOptions): string {
   }
   out.push(...changesLead(report, c));
   out.push('');
+  if (report.findings) out.push(...findingsLines(report.findings, c), '');
 
   const pairMode = opts.flows === true || report.nodes.length <= 2;
   if (pairMode) {
