@@ -85,7 +85,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/calico-nettest-image.XXXXXX")
 cleanup() {
   # debootstrap mounts proc/sys inside its target; an interrupted run must not leave them mounted.
   if [ -d "$work/rootfs" ]; then
-    findmnt -rno TARGET | grep -F "$work/rootfs" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    # (|| true: no mount left is the usual case, and grep's "no match" must not become the script's status)
+    { findmnt -rno TARGET | grep -F "$work/rootfs" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done; } || true
   fi
   rm -rf "$work"
 }
