@@ -8,6 +8,7 @@
         "native/addon.cc",
         "native/errors.cc",
         "native/filter.cc",
+        "native/mtu.cc",
         "native/netns.cc",
         "native/open.cc",
         "native/privileges.cc",

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every benchmark in sequence (each in its own process, bounded in time) and prints one summary
 // table: each figure side by side with its alternative and target.
-//   node bench/run.mjs [name ...]      names: witness-cost receive-rate pair mesh coordinator-scale cli-scale explain hardening facts-memory
+//   node bench/run.mjs [name ...]      names: witness-cost receive-rate pair mesh coordinator-scale cli-scale explain hardening facts-memory mtu
 // The lab benchmarks need root; without it they are skipped (coordinator-scale still runs).
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ const ALL = [
   { name: 'explain', root: true, limitMs: 240_000 },
   { name: 'hardening', root: true, limitMs: 900_000 },
   { name: 'facts-memory', root: false, limitMs: 180_000 },
+  { name: 'mtu', root: true, limitMs: 900_000 },
 ];
 const wanted = process.argv.slice(2);
 const benches = wanted.length ? ALL.filter((b) => wanted.includes(b.name)) : ALL;

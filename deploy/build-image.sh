@@ -85,7 +85,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/calico-nettest-image.XXXXXX")
 cleanup() {
   # debootstrap mounts proc/sys inside its target; an interrupted run must not leave them mounted.
   if [ -d "$work/rootfs" ]; then
-    findmnt -rno TARGET | grep -F "$work/rootfs" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    # (|| true: no mount left is the usual case, and grep's "no match" must not become the script's status)
+    { findmnt -rno TARGET | grep -F "$work/rootfs" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done; } || true
   fi
   rm -rf "$work"
 }
@@ -162,7 +163,7 @@ fetch_node() { # -> path of the node binary, from npm's node-linux-<arch> (integ
 # What the Dockerfile's runtime stage installs with apt-get (nft and iptables-save for --explain): the base
 # built here has them from debootstrap, since Dockerfile.prebuilt runs nothing. (A --base IMAGE must have them
 # itself; without them --explain falls back to saying that tracing was not possible.)
-RUNTIME_PACKAGES=nftables,iptables
+RUNTIME_PACKAGES=nftables,iptables,ethtool
 
 own_base() { # -> local image reference
   local node key rootfs_key rootfs_tar ref

@@ -1,13 +1,16 @@
-// calico_nettest: the native half of the witnesses. Exports open(options), ifIndex(name) and
-// restrictProcess(options). See: raw(7), packet(7), socket(7), ip(7), if_nametoindex(3), prctl(2).
+// calico_nettest: the native half of the witnesses. Exports open(options), ifIndex(name),
+// restrictProcess(options), interfaceMtu(address, netns?) and routeMtu(destination, options?).
+// See: raw(7), packet(7), socket(7), ip(7), if_nametoindex(3), prctl(2).
 #include <arpa/inet.h>
 #include <napi.h>
 #include <net/if.h>
+#include <netinet/in.h>
 
 #include <cmath>
 #include <string>
 
 #include "errors.h"
+#include "mtu.h"
 #include "open.h"
 #include "privileges.h"
 #include "socket.h"
@@ -21,7 +24,7 @@ struct AddonData {
 
 const char kOpenUsage[] =
     "Usage: open({ kind: 'raw', protocol: number, bindAddress?: string, hdrincl?: boolean, rcvbuf?: number, "
-    "netns?: string }) or open({ kind: 'packet', ifname?: string, rcvbuf?: number, netns?: string })";
+    "pmtudisc?: 'want' | 'dont' | 'do' | 'probe', netns?: string }) or open({ kind: 'packet', ifname?: string, rcvbuf?: number, netns?: string })";
 
 // Reads an optional property (undefined = absent): false (with a TypeError thrown) when present but
 // not a string.
@@ -92,6 +95,19 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
     options.hdrincl = h.IsBoolean() && h.As<Napi::Boolean>().Value();
+    bool hasPmtudisc = false;
+    std::string pmtudisc;
+    if (!OptionalString(env, o, "pmtudisc", &pmtudisc, &hasPmtudisc)) return env.Undefined();
+    if (hasPmtudisc) {
+      if (pmtudisc == "want") options.pmtudisc = IP_PMTUDISC_WANT;
+      else if (pmtudisc == "dont") options.pmtudisc = IP_PMTUDISC_DONT;
+      else if (pmtudisc == "do") options.pmtudisc = IP_PMTUDISC_DO;
+      else if (pmtudisc == "probe") options.pmtudisc = IP_PMTUDISC_PROBE;
+      else {
+        ThrowUsage(env, std::string("options.pmtudisc must be 'want', 'dont', 'do' or 'probe'. ") + kOpenUsage);
+        return env.Undefined();
+      }
+    }
   } else {
     bool hasIfname = false;
     if (!OptionalString(env, o, "ifname", &options.ifname, &hasIfname)) return env.Undefined();
@@ -171,6 +187,67 @@ Napi::Value RestrictProcessJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// interfaceMtu(address, netns?) -> { ifname, mtu } | null
+Napi::Value InterfaceMtuJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  static const char kUsage[] = "Usage: interfaceMtu(address: string, netns?: string)";
+  in_addr scratch;
+  if (!info[0].IsString() || inet_pton(AF_INET, info[0].As<Napi::String>().Utf8Value().c_str(), &scratch) != 1) {
+    ThrowUsage(env, std::string("address must be a dotted IPv4 address. ") + kUsage);
+    return env.Undefined();
+  }
+  std::string netns;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsString() || info[1].As<Napi::String>().Utf8Value().empty()) {
+      ThrowUsage(env, std::string("netns must be a path such as /run/netns/NAME. ") + kUsage);
+      return env.Undefined();
+    }
+    netns = info[1].As<Napi::String>().Utf8Value();
+  }
+  InterfaceMtu found;
+  SysError e = AddressInterfaceMtu(info[0].As<Napi::String>().Utf8Value(), netns, &found);
+  if (!e.ok()) {
+    ThrowSysError(env, e);
+    return env.Undefined();
+  }
+  if (!found.found) return env.Null();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("ifname", Napi::String::New(env, found.ifname));
+  out.Set("mtu", Napi::Number::New(env, found.mtu));
+  return out;
+}
+
+// routeMtu(destination, { bindAddress?, netns? }?) -> number
+Napi::Value RouteMtuJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  static const char kUsage[] = "Usage: routeMtu(destination: string, options?: { bindAddress?: string, netns?: string })";
+  in_addr scratch;
+  if (!info[0].IsString() || inet_pton(AF_INET, info[0].As<Napi::String>().Utf8Value().c_str(), &scratch) != 1) {
+    ThrowUsage(env, std::string("destination must be a dotted IPv4 address. ") + kUsage);
+    return env.Undefined();
+  }
+  std::string source, netns;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsObject() || info[1].IsArray() || info[1].IsFunction()) {
+      ThrowUsage(env, std::string("options must be an object. ") + kUsage);
+      return env.Undefined();
+    }
+    Napi::Object o = info[1].As<Napi::Object>();
+    if (!OptionalString(env, o, "bindAddress", &source) || !OptionalString(env, o, "netns", &netns)) return env.Undefined();
+    if (!source.empty() && inet_pton(AF_INET, source.c_str(), &scratch) != 1) {
+      ThrowUsage(env, std::string("options.bindAddress must be a dotted IPv4 address. ") + kUsage);
+      return env.Undefined();
+    }
+  }
+  int mtu = 0;
+  SysError e = RouteMtu(info[0].As<Napi::String>().Utf8Value(), source, netns, &mtu);
+  if (!e.ok()) {
+    ThrowSysError(env, e);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, mtu);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   data->socket_ctor = Napi::Persistent(NetSocket::DefineClass(env));
@@ -178,6 +255,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open, "open"));
   exports.Set("ifIndex", Napi::Function::New(env, IfIndex, "ifIndex"));
   exports.Set("restrictProcess", Napi::Function::New(env, RestrictProcessJs, "restrictProcess"));
+  exports.Set("interfaceMtu", Napi::Function::New(env, InterfaceMtuJs, "interfaceMtu"));
+  exports.Set("routeMtu", Napi::Function::New(env, RouteMtuJs, "routeMtu"));
   return exports;
 }
 

@@ -67,6 +67,12 @@ int OpenRaw(const OpenOptions& o, SysError* error) {
     int on = 1;
     if (setsockopt(fd, IPPROTO_IP, IP_HDRINCL, &on, sizeof on) != 0) e = SysError::FromErrno("setsockopt", "IP_HDRINCL");
   }
+  // IP_PMTUDISC_PROBE: send at the size asked for even when the kernel has learnt a smaller path MTU
+  // (the mtu check measures the path itself, not the kernel's memory of it).
+  if (e.ok() && o.pmtudisc >= 0 &&
+      setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &o.pmtudisc, sizeof o.pmtudisc) != 0) {
+    e = SysError::FromErrno("setsockopt", "IP_MTU_DISCOVER");
+  }
   if (e.ok() && !o.bind_address.empty()) {
     sockaddr_in sin{};
     sin.sin_family = AF_INET;

@@ -16,6 +16,7 @@ struct OpenOptions {
   int protocol = 0;          // raw: IP protocol number
   std::string bind_address;  // raw: dotted IPv4, empty = none
   bool hdrincl = false;      // raw
+  int pmtudisc = -1;         // raw: IP_MTU_DISCOVER value, -1 = leave the default
   std::string ifname;        // packet: empty = all interfaces
   int rcvbuf = 0;            // 0 = leave the default
   std::string netns;         // empty = the caller's namespace

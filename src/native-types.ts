@@ -20,6 +20,11 @@ export interface RawSocketOptions {
   hdrincl?: boolean;
   /** SO_RCVBUF in bytes (SO_RCVBUFFORCE is tried first when privileged). */
   rcvbuf?: number;
+  /**
+   * IP_MTU_DISCOVER. 'probe': packets go out at the size sent, DF as the header says, even when the
+   * kernel has learnt a smaller path MTU for the destination (what the mtu check needs).
+   */
+  pmtudisc?: 'want' | 'dont' | 'do' | 'probe';
   /** Open the socket inside this network namespace (a path such as /run/netns/NAME); the calling
    *  thread is back in its own namespace before open() returns, also on error. */
   netns?: string;
@@ -92,6 +97,13 @@ export interface NativeBinding {
    * read back from the kernel. Optional: fake bindings in tests leave it out.
    */
   restrictProcess?(options?: { dumpable?: boolean }): ProcessRestrictions;
+  /** The interface holding IPv4 `address` and its MTU (SIOCGIFMTU); null when no interface holds it. */
+  interfaceMtu(address: string, netns?: string): { ifname: string; mtu: number } | null;
+  /**
+   * IP_MTU of a UDP socket connected to `destination` (nothing is sent): the route's device MTU, or
+   * the smaller path MTU the kernel learnt from an ICMP "fragmentation needed" for that destination.
+   */
+  routeMtu(destination: string, options?: { bindAddress?: string; netns?: string }): number;
 }
 
 /** What restrictProcess() achieved (prctl(2) PR_GET_NO_NEW_PRIVS / PR_GET_DUMPABLE). */

@@ -38,6 +38,8 @@ interface Addon {
   open(options: SocketOptions): AddonSocket;
   ifIndex(name: string): number;
   restrictProcess(options?: { dumpable?: boolean }): ProcessRestrictions;
+  interfaceMtu(address: string, netns?: string): { ifname: string; mtu: number } | null;
+  routeMtu(destination: string, options?: { bindAddress?: string; netns?: string }): number;
 }
 
 /** The package root: src/native.ts and dist/native.js both sit one level below it. */
@@ -99,7 +101,7 @@ class Socket implements NativeSocket {
 function isAddon(value: unknown): value is Addon {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v.open === 'function' && typeof v.ifIndex === 'function' && typeof v.restrictProcess === 'function';
+  return typeof v.open === 'function' && typeof v.ifIndex === 'function' && typeof v.restrictProcess === 'function' && typeof v.interfaceMtu === 'function' && typeof v.routeMtu === 'function';
 }
 
 function wrap(addon: Addon): NativeBinding {
@@ -107,6 +109,8 @@ function wrap(addon: Addon): NativeBinding {
     open: (options: SocketOptions): NativeSocket => new Socket(addon.open(options)),
     ifIndex: (name: string): number => addon.ifIndex(name),
     restrictProcess: (options?: { dumpable?: boolean }): ProcessRestrictions => addon.restrictProcess(options),
+    interfaceMtu: (address, netns) => addon.interfaceMtu(address, netns),
+    routeMtu: (destination, options) => addon.routeMtu(destination, options),
   };
 }
 
@@ -122,7 +126,7 @@ export function loadNativeFrom(candidates: readonly string[], root: string = pac
     try {
       const loaded: unknown = require(path);
       if (isAddon(loaded)) return wrap(loaded);
-      lastError = new Error(`${path} does not export open(), ifIndex() and restrictProcess(): not this project's addon (or an old build: npx node-gyp rebuild)`);
+      lastError = new Error(`${path} does not export open(), ifIndex(), restrictProcess(), interfaceMtu() and routeMtu(): not this project's addon (or an old build: npx node-gyp rebuild)`);
     } catch (err) {
       lastError = err;
     }

@@ -1,8 +1,9 @@
 // Domain types shared by every layer: checks, planned flows, source outcomes, witness summaries, reports.
 // The Report shape is the public contract (DESIGN §5): add fields, never rename or remove.
+import type { Finding } from './preflight/findings.js';
 import type { ExplainSummary, RuleFact } from './explain/types.js';
 
-export const CHECK_IDS = ['bgp', 'ipip', 'vxlan', 'wireguard', 'typha', 'etcd', 'apiserver'] as const;
+export const CHECK_IDS = ['bgp', 'ipip', 'vxlan', 'wireguard', 'typha', 'etcd', 'apiserver', 'mtu'] as const;
 export type CheckId = (typeof CHECK_IDS)[number];
 
 /** How a check's probe travels. */
@@ -26,7 +27,9 @@ export type Cause =
   /** No reply, but the sender's reply socket failed to receive meanwhile: a reply may have been lost there. */
   | 'receive-error'
   /** Added: a responder on the flow lost or shed packets under load (a flood?), so a missing witness proves nothing. */
-  | 'overloaded';
+  | 'overloaded'
+  | 'mtu-blackhole'
+  | 'mtu-limited';
 
 /** Whose problem a failed flow is (DESIGN §2a); null for a pass, an unknown, or when the facts cannot tell. */
 export type Where = 'source' | 'path' | 'destination';
@@ -87,6 +90,19 @@ export interface Facts {
   forged?: number;
   /** Packets the flow's responders (the source's capture, the destination's witness) shed or lost under load during the run. */
   shed?: number;
+  /** mtu check (src/verdict-mtu.ts): the encapsulation whose framing the probes took (a check id), host
+   *  MTU, largest size that arrived (and the smallest known not to, when the search stopped at its bound),
+   *  the hop that limits (from a frag-needed, or located by TTL-limited probes: `hop.by`), what the sender's
+   *  kernel knew before (kernelPmtu) and learnt from these probes (kernelPmtuLearnt), a size it refused itself. */
+  encapsulation?: CheckId;
+  hostMtu?: number;
+  pathMtu?: number;
+  pathMtuBelow?: number;
+  hop?: Hop;
+  kernelPmtu?: number;
+  kernelPmtuLearnt?: number;
+  refusedSize?: number;
+  searchRounds?: number;
 }
 
 /** One flow the plan calls for: one check from one node to one node (or endpoint). */
@@ -126,6 +142,53 @@ export interface SourceOutcome {
   /** Added: a reply socket (TCP replies, ICMP errors) failed to receive while this probe waited, by errno
    *  name (e.g. 'ENOBUFS': replies overflowed it). "Nothing came back" is then no evidence of a drop. */
   receiveError?: string;
+  /** mtu check only: what the sender measured and knew (see MtuSourceFacts). */
+  mtu?: MtuSourceFacts;
+}
+
+/**
+ * The hop that limits a path: `address` and `mtu` (the next-hop MTU a frag-needed named; with `by:
+ * 'time-exceeded'`, the path MTU measured). `by` says how it was found (absent: frag-needed); `ttl` its
+ * distance; `link`: the limit is on the link leaving this hop ('after': large probes reached it) or on
+ * the link into it ('before': none reached even the first hop, which answered a small probe).
+ */
+export interface Hop {
+  address: string;
+  mtu: number;
+  by?: 'frag-needed' | 'time-exceeded';
+  ttl?: number;
+  link?: 'after' | 'before';
+}
+
+/** What the sender of an `mtu` probe knows about sizes (src/checks/mtu.ts). */
+export interface MtuSourceFacts {
+  /** MTU of the interface holding the sender's address. */
+  hostMtu: number | null;
+  /** The kernel's MTU for the route to the peer before the first probe (IP_MTU): below hostMtu when it had learnt a path MTU. */
+  kernelPmtu: number | null;
+  /** The same after the probes: it drops when these probes' frag-needed taught the kernel. */
+  kernelPmtuAfter: number | null;
+  /** Outer sizes sent (bytes), largest first. */
+  sizes: number[];
+  /** An ICMP fragmentation-needed quoting one of these probes: who sent it, its next-hop MTU, the quoted size. */
+  fragNeeded: { from: string; mtu: number; size: number } | null;
+  /** Smallest size the sender's own kernel refused with EMSGSIZE, if any. */
+  refusedSize: number | null;
+  /** A TTL-limited trace (sent when no frag-needed came): see MtuTrace. */
+  trace?: MtuTrace;
+}
+
+/**
+ * What TTL-limited DF probes found (the mtu check, when the limit is silent): `size` a size that does not
+ * arrive; `reached` the hops (TTL, address) that answered such a probe with time-exceeded — the large
+ * packet got that far; `first` the address answering a small TTL-1 probe, asked only when no large one
+ * was answered (the limit is then on the sender's first link).
+ */
+export interface MtuTrace {
+  size: number;
+  maxTtl: number;
+  reached: Array<{ ttl: number; from: string }>;
+  first: string | null;
 }
 
 /** What the destination witnessed of one flow (DESIGN §2, middle columns). */
@@ -139,6 +202,9 @@ export interface WitnessSummary {
   /** Source address of the probe as the destination observed it. */
   observedSource: string | null;
   count: number;
+  /** Largest IPv4 total length of this flow's probes seen on an interface / at the socket layer (0: none). */
+  ifaceSize?: number;
+  socketSize?: number;
 }
 
 /** What a destination responder reports about its witnessing ability for a session. */
@@ -181,6 +247,14 @@ export interface FlowResult {
   rule?: RuleFact;
   /** --explain ran for this flow but names no rule: why (words, for people). */
   explainNote?: string;
+  /** mtu check: largest outer IPv4 packet (bytes) that arrived, and the sender's host MTU. */
+  pathMtu?: number | null;
+  hostMtu?: number | null;
+  /** mtu check: the hop that limits the path (the address that sent fragmentation-needed and the next-hop
+   *  MTU it named, or one located by TTL-limited probes); null when not found. */
+  hop?: Hop | null;
+  /** mtu check: the path MTU the sender's kernel had already learnt for the peer before the test (IP_MTU). */
+  kernelPmtu?: number | null;
 }
 
 export interface ReportNode {
@@ -226,6 +300,8 @@ export interface Report {
   diagnosis?: DiagnosisStatement[];
   /** --explain: what was traced where, and what the hosts added and removed. */
   explain?: ExplainSummary;
+  /** Added (mesh): each node's preflight findings (Calico's host requirements), absent with --no-preflight. */
+  findings?: Finding[];
   /** verify only. */
   baseline?: {
     startedAt: string;

@@ -51,24 +51,37 @@ export interface CheckDef {
   match(port: number | null): string;
   /** One line: what Calico uses it for. */
   why: string;
+  /**
+   * A check that measures the path rather than a port (the mtu check): its probes travel in the shape
+   * (transport, port, framing) of the first of these checks the plan enables, the first when none is.
+   */
+  carriedBy?: readonly CheckId[];
+  /**
+   * 'host-mtu': each probe is a DF packet of the sender's host MTU (the MTU of the interface holding its
+   * address); when that does not arrive, the coordinator searches for the largest size that does, and
+   * the verdict is the mtu join's (verdict-mtu.ts).
+   */
+  sizing?: 'host-mtu';
+  /** An encapsulation's bytes over the pod packet (IPv4), for Calico MTU advice: IP-in-IP 20, VXLAN 50, WireGuard 60. */
+  overhead?: number;
 }
 
 /** The data of a check; the words (traffic, rule hints) are derived from it. */
 export type CheckSpec = Omit<CheckDef, 'traffic' | 'ruleHint' | 'replyRuleHint' | 'match' | 'listen' | 'probe' | 'families'> &
-  Partial<Pick<CheckDef, 'listen' | 'families'>> & { probe?: Partial<ProbeShape> };
+  Partial<Pick<CheckDef, 'listen' | 'families'>> & { probe?: Partial<ProbeShape>; /** Overrides the derived 'Title (TCP 179)'. */ trafficWords?: string };
 
 const LISTEN: Record<Transport, Listen> = { tcp: 'tcp-syn', udp: 'udp', ipip: 'ipip' };
 const FRAMING: Record<Transport, Framing> = { tcp: 'syn', udp: 'bare', ipip: 'ipip' };
 
 /** A full definition from a spec: the listen mode and framing follow the transport unless given. */
 export function defineCheck(spec: CheckSpec): CheckDef {
-  const { id, transport, defaultPort, title } = spec;
+  const { id, transport, defaultPort, title, trafficWords, ...rest } = spec;
   const probe: ProbeShape = { framing: FRAMING[transport], size: null, df: true, ...spec.probe };
-  const base = { families: ['ipv4'] as readonly Family[], listen: LISTEN[transport], ...spec, probe };
+  const base = { families: ['ipv4'] as readonly Family[], listen: LISTEN[transport], id, transport, defaultPort, title, ...rest, probe };
   if (transport === 'ipip') {
     return {
       ...base,
-      traffic: () => `${title} (IP protocol 4)`,
+      traffic: () => trafficWords ?? `${title} (IP protocol 4)`,
       ruleHint: () => '-p 4',
       replyRuleHint: () => '-p 4',
       match: () => 'IP protocol 4 (ipencap)',
@@ -77,7 +90,7 @@ export function defineCheck(spec: CheckSpec): CheckDef {
   const port = (p: number | null) => p ?? defaultPort ?? '?';
   return {
     ...base,
-    traffic: (p) => `${title} (${transport.toUpperCase()} ${port(p)})`,
+    traffic: (p) => trafficWords ?? `${title} (${transport.toUpperCase()} ${port(p)})`,
     ruleHint: (p) => `-p ${transport} --dport ${port(p)}`,
     replyRuleHint: (p) => `-p ${transport} --sport ${port(p)}`,
     match: (p) => `${transport} dport ${port(p)}`,
@@ -92,15 +105,22 @@ export const WIREGUARD_HANDSHAKE_SIZE = 148;
 const BUILTIN: readonly CheckSpec[] = [
   { id: 'bgp', code: 1, transport: 'tcp', defaultPort: 179, families: BOTH, reach: ALL, title: 'BGP', why: 'BIRD exchanges pod routes with every peer over BGP sessions.' },
   // IP-in-IP carries IPv4 only: Calico has no IPv6 IP-in-IP mode.
-  { id: 'ipip', code: 2, transport: 'ipip', defaultPort: null, reach: ALL, title: 'IP-in-IP', why: 'pod traffic between nodes is encapsulated in IP-in-IP in ipipMode pools.' },
-  { id: 'vxlan', code: 3, transport: 'udp', defaultPort: 4789, families: BOTH, reach: ALL, probe: { framing: 'vxlan' }, title: 'VXLAN', why: 'pod traffic between nodes is encapsulated in VXLAN in vxlanMode pools (and eBPF NodePort forwarding).' },
+  { id: 'ipip', code: 2, transport: 'ipip', defaultPort: null, reach: ALL, overhead: 20, title: 'IP-in-IP', why: 'pod traffic between nodes is encapsulated in IP-in-IP in ipipMode pools.' },
+  { id: 'vxlan', code: 3, transport: 'udp', defaultPort: 4789, families: BOTH, reach: ALL, overhead: 50, probe: { framing: 'vxlan' }, title: 'VXLAN', why: 'pod traffic between nodes is encapsulated in VXLAN in vxlanMode pools (and eBPF NodePort forwarding).' },
   {
-    id: 'wireguard', code: 4, transport: 'udp', defaultPort: 51820, defaultPortByFamily: { ipv6: 51821 }, families: BOTH, reach: ALL,
+    id: 'wireguard', code: 4, transport: 'udp', defaultPort: 51820, defaultPortByFamily: { ipv6: 51821 }, families: BOTH, reach: ALL, overhead: 60,
     probe: { size: 20 + 8 + WIREGUARD_HANDSHAKE_SIZE }, title: 'WireGuard', why: 'Felix encrypts pod traffic between nodes over WireGuard when encryption is on.',
   },
   { id: 'typha', code: 5, transport: 'tcp', defaultPort: 5473, families: BOTH, reach: { kind: 'to-role', role: 'typha' }, title: 'Typha', why: 'Felix on every node reads the datastore through Typha.' },
   { id: 'etcd', code: 6, transport: 'tcp', defaultPort: 2379, families: BOTH, reach: { kind: 'to-role', role: 'etcd' }, title: 'etcd', why: 'Calico components talk to etcd when it is the datastore.' },
   { id: 'apiserver', code: 7, transport: 'tcp', defaultPort: 6443, families: BOTH, reach: { kind: 'to-role', role: 'apiserver' }, title: 'kube-apiserver', why: 'Calico components read and write the Kubernetes datastore through the API server.' },
+  // The path itself: DF probes of the host MTU in the first enabled encapsulation's framing (its transport
+  // and port come from that check; IP-in-IP when none is planned). IPv4 only, like its search.
+  {
+    id: 'mtu', code: 8, transport: 'ipip', defaultPort: null, reach: ALL, carriedBy: ['ipip', 'vxlan', 'wireguard'], sizing: 'host-mtu',
+    trafficWords: 'path MTU (DF probes at the host MTU, encapsulated)', title: 'path MTU',
+    why: 'Calico sets every tunnel MTU to the host MTU minus its overhead: a path that carries less drops large pod packets.',
+  },
 ];
 
 /** Every check by id. Extended only through registerCheck. */
@@ -119,6 +139,10 @@ export function registerCheck(spec: CheckSpec): CheckDef {
   const taken = BY_CODE.get(spec.code);
   if (taken) throw new TypeError(`check ${spec.id}: code ${spec.code} is ${taken.id}'s`);
   if ((spec.transport === 'ipip') !== (spec.defaultPort === null)) throw new TypeError(`check ${spec.id}: only IP-in-IP has no port`);
+  for (const c of spec.carriedBy ?? []) {
+    const carrier = (CATALOGUE as Record<string, CheckDef | undefined>)[c];
+    if (!carrier || carrier.carriedBy || carrier.transport === 'tcp') throw new TypeError(`check ${spec.id}: carrier ${c} must be a datagram check already in the catalogue`);
+  }
   const def = Object.freeze(defineCheck(spec));
   (CATALOGUE as Record<string, CheckDef>)[def.id] = def;
   ORDER.push(def.id);
@@ -162,6 +186,16 @@ export function witnessPorts(ports: Iterable<[CheckId | string, number]>): { tcp
 /** "bgp, ipip, vxlan, ...": the check list for help texts and messages. */
 export function checkList(sep = ', ', filter: (d: CheckDef) => boolean = () => true): string {
   return ORDER.filter((id) => filter(CATALOGUE[id])).join(sep);
+}
+
+/**
+ * The check whose shape a carried check's probes take in a plan of `checks`: the first of its carriers
+ * the plan enables, else its first carrier; the check itself when it is not carried.
+ */
+export function carrierOf(check: CheckId, checks: readonly CheckId[]): CheckId {
+  const by = CATALOGUE[check].carriedBy;
+  if (!by || by.length === 0) return check;
+  return by.find((c) => checks.includes(c)) ?? (by[0] as CheckId);
 }
 
 /** Every check, in catalogue order: the default plan. */

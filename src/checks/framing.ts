@@ -2,7 +2,7 @@
 // size with the DF bit as its shape says, and how a witness finds the payload again. Pure.
 import { encodeIPv4 } from '../packets/ipv4.js';
 import { findProbeInIpip, buildIpipInner } from '../packets/ipip.js';
-import { padProbe } from '../packets/probe.js';
+import { PROBE_PAYLOAD_LENGTH, padProbe } from '../packets/probe.js';
 import { encodeUdp } from '../packets/udp.js';
 import { buildVxlanProbe, findProbeInVxlan } from '../packets/vxlan.js';
 import type { Transport } from '../types.js';
@@ -20,19 +20,21 @@ export interface DatagramFields {
   dstPort: number | null;
   id: number;
   payload: Uint8Array;
+  /** The outer header's TTL (default 64): the mtu check's TTL-limited probes find the hop that limits. */
+  ttl?: number;
 }
 
 function build(framing: Framing, f: DatagramFields, payload: Uint8Array, df: boolean): Buffer {
   if (f.transport === 'ipip') {
     if (framing !== 'ipip') throw new TypeError(`an IP-in-IP probe cannot be framed '${framing}'`);
-    return encodeIPv4({ src: f.src, dst: f.dst, protocol: 4, id: f.id, dontFragment: df, payload: buildIpipInner({ innerSrc: f.src, innerDst: f.dst, payload }) });
+    return encodeIPv4({ src: f.src, dst: f.dst, protocol: 4, id: f.id, ttl: f.ttl, dontFragment: df, payload: buildIpipInner({ innerSrc: f.src, innerDst: f.dst, payload }) });
   }
   let body: Uint8Array;
   if (framing === 'bare') body = payload;
   else if (framing === 'vxlan') body = buildVxlanProbe({ innerSrc: f.src, innerDst: f.dst, payload });
   else throw new TypeError(`a UDP probe cannot be framed '${framing}'`);
   const dgram = encodeUdp({ srcAddr: f.src, dstAddr: f.dst, srcPort: f.srcPort ?? 0, dstPort: f.dstPort ?? 0, payload: body });
-  return encodeIPv4({ src: f.src, dst: f.dst, protocol: 17, id: f.id, dontFragment: df, payload: dgram });
+  return encodeIPv4({ src: f.src, dst: f.dst, protocol: 17, id: f.id, ttl: f.ttl, dontFragment: df, payload: dgram });
 }
 
 /**
@@ -57,4 +59,13 @@ export function unframe(framing: Framing, transportPayload: Buffer): Buffer | nu
     default:
       return null;
   }
+}
+
+/** The largest IPv4 packet: the top of any size a probe may be asked for. */
+export const MAX_PROBE_SIZE = 0xffff;
+
+/** The smallest packet a probe framed `framing` over `transport` can be (its size with no padding). */
+export function minFramedSize(framing: Framing, transport: 'udp' | 'ipip'): number {
+  const f: DatagramFields = { src: '0.0.0.0', dst: '0.0.0.0', transport, srcPort: 0, dstPort: 0, id: 0, payload: new Uint8Array(PROBE_PAYLOAD_LENGTH) };
+  return build(framing, f, f.payload, true).length;
 }

@@ -13,8 +13,10 @@ import { icmpErrorQuotingProbe, tcpRepliesToPortRange } from '../packets/bpf.js'
 import { DecodeError } from '../packets/errors.js';
 import type { CheckId, SourceOutcome, Transport } from '../types.js';
 import { DEFAULT_TIMEOUTS, PeerTimeouts, type TimeoutPolicy } from './rtt.js';
-import { probeShape, type Framing, type ProbeShape } from './catalogue.js';
-import { framePacket } from './framing.js';
+import { CATALOGUE, probeShape, type Framing, type ProbeShape } from './catalogue.js';
+import { FRAMINGS_OF, framePacket } from './framing.js';
+import { MtuProber, sleep, traceMtu } from './mtu-prober.js';
+import { nextHopMtu } from '../packets/icmp.js';
 
 export interface ProbeRequest {
   idx: number;
@@ -26,6 +28,10 @@ export interface ProbeRequest {
   framing?: Framing;
   size?: number;
   df?: boolean;
+  /** A sized check (catalogue `sizing`): the outer sizes of one search round (absent: the host MTU). */
+  sizes?: number[];
+  /** A sized check: instead, TTL-limited probes of `size` (one that does not arrive) to find the hop that limits. */
+  trace?: { size: number; small: number; maxTtl: number };
 }
 
 const shapeOf = (req: ProbeRequest): ProbeShape => probeShape(req.check, { ...(req.framing ? { framing: req.framing } : {}), ...(req.size !== undefined ? { size: req.size } : {}), ...(req.df !== undefined ? { df: req.df } : {}) });
@@ -50,16 +56,6 @@ export interface ProbeSession {
 type Reply = { kind: 'synack' | 'rst' | 'icmp'; from: string; atMs: number; icmp: { type: number; code: number } | null };
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 class SendRefused extends Error {
   constructor(readonly code: string) {
@@ -81,10 +77,13 @@ export class Prober {
    *  across one may have lost its reply, and says so (`receiveError`) instead of claiming a drop. */
   private receiveErrors = 0;
   private lastReceiveError = '';
+  private readonly mtu: MtuProber;
   constructor(
     private readonly native: NativeBinding,
     readonly address: string,
-  ) {}
+  ) {
+    this.mtu = new MtuProber(native, address);
+  }
 
   /** Open the sockets (before dropping privileges). */
   open(): void {
@@ -96,6 +95,7 @@ export class Prober {
       this.icmp = this.native.open({ kind: 'raw', protocol: 1, bindAddress: this.address, rcvbuf: 1 << 20 });
       this.icmp.attachFilter(icmpErrorQuotingProbe());
       this.icmp.start((p) => this.onIcmp(p), (e) => this.onReceiveError(e));
+      this.mtu.open();
     } catch (err) {
       this.close();
       throw err;
@@ -104,6 +104,7 @@ export class Prober {
 
   close(): void {
     for (const s of [this.send, this.replies, this.icmp]) s?.close();
+    this.mtu.close();
     this.send = this.replies = this.icmp = null;
     this.pending.clear();
   }
@@ -138,6 +139,7 @@ export class Prober {
         if (!q || q.src !== this.address) continue;
         const key =
           q.protocol === 6 ? `t/${q.dst}/${q.dstPort}/${q.srcPort}` : q.protocol === 17 ? `u/${q.dst}/${q.dstPort}/${q.srcPort}` : q.protocol === 4 ? `i/${q.dst}/${q.id}` : null;
+        if (key) this.mtu.onIcmp({ key, from: ip.src, type: icmp.type, code: icmp.code, nextHopMtu: nextHopMtu(icmp), quotedLength: q.totalLength, atMs: p.tsMs });
         const done = key ? this.pending.get(key) : undefined;
         done?.({ kind: 'icmp', from: ip.src, atMs: p.tsMs, icmp: { type: icmp.type, code: icmp.code } });
       } catch (err) {
@@ -225,7 +227,8 @@ export class Prober {
     };
     const receiveErrorsBefore = this.receiveErrors;
     try {
-      if (req.transport === 'tcp') await this.probeTcp(session, req, opts, timeouts, outcome, signal);
+      if (CATALOGUE[req.check].sizing && req.transport !== 'tcp') await this.probeMtu(session, req, opts, timeouts, outcome, signal);
+      else if (req.transport === 'tcp') await this.probeTcp(session, req, opts, timeouts, outcome, signal);
       else await this.probeDatagram(session, req, opts, timeouts, outcome, signal);
     } catch (err) {
       if (err instanceof SendRefused) outcome.sendError = err.code;
@@ -276,6 +279,40 @@ export class Prober {
       if (err instanceof NoReply || signal?.aborted) return;
       throw err;
     });
+  }
+
+  private async probeMtu(session: ProbeSession, req: ProbeRequest, opts: ProbeOptions, timeouts: PeerTimeouts, outcome: SourceOutcome, signal?: AbortSignal): Promise<void> {
+    const ipId = this.allocIpId();
+    const sport = req.transport === 'udp' ? this.allocPort(req.to, req.port, 'u') : null;
+    const key = req.transport === 'udp' ? `u/${req.to}/${req.port}/${sport}` : `i/${req.to}/${ipId}`;
+    outcome.srcPort = sport;
+    const transport: 'udp' | 'ipip' = req.transport === 'udp' ? 'udp' : 'ipip';
+    // The request names the carrier's framing; one that does not fit the transport falls back to its first.
+    const asked = shapeOf(req).framing;
+    const framing = FRAMINGS_OF[transport].includes(asked) ? asked : (FRAMINGS_OF[transport][0] as Framing);
+    const sizes = req.sizes ?? (req.size !== undefined ? [req.size] : undefined);
+    if (req.trace) {
+      const trace = req.trace;
+      outcome.mtu = { hostMtu: this.mtu.hostMtu(), kernelPmtu: null, kernelPmtuAfter: null, sizes: [], fragNeeded: null, refusedSize: null };
+      // Every TTL-limited probe gets its own IP id / source port, so its time-exceeded says which TTL it was.
+      const wire = () => {
+        const ipId = this.allocIpId();
+        const srcPort = transport === 'udp' ? this.allocPort(req.to, req.port, 'u') : null;
+        const key = transport === 'udp' ? `u/${req.to}/${req.port}/${srcPort}` : `i/${req.to}/${ipId}`;
+        this.pending.set(key, () => undefined);
+        return { ipId, srcPort, key };
+      };
+      const mreq = { idx: req.idx, check: req.check, transport, framing, to: req.to, port: req.port, trace };
+      await traceMtu(this.mtu, session, mreq, wire, (w) => this.pending.delete(w.key), timeouts, outcome, signal);
+      return;
+    }
+    // Held in `pending` so the source port is not handed out twice meanwhile; the MtuProber collects the ICMP.
+    this.pending.set(key, () => undefined);
+    try {
+      await this.mtu.probe(session, { idx: req.idx, check: req.check, transport, framing, to: req.to, port: req.port, ...(sizes ? { sizes } : {}) }, { ipId, srcPort: sport, key }, opts, timeouts, outcome, signal);
+    } finally {
+      this.pending.delete(key);
+    }
   }
 
   private async probeDatagram(session: ProbeSession, req: ProbeRequest, opts: ProbeOptions, timeouts: PeerTimeouts, outcome: SourceOutcome, signal?: AbortSignal): Promise<void> {

@@ -88,6 +88,8 @@ export interface RunCliOptions extends RemoteCliOptions {
   quiet?: boolean;
   /** --explain / --no-explain; undefined: the command's default. */
   explain?: boolean;
+  /** mesh: --no-preflight makes it false (skip each node's preflight). */
+  preflight?: boolean;
 }
 
 export function useColor(stream: NodeJS.WriteStream, flag: boolean): boolean {

@@ -12,7 +12,7 @@ import { isRoot, which } from '../lab/sys.js';
 import { parseReport } from '../report/json.js';
 import { EXIT, parseIntOption, useColor, bold } from './common.js';
 
-export const DEMO_FAULTS = ['drop:ipip@node2:in', 'drop:vxlan@path:node1>node3', 'drop:bgp@node4:out', 'reject:typha@node2:in'];
+export const DEMO_FAULTS = ['drop:ipip@node2:in', 'drop:vxlan@path:node1>node3', 'drop:bgp@node4:out', 'reject:typha@node2:in', 'mtu:1400@node3'];
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -81,9 +81,15 @@ export function makeDemoCommand(): Command {
           return e.verdict !== r.verdict || e.cause !== r.cause;
         });
         out.write('\n');
+        // The preflight findings are real facts of this kernel and these namespaces (e.g. no ipip module), not injected.
+        const findings = report.findings ?? [];
+        const unchecked = findings.filter((f) => f.id === 'preflight-unavailable').map((f) => f.node);
+        if (findings.length) out.write(`Preflight found ${findings.length} host requirement finding${findings.length === 1 ? '' : 's'} on the lab's nodes (above, before the matrices): real facts of this machine's kernel and the nodes' namespaces, not injected faults.\n`);
+        if (unchecked.length) out.write(`Preflight could not check ${unchecked.join(', ')}.\n`);
         if (wrong.length === 0) {
           out.write(`${bold('Every one of the', color)} ${report.results.length} flows got the verdict the injected faults imply: the tool found each fault and said where it is.\n`);
-          process.exitCode = EXIT.ok;
+          // A lab responder that cannot answer preflight is the demo failing, not a fact of the host.
+          process.exitCode = unchecked.length ? EXIT.failed : EXIT.ok;
         } else {
           out.write(`${wrong.length} flows differ from what the injected faults imply:\n`);
           for (const r of wrong.slice(0, 20)) out.write(`  ${r.check} ${r.from} -> ${r.to}: ${r.verdict}/${r.cause ?? '-'}\n`);

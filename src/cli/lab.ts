@@ -63,7 +63,7 @@ export function makeLabCommand(): Command {
     .addOption(new Option('-c, --checks <list>', 'checks to put in the inventory (default: all)'))
     .addHelpText(
       'after',
-      `\n${FAULT_GRAMMAR}\n\nExamples (quote specs: the shell takes '>' for a redirect):\n  sudo calico-nettest lab up --nodes 4 --fault 'drop:ipip@node2:in' --fault 'drop:vxlan@path:node1>node3'\n  sudo calico-nettest lab up -n 3 --checks bgp,ipip\n\nCtrl-C while it builds removes everything made so far and says what that was (exit 130).`,
+      `\n${FAULT_GRAMMAR}\n\nExamples (quote specs: the shell takes '>' for a redirect):\n  sudo calico-nettest lab up --nodes 4 --fault 'drop:ipip@node2:in' --fault 'drop:vxlan@path:node1>node3'\n  sudo calico-nettest lab up -n 3 --checks bgp,ipip\n  sudo calico-nettest lab up -n 3 --fault mtu:1400@node2        # a path MTU black hole (add :icmp to let frag-needed out)\n\nCtrl-C while it builds removes everything made so far and says what that was (exit 130).`,
     )
     .action(async (opts: { nodes: number; fault: string[]; checks?: string }) => {
       let checks;

@@ -23,6 +23,7 @@ Examples:
   calico-nettest pair node-a node-b -i nodes.yaml -s /etc/calico-nettest/secret
   calico-nettest pair node-a node-b -i nodes.yaml -s secret --checks ipip,vxlan --format json
   calico-nettest pair node-a node-b -i nodes.yaml -s secret --no-explain    # verdicts only, no tracing
+  calico-nettest pair node-a node-b -i nodes.yaml -s secret --checks ipip,mtu # does the path carry the host MTU?
 
 Exit status: 0 every flow passed; 1 a flow failed or is unknown; 2 bad usage or inventory; 3 could not run.`,
   );

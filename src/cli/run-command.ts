@@ -18,6 +18,7 @@ import type { CheckId, Report } from '../types.js';
 import { CliError, EXIT, useColor, type Format, type RunCliOptions } from './common.js';
 import { progressFormat } from './eta.js';
 import { explainNodeErrors, prepareRemote, type PreparedRemote } from '../remote/prepare.js';
+import { addPreflight } from '../preflight/gather.js';
 
 export interface RunCommandHooks {
   command: 'mesh' | 'pair' | 'verify';
@@ -29,6 +30,8 @@ export interface RunCommandHooks {
   /** Lines printed before the report (verify: what changed). */
   /** Whether --explain is on when neither --explain nor --no-explain is given (pair: yes). */
   explainByDefault?: boolean;
+  /** Ask every node's responder for its preflight findings after the run (mesh; --no-preflight skips). */
+  preflight?: boolean;
 }
 
 function formatForFile(file: string, format: Format): Format {
@@ -106,6 +109,7 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
       : null;
   bar?.start(plan.flows.length, 0, { failed: 0 });
   const nodeErrors: string[] = [];
+  const unreachable = new Map<string, string>();
   let report: Report;
   try {
     report = await runPlan(inv, plan, {
@@ -117,7 +121,10 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
       parallelNodes: opts.parallelNodes,
       signal: ac.signal,
       onProgress: (p) => bar?.update(p.done, { failed: p.failed }),
-      onNodeError: (node, msg) => nodeErrors.push(`${node}: ${msg}`),
+      onNodeError: (node, msg) => {
+        nodeErrors.push(`${node}: ${msg}`);
+        unreachable.set(node, msg);
+      },
     });
   } finally {
     bar?.stop();
@@ -142,6 +149,12 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
       process.off('SIGINT', onStop);
       process.off('SIGTERM', onStop);
     }
+  }
+  let preflightInterrupted = false;
+  if (hooks.preflight && opts.preflight !== false && !report.incomplete && !explainInterrupted) {
+    const r = await addPreflight(report, inv, { secret, skip: unreachable, parallel: opts.parallelNodes, log: (l) => opts.quiet || stderr.write(`${l}\n`) });
+    report = r.report;
+    preflightInterrupted = r.interrupted;
   }
   report = explainNodeErrors(report, remote.nodeErrors);
   if (hooks.post) report = hooks.post(report);
@@ -172,7 +185,7 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
   }
 
   const reached = report.results.some((r) => r.cause !== 'responder-unreachable');
-  if (report.incomplete || explainInterrupted) return EXIT.interrupted;
+  if (report.incomplete || explainInterrupted || preflightInterrupted) return EXIT.interrupted;
   if (!reached && report.results.length > 0) {
     stderr.write(`calico-nettest: could not reach any responder — start \`calico-nettest responder\` on the nodes, and check the secret and the control port\n`);
     return EXIT.cannotRun;

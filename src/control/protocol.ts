@@ -1,6 +1,9 @@
 // The control channel's messages (HTTP + JSON, authenticated both ways per src/control/auth.ts).
 // Coordinator -> responder. Validation of incoming bodies lives here so server and tests share it.
 import { CATALOGUE, FRAMINGS, isCheckId, type Framing } from '../checks/catalogue.js';
+import { FRAMINGS_OF } from '../checks/framing.js';
+import { MAX_SIZES_PER_ROUND } from '../checks/mtu-search.js';
+import { MAX_TRACE_TTL } from '../checks/mtu-prober.js';
 import { checkFromCode } from '../packets/probe.js';
 import { type CheckId, type SourceOutcome, type Transport, type WitnessSummary } from '../types.js';
 import { EXIT, UserError } from '../errors.js';
@@ -65,7 +68,8 @@ export function packInbound(flows: Iterable<InboundFlow>): OpenSessionRequest['i
 }
 
 export interface ProbeRequestBody {
-  probes: Array<{ idx: number; check: CheckId; transport: Transport; to: string; port: number | null; framing?: Framing; size?: number; df?: boolean }>;
+  /** `sizes` (a sized check, catalogue `sizing`: the mtu check): one search round's outer sizes, bytes; absent: the host MTU. */
+  probes: Array<{ idx: number; check: CheckId; transport: Transport; to: string; port: number | null; framing?: Framing; size?: number; df?: boolean; sizes?: number[]; trace?: { size: number; small: number; maxTtl: number } }>;
   tries: number;
   timeouts: { initialMs: number; minMs: number; maxMs: number };
   concurrency: number;
@@ -80,7 +84,8 @@ export const HEARTBEAT_MS = 1000;
 export const HEARTBEAT_DEADLINE_MS = 5000;
 
 /** A witness row: [idx, iface 0|1, ifname, socket 0|1, observedSource, count, flow source, check, port (null: none)]. */
-export type WitnessRow = [number, 0 | 1, string | null, 0 | 1, string | null, number, string, CheckId, number | null];
+/** …then, for a sized check (mtu) only, the largest IPv4 total length seen on an interface and at the socket layer (0: none). */
+export type WitnessRow = [number, 0 | 1, string | null, 0 | 1, string | null, number, string, CheckId, number | null, number?, number?];
 
 export interface WitnessResponse {
   capture: boolean;
@@ -93,7 +98,7 @@ export interface WitnessResponse {
 }
 
 export function rowToSummary(r: WitnessRow): WitnessSummary {
-  return { idx: r[0], interfaceSeen: r[1] === 1, interfaceName: r[2], socketSeen: r[3] === 1, observedSource: r[4], count: r[5] };
+  return { idx: r[0], interfaceSeen: r[1] === 1, interfaceName: r[2], socketSeen: r[3] === 1, observedSource: r[4], count: r[5], ifaceSize: r[9] ?? 0, socketSize: r[10] ?? 0 };
 }
 
 /** A control request the responder refuses as malformed (HTTP 400). */
@@ -103,6 +108,9 @@ export class BadRequest extends UserError {
     this.name = 'BadRequest';
   }
 }
+
+/** Sizes one mtu probe request may ask for (a search round). */
+export const MAX_PROBE_SIZES = MAX_SIZES_PER_ROUND;
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 export const isIPv4 = (s: unknown): s is string => typeof s === 'string' && IPV4.test(s);
@@ -179,6 +187,7 @@ export function parseProbeRequest(v: unknown): ProbeRequestBody {
     // Optional per-probe shape (the mtu check: DF probes of the host MTU in an encapsulation's framing).
     if (p.framing !== undefined) {
       if (typeof p.framing !== 'string' || !(FRAMINGS as readonly string[]).includes(p.framing)) throw new BadRequest(`probes[${i}].framing must be one of ${FRAMINGS.join(', ')}`);
+      if (!FRAMINGS_OF[p.transport as Transport].includes(p.framing as Framing)) throw new BadRequest(`probes[${i}].framing ${p.framing} cannot carry a ${String(p.transport)} probe (${FRAMINGS_OF[p.transport as Transport].join(' or ')})`);
       probe.framing = p.framing as Framing;
     }
     if (p.size !== undefined) {
@@ -188,6 +197,19 @@ export function parseProbeRequest(v: unknown): ProbeRequestBody {
     if (p.df !== undefined) {
       if (typeof p.df !== 'boolean') throw new BadRequest(`probes[${i}].df must be true or false`);
       probe.df = p.df;
+    }
+    if (p.sizes !== undefined) {
+      const sized = isCheckId(p.check as string) && CATALOGUE[p.check as CheckId].sizing !== undefined;
+      if (!sized || !Array.isArray(p.sizes) || p.sizes.length < 1 || p.sizes.length > MAX_PROBE_SIZES || !p.sizes.every((x) => isInt(x, 68, 65535)))
+        throw new BadRequest(`probes[${i}].sizes must be 1..${MAX_PROBE_SIZES} sizes of 68..65535 bytes, for a sized check (mtu) only`);
+      probe.sizes = [...(p.sizes as number[])];
+    }
+    if (p.trace !== undefined) {
+      const tr = p.trace;
+      const sized = isCheckId(p.check as string) && CATALOGUE[p.check as CheckId].sizing !== undefined;
+      if (!sized || !isObject(tr) || !isInt(tr.size, 68, 65535) || !isInt(tr.small, 68, 65535) || !isInt(tr.maxTtl, 1, MAX_TRACE_TTL))
+        throw new BadRequest(`probes[${i}].trace must be { size, small: 68..65535, maxTtl: 1..${MAX_TRACE_TTL} }, for a sized check (mtu) only`);
+      probe.trace = { size: tr.size, small: tr.small, maxTtl: tr.maxTtl };
     }
     probes.push(probe);
   }

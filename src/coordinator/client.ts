@@ -245,6 +245,12 @@ export class ControlClient {
     return (await this.raw('POST', `${API}/sessions/${id}/explain`, body, { signal, deadlineMs: timeoutMs, idleMs: timeoutMs })) as T;
   }
 
+  /** preflight: this node's findings (src/preflight/route.ts). Retried on network errors: it changes nothing on the node. */
+  async preflight(body: unknown, signal?: AbortSignal, timeoutMs = 60_000): Promise<unknown> {
+    await this.known(signal);
+    return this.retried(() => this.raw('POST', '/v1/preflight', body, { signal, deadlineMs: timeoutMs, idleMs: timeoutMs }), signal);
+  }
+
   async closeSession(id: string, deadlineMs: number = CALL_DEADLINE_MS.default): Promise<void> {
     await this.raw('DELETE', `${API}/sessions/${id}`, undefined, { deadlineMs }).catch(() => undefined);
   }

@@ -2,7 +2,7 @@
 // an object, so a 1000-node mesh (millions of flows) fits. Strings (addresses, errno names, interfaces)
 // are interned: a mesh has few distinct ones.
 import type { WitnessRow } from '../control/protocol.js';
-import type { CheckId, PlannedFlow, SourceOutcome, WitnessSummary } from '../types.js';
+import type { CheckId, MtuSourceFacts, PlannedFlow, SourceOutcome, WitnessSummary } from '../types.js';
 
 const REPLIES = [null, 'synack', 'rst', 'icmp'] as const;
 
@@ -42,6 +42,9 @@ export class OutcomeTable {
   /** Rare (a reply socket overflowed): kept sparse so the common flow costs nothing for it. */
   private readonly receiveError = new Map<number, number>();
   private readonly strings = new Interner();
+  /** mtu facts, 6 sizes a flow (0: none) + the frag-needed sender; allocated at the first mtu outcome. */
+  private mtuSizes: Uint16Array | null = null;
+  private mtuFrom: Int32Array | null = null;
   count = 0;
 
   constructor(
@@ -90,6 +93,30 @@ export class OutcomeTable {
     this.leftOn[i] = this.id(o.leftOn);
     if (o.receiveError) this.receiveError.set(i, this.id(o.receiveError));
     else this.receiveError.delete(i);
+    if (o.mtu) this.setMtu(i, o.mtu);
+  }
+
+  private setMtu(i: number, m: MtuSourceFacts): void {
+    this.mtuSizes ??= new Uint16Array(this.size * 6);
+    this.mtuFrom ??= new Int32Array(this.size).fill(-1);
+    const v = [m.hostMtu, m.kernelPmtu, m.kernelPmtuAfter, m.fragNeeded?.mtu, m.fragNeeded?.size, m.refusedSize];
+    v.forEach((x, k) => (this.mtuSizes![i * 6 + k] = Math.max(0, Math.min(0xffff, x ?? 0))));
+    this.mtuFrom[i] = this.id(m.fragNeeded?.from ?? null);
+  }
+
+  private getMtu(i: number): MtuSourceFacts | undefined {
+    if (!this.mtuSizes || !this.mtuFrom) return undefined;
+    const at = (k: number) => this.mtuSizes![i * 6 + k] || null;
+    const from = this.str(this.mtuFrom[i]!);
+    if (at(0) === null && at(1) === null && from === null && at(5) === null) return undefined;
+    return {
+      hostMtu: at(0),
+      kernelPmtu: at(1),
+      kernelPmtuAfter: at(2),
+      sizes: [],
+      fragNeeded: from !== null ? { from, mtu: at(3) ?? 0, size: at(4) ?? 0 } : null,
+      refusedSize: at(5),
+    };
   }
 
   /** The outcome of flow i as an object (built on demand), or undefined when none came. */
@@ -110,12 +137,15 @@ export class OutcomeTable {
       rttMs: Number.isNaN(rtt) ? null : rtt,
       attempts: this.attempts[i]!,
       srcPort: this.srcPort[i]! >= 0 ? this.srcPort[i]! : null,
+      ...withMtu(this.getMtu(i)),
     };
     const receiveError = this.receiveError.get(i);
     if (receiveError !== undefined) out.receiveError = this.str(receiveError)!;
     return out;
   }
 }
+
+const withMtu = (m: MtuSourceFacts | undefined): { mtu?: MtuSourceFacts } => (m ? { mtu: m } : {});
 
 /** What a destination witnessed of one flow, with the flow its proof was for (the join checks it is this flow). */
 export interface WitnessedFlow extends WitnessSummary {
@@ -133,6 +163,8 @@ export class WitnessTable {
   private readonly check: Int32Array;
   private readonly port: Int32Array; // -1: none
   private readonly count: Uint32Array;
+  /** Largest probe sizes seen (mtu check), allocated only when a row has one. */
+  private sizes: Uint16Array | null = null;
   private readonly strings = new Interner();
 
   constructor(rows: ReadonlyArray<Readonly<WitnessRow>>) {
@@ -145,8 +177,13 @@ export class WitnessTable {
     this.check = new Int32Array(size).fill(-1);
     this.port = new Int32Array(size).fill(-1);
     this.count = new Uint32Array(size);
-    for (const [idx, iface, ifname, socket, observed, count, from, check, port] of rows) {
+    for (const [idx, iface, ifname, socket, observed, count, from, check, port, ifaceSize, socketSize] of rows) {
       if (!Number.isInteger(idx) || idx < 0 || idx >= size) continue;
+      if (ifaceSize || socketSize) {
+        this.sizes ??= new Uint16Array(size * 2);
+        this.sizes[idx * 2] = Math.min(0xffff, Math.max(0, ifaceSize ?? 0));
+        this.sizes[idx * 2 + 1] = Math.min(0xffff, Math.max(0, socketSize ?? 0));
+      }
       this.flags[idx] = 1 | (iface ? 2 : 0) | (socket ? 4 : 0);
       this.ifname[idx] = this.id(ifname);
       this.observed[idx] = this.id(observed);
@@ -174,6 +211,7 @@ export class WitnessTable {
       socketSeen: (f & 4) !== 0,
       observedSource: this.strings.at(observed),
       count: this.count[idx]!,
+      ...(this.sizes ? { ifaceSize: this.sizes[idx * 2]!, socketSize: this.sizes[idx * 2 + 1]! } : {}),
       from: this.strings.at(this.from[idx]!) ?? '',
       check: (this.strings.at(this.check[idx]!) ?? '') as CheckId,
       port: port < 0 ? null : port,

@@ -1,6 +1,6 @@
 // The check plan: which flows (check, from, to) a mesh or pair run probes, in a deterministic order,
 // each with its per-destination index for the witness log. Pure: inventory in, plan out.
-import { CATALOGUE, catalogueOrder, DEFAULT_CHECKS, didYouMean } from '../checks/catalogue.js';
+import { CATALOGUE, carrierOf, catalogueOrder, DEFAULT_CHECKS, didYouMean } from '../checks/catalogue.js';
 import type { CheckId, PlannedFlow, Transport } from '../types.js';
 import type { Inventory } from './inventory.js';
 import { EXIT, UserError } from '../errors.js';
@@ -113,7 +113,7 @@ function prepareMesh(inv: Inventory, opts: PlanOptions): Prepared {
       continue;
     }
     planned.push(check);
-    spans.push({ check, transport: def.transport, port: portOf(inv, check), targets });
+    spans.push({ check, ...shapeOf(inv, check, checks), targets });
   }
   if (inv.nodes.length < 2 && inv.endpoints.length === 0) notes.push('only one node: there is no pair of nodes to probe');
   const p: Prepared = {
@@ -152,7 +152,7 @@ function preparePair(inv: Inventory, a: string, b: string, opts: PlanOptions): P
       continue;
     }
     planned.push(check);
-    spans.push({ check, transport: def.transport, port: portOf(inv, check), targets });
+    spans.push({ check, ...shapeOf(inv, check, checks), targets });
   }
   const p: Prepared = { checks: planned, ports: { ...inv.ports }, notes, sources: pair.map((n) => ({ name: n.name })), spans, slots: 2 };
   checkIdxRange(p);
@@ -169,6 +169,13 @@ function noHolderMessage(check: CheckId, role: string): string {
     `check ${check} needs a node with role ${role}; none has it — add roles: [${role}] to the node(s) ` +
     `running ${CATALOGUE[check].title}, or drop ${check} from --checks`
   );
+}
+
+/** Transport and port of a check's probes; mtu probes take the framing of the first enabled encapsulation. */
+function shapeOf(inv: Inventory, check: CheckId, checks: readonly CheckId[]): { transport: Transport; port: number | null } {
+  // A carried check (catalogue carriedBy: the mtu check) travels as the first carrier the plan enables.
+  const carrier = carrierOf(check, checks);
+  return { transport: CATALOGUE[carrier].transport, port: portOf(inv, carrier) };
 }
 
 function portOf(inv: Inventory, check: CheckId): number | null {

@@ -2,12 +2,15 @@
 // peers (streaming outcomes back), fetch every witness log, join into one verdict per flow (DESIGN §3).
 import { randomBytes } from 'node:crypto';
 import pMap from 'p-map';
-import { CATALOGUE } from '../checks/catalogue.js';
+import { CATALOGUE, carrierOf } from '../checks/catalogue.js';
 import { DEFAULT_TIMEOUTS, type TimeoutPolicy } from '../checks/rtt.js';
 import { packInbound, type InboundFlow, type ProbeRequestBody } from '../control/protocol.js';
 import { summarize } from '../report/common.js';
 import type { CheckId, Facts, FlowResult, NodeErrorKind, PlannedFlow, Report } from '../types.js';
 import { joinVerdict, type NodeProblem } from '../verdict.js';
+import { joinMtu, type MtuSearchResult } from '../verdict-mtu.js';
+import { carriedShape, type CarriedShape } from '../checks/mtu.js';
+import { searchMtu } from './mtu-search.js';
 import { VERSION } from '../version.js';
 import { ControlClient, type ControlConnection } from './client.js';
 import { nodeErrorKind } from './node-error.js';
@@ -90,7 +93,7 @@ export function joinAll(
   addressOf: ReadonlyMap<string, string>,
   outcomes: OutcomeTable,
   nodes: ReadonlyMap<string, NodeEvidence>,
-  opts: { skipUnprobed: boolean },
+  opts: { skipUnprobed: boolean; mtu?: { carrier: CheckId; search: ReadonlyMap<number, MtuSearchResult> } },
 ): FlowResult[] {
   const results: FlowResult[] = [];
   const details = new Map<string, string>();
@@ -102,7 +105,7 @@ export function joinAll(
     const from = nodes.get(f.from);
     const to = f.sourceOnly ? undefined : nodes.get(f.to);
     const fromAddress = addressOf.get(f.from) ?? '';
-    const r = joinVerdict(f, src, to?.witness?.forFlow(f, fromAddress), {
+    const ctx = {
       fromAddress,
       sourceReachable: !!src,
       sourceError: problemOf(from, false),
@@ -112,7 +115,10 @@ export function joinAll(
       sourceShed: from?.shed,
       destinationShed: to?.shed,
       destinationForged: to?.forged,
-    });
+    };
+    const wit = to?.witness?.forFlow(f, fromAddress);
+    // A sized check (catalogue `sizing`: mtu) is judged by the size join; every other by the DESIGN table.
+    const r = CATALOGUE[f.check].sizing ? joinMtu(f, src, wit, ctx, opts.mtu?.carrier ?? carrierOf(f.check, []), opts.mtu?.search.get(i)) : joinVerdict(f, src, wit, ctx);
     const shared = details.get(r.detail);
     if (shared !== undefined) r.detail = shared;
     else if (details.size < 1_000_000) details.set(r.detail, r.detail);
@@ -185,6 +191,9 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
   const parallel = o.parallelNodes ?? 64;
   // A signal aborted before the run started is an interrupt too (its 'abort' event has already fired).
   let interrupted = o.signal?.aborted ?? false;
+  const sized = plan.checks.find((c) => CATALOGUE[c].sizing);
+  const carried: CarriedShape | null = sized ? carriedShape(sized, plan.checks, plan.ports) : null;
+  let mtuSearch: ReadonlyMap<number, MtuSearchResult> = new Map();
   const onAbort = () => {
     interrupted = true;
   };
@@ -239,7 +248,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
       const probes: ProbeRequestBody['probes'] = mine.map((i) => {
         const f = flows.get(i);
         back.set(`${f.toAddress}/${f.idx}`, i);
-        return { idx: f.idx, check: f.check, transport: f.transport, to: f.toAddress, port: f.port };
+        return { idx: f.idx, check: f.check, transport: f.transport, to: f.toAddress, port: f.port, ...(carried && f.check === sized ? { framing: carried.framing } : {}) };
       });
       let finished = false;
       try {
@@ -302,6 +311,11 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
       }
     };
     await pMap(states.values(), fetchOne, { concurrency: interrupted ? Math.max(1, states.size) : parallel });
+
+    // (4b) a sized check's search (mtu), for the flows whose host-size probe did not arrive.
+    if (sized && carried && !interrupted) {
+      mtuSearch = await searchMtu({ check: sized, flows, outcomes, nodes: states, sessionId, addressOf, shape: carried, timeouts, concurrency: o.concurrency ?? 64, spacingMs: o.spacingMs ?? 30, signal: o.signal });
+    }
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
     if (renewer) clearInterval(renewer);
@@ -311,7 +325,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
   }
 
   // (5) the join.
-  const results = joinAll(flows, addressOf, outcomes, states, { skipUnprobed: interrupted });
+  const results = joinAll(flows, addressOf, outcomes, states, { skipUnprobed: interrupted, ...(carried ? { mtu: { carrier: carried.carrier, search: mtuSearch } } : {}) });
   const report: Report = {
     schemaVersion: 1,
     tool: { name: 'calico-nettest', version: VERSION },

@@ -53,6 +53,8 @@ export function blamedFlows(results: readonly FlowResult[], addressOf: ReadonlyM
   const out: Blame[] = [];
   results.forEach((r, i) => {
     if (r.verdict !== 'fail' || r.sourceOnly || r.where === 'path') return;
+    // A carried check (mtu) travels as its carrier, whose own flow is traced; re-sent as itself it would take the wrong shape.
+    if (CATALOGUE[r.check].carriedBy) return;
     const direction = directionOf(r.cause);
     if (!direction) return;
     if (r.cause === 'rejected' && (!r.rejectedBy || r.rejectedBy !== (addressOf.get(r.to) ?? r.toAddress))) return;

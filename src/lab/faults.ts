@@ -5,8 +5,8 @@ import { CATALOGUE, checkList, didYouMean, isCheckId } from '../checks/catalogue
 import { CHECK_IDS, type Cause, type CheckId, type Transport } from '../types.js';
 import { EXIT, UserError } from '../errors.js';
 
-export type FaultAction = 'drop' | 'reject';
-export type FaultWhere = { kind: 'in' | 'out' | 'return'; node: string } | { kind: 'path'; from: string; to: string };
+export type FaultAction = 'drop' | 'reject' | 'mtu';
+export type FaultWhere = { kind: 'in' | 'out' | 'return'; node: string } | { kind: 'path'; from: string; to: string } | { kind: 'link'; node: string };
 
 export interface Fault {
   action: FaultAction;
@@ -14,7 +14,15 @@ export interface Fault {
   where: FaultWhere;
   /** The spec as given (trimmed): also the rule comment's tag. */
   spec: string;
+  /** mtu faults: the MTU of the router's port to the node, and whether the router's frag-needed gets out. */
+  mtu?: number;
+  icmp?: boolean;
 }
+
+/** The MTU the lab's links have without faults. */
+export const LAB_MTU = 1500;
+/** Smallest MTU an mtu fault may set (IPv4's minimum datagram every host must take, RFC 791). */
+export const MIN_FAULT_MTU = 576;
 
 export class FaultError extends UserError {
   readonly code = 'EFAULT' as const;
@@ -31,13 +39,18 @@ export const FAULT_GRAMMAR = `A fault is ACTION:CHECK@WHERE
           NODE:out         the node's own OUTPUT chain (probes it sends)
           NODE:return      the node's OUTPUT chain for the replies it sends (TCP checks only)
           path:NODE>NODE   the router's FORWARD chain, that direction only
+An MTU fault is mtu:BYTES@NODE[:icmp]
+  the router's link to NODE gets MTU BYTES (${MIN_FAULT_MTU}..${LAB_MTU - 1}); its ICMP fragmentation-needed
+  is dropped (a black hole) unless :icmp is given (then the sender is told)
 Examples:
   drop:ipip@node2:in
   reject:typha@node1:in
   drop:vxlan@path:node1>node3
   drop:bgp@node2:out
   reject:bgp@path:node2>node1
-  drop:bgp@node3:return`;
+  drop:bgp@node3:return
+  mtu:1400@node2
+  mtu:1400@node2:icmp`;
 
 const NODE_RE = /^[A-Za-z0-9._-]{1,63}$/;
 
@@ -48,6 +61,7 @@ function bad(spec: string, what: string): FaultError {
 /** Parse one `ACTION:CHECK@WHERE` spec. */
 export function parseFault(input: string): Fault {
   const spec = input.trim();
+  if (/^mtu:/i.test(spec)) return parseMtuFault(spec);
   const at = spec.indexOf('@');
   if (at < 0) throw bad(spec, "missing '@' between the check and where it applies");
   const head = spec.slice(0, at);
@@ -71,6 +85,19 @@ export function parseFault(input: string): Fault {
     throw bad(spec, `${check} is not TCP: its probes get no reply, so there is no return traffic to block`);
   }
   return { action: actionText, check, where, spec };
+}
+
+/** `mtu:BYTES@NODE` or `mtu:BYTES@NODE:icmp`. */
+function parseMtuFault(spec: string): Fault {
+  const m = /^mtu:(\d{1,5})@([^@:]+)(?::([^@:]*))?$/i.exec(spec);
+  if (!m) throw bad(spec, 'an mtu fault is mtu:BYTES@NODE or mtu:BYTES@NODE:icmp');
+  const mtu = Number(m[1]);
+  const node = m[2]!;
+  const flag = m[3]?.toLowerCase();
+  if (mtu < MIN_FAULT_MTU || mtu >= LAB_MTU) throw bad(spec, `MTU ${mtu} is outside ${MIN_FAULT_MTU}..${LAB_MTU - 1} (the lab's links are ${LAB_MTU})`);
+  if (!NODE_RE.test(node)) throw bad(spec, `'${node}' is not a node name`);
+  if (flag !== undefined && flag !== 'icmp') throw bad(spec, `unknown flag '${flag}'; the only one is :icmp (the router's fragmentation-needed gets out)`);
+  return { action: 'mtu', check: 'mtu', where: { kind: 'link', node }, spec, mtu, icmp: flag === 'icmp' };
 }
 
 function parseWhere(spec: string, w: string): FaultWhere {
@@ -131,6 +158,7 @@ export function faultComment(fault: Fault): string {
 
 /** The iptables commands (appending, -A) that inject `fault`, one per check it covers. */
 export function faultRules(fault: Fault, ctx: FaultContext): FaultRule[] {
+  if (fault.action === 'mtu') return mtuRules(fault, ctx, fault.mtu ?? LAB_MTU, '-A');
   const rules: FaultRule[] = [];
   const seen = new Set<string>();
   for (const check of faultChecks(fault)) {
@@ -146,7 +174,23 @@ export function faultRules(fault: Fault, ctx: FaultContext): FaultRule[] {
 
 /** The iptables commands that remove exactly the rules `faultRules` added (-D with the same match). */
 export function faultClearArgv(fault: Fault, ctx: FaultContext): FaultRule[] {
+  if (fault.action === 'mtu') return mtuRules(fault, ctx, LAB_MTU, '-D');
   return faultRules(fault, ctx).map(({ ns, argv }) => ({ ns, argv: argv.map((a, i) => (i === 1 && a === '-A' ? '-D' : a)) }));
+}
+
+/** The router's port MTU, and (without :icmp) an OUTPUT rule dropping the router's own frag-needed. */
+function mtuRules(fault: Fault, ctx: FaultContext, mtu: number, op: '-A' | '-D'): FaultRule[] {
+  const w = fault.where;
+  if (w.kind !== 'link') throw new FaultError(`fault '${fault.spec}' is not a link fault`);
+  const node = labNode(fault, ctx, w.node);
+  const rules: FaultRule[] = [{ ns: ctx.router, argv: ['ip', 'link', 'set', 'dev', node.routerIf, 'mtu', String(mtu)] }];
+  if (!fault.icmp) {
+    rules.push({
+      ns: ctx.router,
+      argv: ['iptables', op, 'OUTPUT', '-p', 'icmp', '--icmp-type', 'fragmentation-needed', '-m', 'comment', '--comment', faultComment(fault), '-j', 'DROP'],
+    });
+  }
+  return rules;
 }
 
 function ruleFor(fault: Fault, check: CheckId, ctx: FaultContext): FaultRule {
@@ -186,7 +230,7 @@ function labNode(fault: Fault, ctx: FaultContext, name: string): FaultContext['n
 
 export interface ExpectedOutcome {
   verdict: 'pass' | 'fail';
-  cause: null | Extract<Cause, 'egress-blocked' | 'path-blocked' | 'ingress-blocked' | 'rejected' | 'return-blocked'>;
+  cause: null | Extract<Cause, 'egress-blocked' | 'path-blocked' | 'ingress-blocked' | 'rejected' | 'return-blocked' | 'mtu-blackhole' | 'mtu-limited'>;
 }
 
 /**
@@ -202,7 +246,9 @@ export function expectedOutcome(
     if (!best || rank < best.rank) best = { rank, cause };
   };
   for (const f of faults) {
-    if (f.check !== 'all' && f.check !== flow.check) continue;
+    // A carried check's probes (mtu) travel as their carrier: a rule for the carrier's traffic catches them too.
+    const framedAs = f.check !== 'all' && f.check !== flow.check && (CATALOGUE[flow.check].carriedBy?.includes(f.check) ?? false) && CATALOGUE[f.check].transport === flow.transport;
+    if (f.check !== 'all' && f.check !== flow.check && !framedAs) continue;
     const w = f.where;
     // Linux's REJECT sends no ICMP error for IP-in-IP: nf_send_unreach() first verifies a transport
     // checksum over the payload, which protocol 4 does not have, so the error is never sent and the
@@ -222,6 +268,13 @@ export function expectedOutcome(
       case 'return':
         // Only TCP probes are answered; a rejected reply never reaches the source either.
         if (w.node === flow.to && flow.transport === 'tcp') consider(3, 'return-blocked');
+        break;
+      case 'link':
+        // Towards the node the router refuses large packets (telling the sender unless its ICMP is
+        // dropped); from the node, the router's port discards oversize frames on receive: silent.
+        // Last in rank: a firewall that stops the small probes too is what the tool reports.
+        if (w.node === flow.to) consider(4, f.icmp ? 'mtu-limited' : 'mtu-blackhole');
+        else if (w.node === flow.from) consider(4, 'mtu-blackhole');
         break;
     }
   }

@@ -66,8 +66,14 @@ export const SKF_AD_ALU_XOR_X = 40;
 export const SKF_AD_MAX = 64;
 
 export const ETH_P_IP = 0x0800;
-/** Bytes of an accepted packet copied to user space: every probe header chain and its payload fit. */
-export const SNAPLEN = 256;
+/**
+ * What an accepted packet keeps: all of it. Only probes pass these filters, so nothing else is ever
+ * copied; and an mtu probe's size is its evidence, which a trimmed packet loses (the kernel trims the
+ * skb to the filter's answer, and then reports the trimmed length). User space copies at most one
+ * receive slot (native/socket.cc kSlotBytes, 16 KB); the receive buffer is charged the same either way
+ * (a trim does not shrink an skb's truesize).
+ */
+export const SNAPLEN = 0xffff;
 /** Most ports one port set may hold: keeps every conditional jump within 255 instructions. */
 export const MAX_PORTS = 32;
 

@@ -8,6 +8,8 @@ export const ICMP_HEADER_LENGTH = 8;
 export const ICMP_DEST_UNREACHABLE = 3;
 export const ICMP_TIME_EXCEEDED = 11;
 export const ICMP_PARAMETER_PROBLEM = 12;
+/** Destination unreachable code 4: fragmentation needed and DF set (RFC 792; next-hop MTU: RFC 1191). */
+export const ICMP_FRAG_NEEDED = 4;
 
 const ERROR_TYPES: ReadonlySet<number> = new Set([ICMP_DEST_UNREACHABLE, ICMP_TIME_EXCEEDED, ICMP_PARAMETER_PROBLEM]);
 
@@ -45,6 +47,8 @@ export interface IcmpQuoted {
   protocol: number;
   id: number;
   ttl: number;
+  /** The offending packet's total length as its header says (the quote itself is shorter). */
+  totalLength: number;
   /** TCP/UDP ports when the quote holds them (first fragment, ≥ 4 bytes after the IP header). */
   srcPort: number | null;
   dstPort: number | null;
@@ -99,11 +103,22 @@ function parseQuoted(q: Buffer): IcmpQuoted | null {
     protocol: ip.protocol,
     id: ip.id,
     ttl: ip.ttl,
+    totalLength: ip.totalLength,
     srcPort: ports ? l4.readUInt16BE(0) : null,
     dstPort: ports ? l4.readUInt16BE(2) : null,
     tcpSeq: first && ip.protocol === IPPROTO_TCP && l4.length >= 8 ? l4.readUInt32BE(4) : null,
     ipipInner,
   };
+}
+
+/**
+ * For a "fragmentation needed and DF set", the next-hop MTU it names (RFC 1191 §4: the low 16 bits of
+ * the word after the checksum); null for any other message, and for a pre-RFC 1191 router that sends 0.
+ */
+export function nextHopMtu(m: Pick<IcmpMessage, 'type' | 'code' | 'rest'>): number | null {
+  if (m.type !== ICMP_DEST_UNREACHABLE || m.code !== ICMP_FRAG_NEEDED) return null;
+  const mtu = m.rest & 0xffff;
+  return mtu === 0 ? null : mtu;
 }
 
 const UNREACHABLE: readonly string[] = [

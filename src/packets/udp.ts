@@ -42,12 +42,17 @@ export interface UdpDatagram {
   payload: Buffer;
 }
 
-export function decodeUdp(input: Uint8Array): UdpDatagram {
+export interface DecodeUdpOptions {
+  /** Accept a datagram cut short (a snap-length capture of a large probe): the payload is what is there. */
+  allowTruncated?: boolean;
+}
+
+export function decodeUdp(input: Uint8Array, opts: DecodeUdpOptions = {}): UdpDatagram {
   const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.length);
   need(buf, 0, UDP_HEADER_LENGTH, 'udp header');
   const length = buf.readUInt16BE(4);
   if (length < UDP_HEADER_LENGTH) throw new DecodeError('udp header', 4, `length ${length} is below 8`);
-  if (length > buf.length) {
+  if (length > buf.length && !opts.allowTruncated) {
     throw new DecodeError('udp datagram', 4, `length ${length} exceeds the ${buf.length} bytes present`);
   }
   return {
@@ -55,7 +60,7 @@ export function decodeUdp(input: Uint8Array): UdpDatagram {
     dstPort: buf.readUInt16BE(2),
     length,
     checksum: buf.readUInt16BE(6),
-    payload: buf.subarray(UDP_HEADER_LENGTH, length),
+    payload: buf.subarray(UDP_HEADER_LENGTH, Math.min(length, buf.length)),
   };
 }
 

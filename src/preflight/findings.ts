@@ -28,6 +28,8 @@ export const FINDING_IDS = [
   'conntrack-near-full',
   'mtu-iface-unmatched',
   'pod-cidr-overlap',
+  'vxlan-checksum-offload',
+  'preflight-unavailable',
 ] as const;
 export type FindingId = (typeof FINDING_IDS)[number];
 

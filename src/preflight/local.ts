@@ -6,6 +6,7 @@ import type { CheckId } from '../types.js';
 import { evaluateHost, type Finding } from './findings.js';
 import { readHostFacts } from './host.js';
 import { iptablesBackendFindings, iptablesRuleCounts, kernelModuleFindings, readKernelConfig, tryFeatures } from './kernel.js';
+import { offloadFindings, readVxlanOffload } from './offload.js';
 
 export interface LocalPreflightOptions {
   root?: string;
@@ -26,7 +27,7 @@ export async function preflightLocal(o: LocalPreflightOptions): Promise<Finding[
   const live = root === '/'; // only this host's own kernel can be tried, and only its own iptables read
   const tried = live ? await tryFeatures() : null;
   const findings = [...evaluateHost(facts, ctx), ...kernelModuleFindings({ tried, config, sysModules }, ctx)];
-  if (live) findings.push(...iptablesBackendFindings(await iptablesRuleCounts(), ctx));
+  if (live) findings.push(...iptablesBackendFindings(await iptablesRuleCounts(), ctx), ...offloadFindings(await readVxlanOffload(facts.interfaces), ctx));
   return findings;
 }
 

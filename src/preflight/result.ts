@@ -1,6 +1,8 @@
 // A preflight result: its JSON (validated by schema/preflight.schema.json) and its table.
 import { readFileSync } from 'node:fs';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import pc from 'picocolors';
+import { countSeverities, findingsLines, renderPreflightHtml } from '../report/findings.js';
 import type { CheckId } from '../types.js';
 import type { Finding } from './findings.js';
 import { sortFindings } from './local.js';
@@ -9,14 +11,15 @@ export interface PreflightResult {
   schemaVersion: 1;
   command: 'preflight';
   checks: CheckId[];
+  /** Added: the nodes checked (--inventory: every node asked, whether it answered or not). */
+  nodes?: string[];
   findings: Finding[];
   summary: { error: number; warning: number; info: number };
 }
 
-export function makeResult(checks: CheckId[], findings: Finding[]): PreflightResult {
+export function makeResult(checks: CheckId[], findings: Finding[], nodes?: string[]): PreflightResult {
   const sorted = sortFindings(findings);
-  const count = (s: Finding['severity']) => sorted.filter((f) => f.severity === s).length;
-  return { schemaVersion: 1, command: 'preflight', checks, findings: sorted, summary: { error: count('error'), warning: count('warning'), info: count('info') } };
+  return { schemaVersion: 1, command: 'preflight', checks, ...(nodes ? { nodes } : {}), findings: sorted, summary: countSeverities(sorted) };
 }
 
 let validator: ValidateFunction | undefined;
@@ -30,15 +33,16 @@ export function validatePreflight(obj: unknown): string[] {
   return (validator.errors ?? []).map((e) => `${e.instancePath || '/'}: ${e.message ?? 'invalid'}`);
 }
 
-export function renderPreflightTable(r: PreflightResult): string {
-  const lines: string[] = [];
-  if (r.findings.length === 0) lines.push('preflight: no findings.');
-  for (const f of r.findings) {
-    lines.push(`${f.severity.toUpperCase().padEnd(7)} ${f.node}  ${f.id}`);
-    lines.push(`        ${f.detail}`);
-    lines.push(`        breaks: ${f.breaks}`);
-    lines.push(...f.fix.split('\n').map((l, i) => `        ${i === 0 ? 'fix:    ' : '        '}${l}`));
-  }
+export function renderPreflightTable(r: PreflightResult, opts: { color?: boolean } = {}): string {
+  const lines = r.findings.length === 0 ? [`preflight: no findings${r.nodes ? ` on ${r.nodes.length} node${r.nodes.length === 1 ? '' : 's'}` : ''}.`] : findingsLines(r.findings, pc.createColors(opts.color ?? false), { heading: false, maxNodes: 12 });
   lines.push(`\n${r.summary.error} error(s), ${r.summary.warning} warning(s), ${r.summary.info} info; checks: ${r.checks.join(',')}`);
   return lines.join('\n') + '\n';
+}
+
+export type PreflightFormat = 'table' | 'json' | 'html';
+
+export function renderPreflight(r: PreflightResult, format: PreflightFormat, opts: { color?: boolean } = {}): string {
+  if (format === 'json') return JSON.stringify(r, null, 2) + '\n';
+  if (format === 'html') return renderPreflightHtml({ ...r, nodes: r.nodes });
+  return renderPreflightTable(r, opts);
 }

@@ -50,6 +50,8 @@ export const CAUSE_CODES: Record<Cause, string> = {
   'not-probed': '?',
   'receive-error': '?',
   'no-route': 'N',
+  'mtu-blackhole': 'M',
+  'mtu-limited': 'm',
   overloaded: '?',
 };
 

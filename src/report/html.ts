@@ -6,6 +6,8 @@ import { CAUSE_CODES, causeCode, checksOf, flowKey, formatRtt, matrixAxes, nodeN
 import { diagnose, membersOf } from './diagnosis.js';
 import { diagnoseAgainstBaseline } from './diff.js';
 import type { DiagnosisStatement } from '../types.js';
+import { pathMtuBelowHost, pathMtuLine } from './path-mtu.js';
+import { FINDINGS_CSS, findingsSection } from './findings.js';
 
 export interface HtmlOptions {
   /** Above this many nodes the heatmaps are replaced by the list of failing flows. */
@@ -94,7 +96,7 @@ export function renderHtml(report: Report, opts: HtmlOptions = {}): string {
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${e(title)}</title>
-<style>${CSS}</style></head>
+<style>${PAGE_CSS}${FINDINGS_CSS}</style></head>
 <body>
 <header>
 <h1>calico-nettest <span class="cmd">${e(report.command ?? 'report')}</span></h1>
@@ -116,6 +118,7 @@ export function renderHtml(report: Report, opts: HtmlOptions = {}): string {
   }
 
   if (hasChanges) parts.push(changesSection(report, diagnosis, stmtsOf));
+  if (report.findings) parts.push(findingsSection(report.findings));
 
   parts.push(`<section id="diagnosis"><h2>Diagnosis</h2>`);
   if (diagnosis.length === 0) {
@@ -199,6 +202,7 @@ function tipText(r: FlowResult): string {
   if (r.change && r.change !== 'unchanged') lines.push(`change: ${r.change}`);
   if (r.detail) lines.push(r.detail);
   if (r.rttMs !== null && r.rttMs !== undefined) lines.push(`RTT ${formatRtt(r.rttMs)}`);
+  if (typeof r.pathMtu === 'number') lines.push(`path MTU ${r.pathMtu} (host ${r.hostMtu ?? '?'})`);
   return lines.join('\n');
 }
 
@@ -232,7 +236,10 @@ function matrix(report: Report, check: CheckId, flows: Map<string, FlowResult>, 
     cells.push('</tr>');
     out.push(cells.join(''));
   }
-  out.push('</tbody></table></div></figure>');
+  out.push('</tbody></table></div>');
+  const low = pathMtuBelowHost(flows.values());
+  if (low.length > 0) out.push(`<p class="path-mtu">${e(pathMtuLine(low))}</p>`);
+  out.push('</figure>');
   return out.join('\n');
 }
 
@@ -414,7 +421,8 @@ function failingSection(report: Report, diagnosis: readonly DiagnosisStatement[]
   return out.join('\n');
 }
 
-const CSS = `
+/** The page's stylesheet (preflight's page uses it too). */
+export const PAGE_CSS = `
 :root{--pass:#009e73;--egress:#e69f00;--path:#0072b2;--ingress:#d55e00;--blocked:#5a1e00;--rejected:#cc79a7;--return:#f0e442;--noroute:#56b4e9;--unknown:#b8bec6;--none:#eef1f4;--fg:#1f2328;--muted:#636c76;--line:#d0d7de}
 *{box-sizing:border-box}
 body{margin:0;padding:16px 24px 48px;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--fg);background:#fff}

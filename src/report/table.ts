@@ -1,8 +1,10 @@
 // Terminal rendering: one line per flow for a pair, a matrix per check for a mesh, then the diagnosis.
 import pc from 'picocolors';
 import type { CheckId, DiagnosisStatement, FlowResult, Report } from '../types.js';
+import { pathMtuBelowHost, pathMtuLine } from './path-mtu.js';
 import { causeCode, checksOf, flowKey, formatRtt, matrixAxes, nodeNamesOf, plural, portOf, summarize, trafficName } from './common.js';
 import { diagnose } from './diagnosis.js';
+import { findingsLines } from './findings.js';
 
 export interface TableOptions {
   color: boolean;
@@ -44,6 +46,7 @@ export function renderTable(report: Report, opts: TableOptions): string {
   }
   out.push(...changesLead(report, c));
   out.push('');
+  if (report.findings) out.push(...findingsLines(report.findings, c), '');
 
   const pairMode = opts.flows === true || report.nodes.length <= 2;
   if (pairMode) {
@@ -212,6 +215,8 @@ function matrices(report: Report, names: string[], c: Colors, width: number): st
       });
       out.push(c.dim(label) + cells.join(''));
     }
+    const low = pathMtuBelowHost(flows.values());
+    if (low.length > 0) out.push(...wrap(pathMtuLine(low), width, '', '  ').map((l) => c.yellow(l)));
     out.push('');
   }
   if (report.incomplete) out.push(...interruptedGaps(report, names, c));

@@ -19,15 +19,17 @@ import {
   type InfoResponse,
   type ProbeStreamLine,
   type WitnessResponse,
+  type WitnessRow,
 } from '../control/protocol.js';
 import { deriveSessionKey } from '../packets/probe.js';
-import { witnessPorts } from '../checks/catalogue.js';
+import { CATALOGUE, witnessPorts } from '../checks/catalogue.js';
 import type { Prober } from '../checks/prober.js';
 import { Session, SessionError, type SessionStore } from './sessions.js';
 import type { Witness } from './witness.js';
 import type { SourceOutcome } from '../types.js';
 import { EXPLAIN_PATH, handleExplain } from '../explain/route.js';
 import type { Explainer } from '../explain/host.js';
+import { PREFLIGHT_BODY_LIMIT, PREFLIGHT_PATH, localPreflight, makePreflightHandler, type PreflightRunner } from '../preflight/route.js';
 
 export interface ControlDeps {
   secret: Buffer;
@@ -40,6 +42,8 @@ export interface ControlDeps {
   info: () => InfoResponse;
   /** --explain's tracing (absent: the call is 404). */
   explainer?: Explainer;
+  /** preflight's host checks (default: this host's, src/preflight/route.ts; tests give a fake). */
+  preflight?: PreflightRunner;
   log: (msg: string) => void;
   limits?: Partial<ServerLimits>;
 }
@@ -122,12 +126,14 @@ function bodyLimit(method: string, path: string): number {
   if (method === 'POST' && path === `${API}/sessions`) return BODY_LIMITS.openSession;
   if (method === 'POST' && path.endsWith('/probe')) return BODY_LIMITS.probe;
   if (method === 'POST' && EXPLAIN_PATH.test(path)) return BODY_LIMITS.explain;
+  if (method === 'POST' && path === PREFLIGHT_PATH) return PREFLIGHT_BODY_LIMIT;
   return BODY_LIMITS.other;
 }
 
 export function createControlServer(deps: ControlDeps): Server {
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const nonces = new NonceCache();
+  const preflight = makePreflightHandler(deps.preflight ?? localPreflight, deps.log);
   const server = createServer(
     {
       headersTimeout: limits.headersTimeoutMs,
@@ -243,6 +249,7 @@ export function createControlServer(deps: ControlDeps): Server {
       if (s.expiresAtMs === now + o.ttlMs) deps.log(`session ${s.id} opened from ${req.socket.remoteAddress}: ${inbound.size} inbound flows, lease ${o.ttlMs / 1000} s`);
       return reply(res, 201, { id: s.id, expiresAtMs: s.expiresAtMs, capture: deps.witness.capture });
     }
+    if (path === PREFLIGHT_PATH) return preflight(method, parseJson(body), (status, b) => reply(res, status, b));
     const ex = deps.explainer ? EXPLAIN_PATH.exec(path) : null;
     if (ex) {
       const session = deps.store.get(ex[1]!, now);
@@ -282,7 +289,12 @@ export function createControlServer(deps: ControlDeps): Server {
       // Read what is still queued before answering; if the queues cannot be drained (a flood), say so: lost >= 1.
       const caughtUp = await deps.witness.settle(2000);
       const rows: WitnessResponse['rows'] = [];
-      for (const [idx, e] of session.witnessed) rows.push([idx, e.iface ? 1 : 0, e.ifname, e.socket ? 1 : 0, e.observedSource, e.count, e.flow.src, e.flow.check, e.flow.port]);
+      // The sizes seen only for a sized check (catalogue `sizing`: mtu): its evidence; every other row stays short.
+      for (const [idx, e] of session.witnessed) {
+        const row: WitnessRow = [idx, e.iface ? 1 : 0, e.ifname, e.socket ? 1 : 0, e.observedSource, e.count, e.flow.src, e.flow.check, e.flow.port];
+        if (CATALOGUE[e.flow.check].sizing) row.push(e.ifaceSize, e.socketSize);
+        rows.push(row);
+      }
       const lost = session.shed + Math.max(0, deps.witness.drops() - session.dropsAtOpen) || (caughtUp ? 0 : 1);
       return reply(res, 200, { capture: deps.witness.capture, dropped: session.droppedRecords, forged: session.forged, lost, rows } satisfies WitnessResponse);
     }

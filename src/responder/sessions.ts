@@ -23,6 +23,9 @@ export interface WitnessEntry {
   observedSource: string | null;
   count: number;
   firstAtMs: number;
+  /** Largest IPv4 total length seen on an interface / at the socket layer (the mtu check's evidence). */
+  ifaceSize: number;
+  socketSize: number;
 }
 
 export const MAX_SESSIONS = 16;
@@ -77,7 +80,7 @@ export class Session {
     this.expiresAtMs = Math.max(this.expiresAtMs, nowMs + this.leaseMs);
   }
 
-  witness(flow: ProbeFlow, layer: 'iface' | 'socket', ifname: string | null, source: string, atMs: number): boolean {
+  witness(flow: ProbeFlow, layer: 'iface' | 'socket', ifname: string | null, source: string, atMs: number, size = 0): boolean {
     let e = this.witnessed.get(flow.idx);
     const first = !e;
     if (!e) {
@@ -85,16 +88,18 @@ export class Session {
         this.droppedRecords++;
         return false;
       }
-      e = { flow, iface: false, ifname: null, socket: false, observedSource: null, count: 0, firstAtMs: atMs };
+      e = { flow, iface: false, ifname: null, socket: false, observedSource: null, count: 0, firstAtMs: atMs, ifaceSize: 0, socketSize: 0 };
       this.witnessed.set(flow.idx, e);
     }
     const newLayer = layer === 'iface' ? !e.iface : !e.socket;
     if (layer === 'iface') {
       e.iface = true;
       e.ifname ??= ifname;
+      if (size > e.ifaceSize) e.ifaceSize = size;
     } else {
       e.socket = true;
       e.count++;
+      if (size > e.socketSize) e.socketSize = size;
     }
     e.observedSource ??= source;
     return first || newLayer;

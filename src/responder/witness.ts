@@ -145,6 +145,11 @@ const RECEIVE_BATCH = 64;
 /** A full batch this recent means the queue is still being worked off. */
 const BEHIND_MS = 250;
 
+/** The size a probe arrived with: its IPv4 total length, if the kernel delivered that much (origLength). */
+export function arrivedSize(pkt: Pick<ReceivedPacket, 'data' | 'origLength'>): number {
+  return pkt.data.length >= 4 ? Math.min(pkt.data.readUInt16BE(2), pkt.origLength) : 0;
+}
+
 export interface WitnessPorts {
   tcp: number[];
   udp: number[];
@@ -290,7 +295,7 @@ export class Witness {
         this.opts.onEvent?.({ layer: 'left', sighting: s, ifname: pkt.ifname });
         continue;
       }
-      const isNew = s.session.witness(s.flow, layer === 'packet' ? 'iface' : 'socket', pkt.ifname, layer === 'socket' && pkt.source ? pkt.source : s.src, pkt.tsMs);
+      const isNew = s.session.witness(s.flow, layer === 'packet' ? 'iface' : 'socket', pkt.ifname, layer === 'socket' && pkt.source ? pkt.source : s.src, pkt.tsMs, arrivedSize(pkt));
       if (isNew) this.opts.onEvent?.({ layer: layer === 'packet' ? 'iface' : 'socket', sighting: s, ifname: pkt.ifname });
     }
   }

@@ -148,10 +148,30 @@ export class FakeNative implements NativeBinding {
     return name === 'lo' ? 1 : 0;
   }
 
-  /** The open raw socket of `protocol` (the last one opened), or throws: a test names what it expects. */
-  raw(protocol: number): FakeSocket {
-    const s = this.sockets.filter((x) => !x.closed && x.protocol === protocol).at(-1);
-    if (!s) throw new Error(`no open raw socket for protocol ${protocol}`);
+  /** MTU of the interface holding each address (interfaceMtu); an address not here is held by eth0 at `hostMtu`. */
+  readonly interfaceMtus = new Map<string, { ifname: string; mtu: number } | null>();
+  hostMtu = 1500;
+  /** IP_MTU of the route to each destination (routeMtu); absent: `hostMtu`. A string is an errno name thrown. */
+  readonly routeMtus = new Map<string, number | string>();
+
+  interfaceMtu(address: string): { ifname: string; mtu: number } | null {
+    if (this.interfaceMtus.has(address)) return this.interfaceMtus.get(address) ?? null;
+    return { ifname: 'eth0', mtu: this.hostMtu };
+  }
+
+  routeMtu(destination: string): number {
+    const r = this.routeMtus.get(destination) ?? this.hostMtu;
+    if (typeof r === 'string') throw nativeError(r, 'getsockopt');
+    return r;
+  }
+
+  /**
+   * The open raw socket of `protocol` (the last one opened), or throws: a test names what it expects.
+   * `pmtudisc`: the socket opened with that IP_MTU_DISCOVER mode (the mtu prober's); without it, one opened without.
+   */
+  raw(protocol: number, pmtudisc?: string): FakeSocket {
+    const s = this.sockets.filter((x) => !x.closed && x.protocol === protocol && (x.options.kind === 'raw' ? x.options.pmtudisc : undefined) === pmtudisc).at(-1);
+    if (!s) throw new Error(`no open raw socket for protocol ${protocol}${pmtudisc ? ` with pmtudisc ${pmtudisc}` : ''}`);
     return s;
   }
 

@@ -55,4 +55,6 @@ export async function labReport(state: LabState, args: string[]): Promise<{ run:
 export const nativeIn = (native: NativeBinding, ns: string): NativeBinding => ({
   open: (o) => native.open({ ...o, netns: `/run/netns/${ns}` }),
   ifIndex: (n) => native.ifIndex(n),
+  interfaceMtu: (a, n) => native.interfaceMtu(a, n ?? `/run/netns/${ns}`),
+  routeMtu: (d, o) => native.routeMtu(d, { netns: `/run/netns/${ns}`, ...o }),
 });

@@ -52,10 +52,11 @@ t.test('the image as daemonset.yaml runs it: BIRD binds 179 after it, a faulted 
   if (!image) {
     const tag = `localhost/calico-nettest:test-${randomBytes(3).toString('hex')}`;
     const ulimits = (await hostUlimits()).flatMap((u) => ['--ulimit', u]);
+    // Before the build: a build that fails after tagging must not leave its image behind.
+    t.teardown(async () => void (await podman(['rmi', '--force', tag], true)));
     const built = await run(['bash', join(ROOT, 'deploy', 'build-image.sh'), '--runtime', RUNTIME, ...ulimits, '--tag', tag], { timeoutMs: 600_000 });
     image = built.stdout.trim().split('\n').pop()!;
     t.equal(image, tag, 'build-image.sh prints the image reference on its last line');
-    t.teardown(async () => void (await podman(['rmi', '--force', tag], true)));
   }
   t.ok((await podman(['image', 'exists', image], true)).code === 0, `image ${image} exists`);
 

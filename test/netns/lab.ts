@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { isRunning, run } from '../../src/lab/sys.js';
 import { listLabs } from '../../src/lab/lab.js';
 import { needsRoot } from '../helpers/lab.js';
+import { kernelCan } from '../helpers/kernel.js';
 import { waitFor } from '../helpers/wait.js';
 
 const BIN = fileURLToPath(new URL('../../bin/calico-nettest', import.meta.url));
@@ -35,6 +36,13 @@ t.test('demo: verdicts match its faults, and it leaves no namespace behind', { s
   t.match(r.stdout, /node4's own firewall blocks BGP/);
   t.match(r.stdout, /node2's own firewall rejects Typha/);
   t.match(r.stdout, /Every one of the \d+ flows got the verdict the injected faults imply/);
+  // The lab's own host findings, before the matrices; what the kernel lacks is derived by trying, not hard-coded.
+  const at = r.stdout.indexOf('Preflight (host requirements)');
+  t.ok(at > 0 && at < r.stdout.indexOf('Each row is a sender'), 'preflight findings shown before the matrices');
+  const ipip = await kernelCan(['ipip']);
+  t.equal(/✗ ERROR +kernel-module-missing +node1, node2, node3, node4\n +kernel lacks ipip:/.test(r.stdout), !ipip, `ipip missing on every node exactly when this kernel cannot make an ipip link (${ipip})`);
+  t.match(r.stdout, /Preflight found \d+ host requirement findings? on the lab's nodes/);
+  t.notMatch(r.stdout, /Preflight could not check/);
   const prefix = /lab (cnt-[0-9a-f]{6}) removed/.exec(r.stderr)?.[1];
   t.ok(prefix, 'the demo says which lab it removed');
   t.equal(await namespaces(prefix!), 0, 'no namespace of the demo is left');
@@ -45,7 +53,9 @@ t.test('demo: verdicts match its faults, and it leaves no namespace behind', { s
   if (kept) {
     t.teardown(() => rm(dirname(kept), { recursive: true, force: true }));
     t.match(r.stdout + r.stderr, new RegExp(`report written to ${kept.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
-    t.ok(parseReport(await readFile(kept, 'utf8'), kept).results.length > 0);
+    const saved = parseReport(await readFile(kept, 'utf8'), kept);
+    t.ok(saved.results.length > 0);
+    t.same([...new Set(saved.findings?.map((f) => f.node))].sort(), ['node1', 'node2', 'node3', 'node4'], 'the kept report has every node\'s findings');
   }
 });
 

@@ -34,7 +34,7 @@ t.test('shapes: codes are unique, listen follows transport, WireGuard is padded 
   const codes = new Set(checkIds().map((id) => CATALOGUE[id].code));
   t.equal(codes.size, checkIds().length);
   for (const id of CHECK_IDS) t.equal(checkFromCode(CATALOGUE[id].code), id);
-  t.same(CHECK_IDS.map((id) => CATALOGUE[id].listen), ['tcp-syn', 'ipip', 'udp', 'udp', 'tcp-syn', 'tcp-syn', 'tcp-syn']);
+  t.same(CHECK_IDS.map((id) => CATALOGUE[id].listen), ['tcp-syn', 'ipip', 'udp', 'udp', 'tcp-syn', 'tcp-syn', 'tcp-syn', 'ipip']);
   t.same(probeShape('vxlan'), { framing: 'vxlan', size: null, df: true });
   t.same(probeShape('wireguard'), { framing: 'bare', size: 176, df: true });
   t.same(probeShape('vxlan', { size: 1450, df: true }), { framing: 'vxlan', size: 1450, df: true }, 'a request overrides size and DF');

@@ -3,7 +3,7 @@ import { CATALOGUE, DEFAULT_CHECKS, catalogueOrder, defaultPorts, didYouMean, pa
 import { CHECK_IDS } from '../../src/types.js';
 
 t.test('defaults match DESIGN §1', async (t) => {
-  t.same(DEFAULT_CHECKS, ['bgp', 'ipip', 'vxlan', 'wireguard', 'typha', 'etcd', 'apiserver']);
+  t.same(DEFAULT_CHECKS, ['bgp', 'ipip', 'vxlan', 'wireguard', 'typha', 'etcd', 'apiserver', 'mtu']);
   const row = (id: keyof typeof CATALOGUE) => {
     const d = CATALOGUE[id];
     return [d.transport, d.defaultPort, d.reach.kind === 'to-role' ? d.reach.role : 'all'];
@@ -15,12 +15,13 @@ t.test('defaults match DESIGN §1', async (t) => {
   t.same(row('typha'), ['tcp', 5473, 'typha']);
   t.same(row('etcd'), ['tcp', 2379, 'etcd']);
   t.same(row('apiserver'), ['tcp', 6443, 'apiserver']);
+  t.same(row('mtu'), ['ipip', null, 'all'], 'framed as IP-in-IP unless the plan says otherwise');
   for (const id of CHECK_IDS) {
     t.equal(CATALOGUE[id].id, id);
     t.ok(CATALOGUE[id].why.length > 10, `${id} says why`);
     t.notMatch(CATALOGUE[id].why, /\n/);
   }
-  t.same(defaultPorts(), { bgp: 179, ipip: null, vxlan: 4789, wireguard: 51820, typha: 5473, etcd: 2379, apiserver: 6443 });
+  t.same(defaultPorts(), { bgp: 179, ipip: null, vxlan: 4789, wireguard: 51820, typha: 5473, etcd: 2379, apiserver: 6443, mtu: null });
 });
 
 t.test('traffic and rule hints', async (t) => {

@@ -286,7 +286,7 @@ t.test('explainReport: nothing blamed contacts no one; a responder that cannot b
     ],
     endpoints: [],
     checks: null,
-    ports: { bgp: 179, ipip: null, vxlan: 4789, wireguard: 51820, typha: 5473, etcd: 2379, apiserver: 6443 },
+    ports: { bgp: 179, ipip: null, vxlan: 4789, wireguard: 51820, typha: 5473, etcd: 2379, apiserver: 6443, mtu: null },
   };
   const base = { schemaVersion: 1 as const, tool: { name: 'calico-nettest' as const, version: '0' }, startedAt: '', finishedAt: '', nodes: [], summary: { pass: 0, fail: 0, unknown: 0 } };
   const clean = { ...base, results: [result({ verdict: 'pass', cause: null })] };

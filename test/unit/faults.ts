@@ -108,14 +108,14 @@ t.test('rules for each kind', async (t) => {
   t.same(target('reject:etcd@path:node1>node2'), ['-j', 'REJECT', '--reject-with', 'tcp-reset']);
 
   const all = rules('drop:all@node1:in');
-  t.equal(all.length, CHECK_IDS.length, 'all: one rule per check');
+  t.equal(all.length, CHECK_IDS.length - 1, 'all: one rule per check (mtu probes travel as IP-in-IP: its rule)');
   t.same(all.map((r) => r.argv.slice(5, 9).join(' ')), [
     '-p tcp --dport 179', '-p 4 -m comment', '-p udp --dport 8472', '-p udp --dport 51820', '-p tcp --dport 5473', '-p tcp --dport 2379', '-p tcp --dport 6443',
   ]);
   t.same(faultChecks(parseFault('drop:all@node1:return')), ['bgp', 'typha', 'etcd', 'apiserver'], 'all at return: TCP checks only');
   t.equal(rules('reject:all@node2:return').length, 4);
   // Two checks on one port make one rule.
-  t.equal(faultRules(parseFault('drop:all@node1:in'), { ...ctx, ports: { ...ctx.ports, etcd: 179 } }).length, CHECK_IDS.length - 1);
+  t.equal(faultRules(parseFault('drop:all@node1:in'), { ...ctx, ports: { ...ctx.ports, etcd: 179 } }).length, CHECK_IDS.length - 2);
 
   t.throws(() => faultRules(parseFault('drop:bgp@node9:in'), ctx), { code: 'EFAULT', message: /unknown node 'node9'/ });
   t.throws(() => faultRules(parseFault('drop:bgp@node1:in'), { ...ctx, ports: { ...ctx.ports, bgp: null } }), { code: 'EFAULT', message: /bgp has no port/ });
@@ -175,3 +175,41 @@ t.test('expectedOutcome table', async (t) => {
 function transportOf(c: CheckId): Transport {
   return c === 'ipip' ? 'ipip' : c === 'vxlan' || c === 'wireguard' ? 'udp' : 'tcp';
 }
+
+t.test('mtu faults: parse, rules, clearing, ground truth', async (t) => {
+  const bh = parseFault('mtu:1400@node2');
+  t.same(bh, { action: 'mtu', check: 'mtu', where: { kind: 'link', node: 'node2' }, spec: 'mtu:1400@node2', mtu: 1400, icmp: false });
+  const sig = parseFault(' MTU:1400@node2:ICMP ');
+  t.equal(sig.icmp, true);
+  t.equal(sig.mtu, 1400);
+  for (const badSpec of ['mtu:1500@node2', 'mtu:100@node2', 'mtu:abc@node2', 'mtu:1400@node2:loud', 'mtu:1400', 'mtu:1400@no de']) {
+    t.throws(() => parseFault(badSpec), FaultError, badSpec);
+  }
+  t.match(FAULT_GRAMMAR, /mtu:BYTES@NODE\[:icmp\]/);
+  const n2 = topo.nodes[1]!;
+  t.same(faultRules(bh, ctx), [
+    { ns: topo.router, argv: ['ip', 'link', 'set', 'dev', n2.routerIf, 'mtu', '1400'] },
+    { ns: topo.router, argv: ['iptables', '-A', 'OUTPUT', '-p', 'icmp', '--icmp-type', 'fragmentation-needed', ...comment('mtu:1400@node2'), '-j', 'DROP'] },
+  ]);
+  t.same(faultRules(sig, ctx), [{ ns: topo.router, argv: ['ip', 'link', 'set', 'dev', n2.routerIf, 'mtu', '1400'] }], 'with :icmp the router speaks');
+  t.same(faultClearArgv(bh, ctx), [
+    { ns: topo.router, argv: ['ip', 'link', 'set', 'dev', n2.routerIf, 'mtu', '1500'] },
+    { ns: topo.router, argv: ['iptables', '-D', 'OUTPUT', '-p', 'icmp', '--icmp-type', 'fragmentation-needed', ...comment('mtu:1400@node2'), '-j', 'DROP'] },
+  ]);
+  t.throws(() => validateFaultNodes(parseFault('mtu:1400@node9'), ['node1', 'node2']), FaultError);
+  const e = (f: Fault[], check: CheckId, from: string, to: string, transport: Transport = 'ipip') => expectedOutcome(f, { check, from, to, transport });
+  t.same(e([bh], 'mtu', 'node1', 'node2'), { verdict: 'fail', cause: 'mtu-blackhole' });
+  t.same(e([bh], 'mtu', 'node2', 'node1'), { verdict: 'fail', cause: 'mtu-blackhole' });
+  t.same(e([sig], 'mtu', 'node1', 'node2'), { verdict: 'fail', cause: 'mtu-limited' });
+  t.same(e([sig], 'mtu', 'node2', 'node1'), { verdict: 'fail', cause: 'mtu-blackhole' }, 'the veth drop from the node says nothing');
+  t.same(e([bh], 'mtu', 'node1', 'node3'), { verdict: 'pass', cause: null });
+  t.same(e([bh], 'ipip', 'node1', 'node2'), { verdict: 'pass', cause: null }, 'small probes pass');
+  t.same(e([parseFault('drop:all@node2:in')], 'mtu', 'node1', 'node2'), { verdict: 'fail', cause: 'ingress-blocked' });
+});
+
+t.test('mtu flows: a rule for their framing catches them first; the link fault ranks last', async (t) => {
+  const f = [parseFault('drop:ipip@node2:in'), parseFault('mtu:1400@node3')];
+  t.same(expectedOutcome(f, { check: 'mtu', from: 'node3', to: 'node2', transport: 'ipip' }), { verdict: 'fail', cause: 'ingress-blocked' });
+  t.same(expectedOutcome(f, { check: 'mtu', from: 'node3', to: 'node1', transport: 'ipip' }), { verdict: 'fail', cause: 'mtu-blackhole' });
+  t.same(expectedOutcome([parseFault('drop:vxlan@node2:in')], { check: 'mtu', from: 'node1', to: 'node2', transport: 'ipip' }), { verdict: 'pass', cause: null });
+});

@@ -56,7 +56,7 @@ t.test('a good inventory', async (t) => {
     { name: 'node-c', address: '198.18.0.3', roles: ['typha'], control: { host: 'fd00::1', port: 5478 } },
   ]);
   t.same(inv.checks, ['bgp', 'ipip', 'vxlan', 'typha']);
-  t.same(inv.ports, { bgp: 1179, ipip: null, vxlan: 8472, wireguard: 51820, typha: 5473, etcd: 2379, apiserver: 6443 });
+  t.same(inv.ports, { bgp: 1179, ipip: null, vxlan: 8472, wireguard: 51820, typha: 5473, etcd: 2379, apiserver: 6443, mtu: null });
   t.same(inv.endpoints, [{ name: 'kube-api-vip', address: '198.18.0.100', port: 443, checks: ['apiserver'] }]);
 });
 

@@ -280,3 +280,25 @@ t.test('restrictProcess(): no_new_privs on every thread and not dumpable, read b
     t.ok(got.tasks.length > 1 && got.tasks.every((x) => x === '1'), `every thread has NoNewPrivs 1 (${got.tasks.join(',')})`);
   }
 });
+
+t.test('interfaceMtu and routeMtu', async (t) => {
+  const native = loadNative();
+  const lo = native.interfaceMtu('127.0.0.1');
+  t.ok(lo, 'loopback holds 127.0.0.1');
+  t.equal(lo?.ifname, 'lo');
+  t.ok((lo?.mtu ?? 0) >= 1500, `lo MTU ${lo?.mtu}`);
+  t.equal(native.interfaceMtu('198.18.255.254'), null, 'an address no interface holds');
+  t.equal(native.routeMtu('127.0.0.1'), Math.min(lo?.mtu ?? 0, 65535), 'the route to loopback has lo’s MTU (IP_MTU stops at 65535)');
+  t.equal(native.routeMtu('127.0.0.1', { bindAddress: '127.0.0.1' }), Math.min(lo?.mtu ?? 0, 65535));
+  t.throws(() => native.interfaceMtu('nope'), { name: 'TypeError', message: /^address must be a dotted IPv4 address/ });
+  t.throws(() => native.routeMtu(loose<string>(3)), { name: 'TypeError', message: /^destination must be/ });
+  t.throws(() => native.routeMtu('127.0.0.1', loose({ bindAddress: 'x' })), { name: 'TypeError', message: /bindAddress must be/ });
+  throwsWhere(t, () => native.routeMtu('127.0.0.1', { bindAddress: '198.18.255.254' }), (e) => isNativeError(e) && e.code === 'EADDRNOTAVAIL', 'bind to a foreign address');
+  throwsWhere(t, () => native.interfaceMtu('127.0.0.1', '/nonexistent/netns'), (e) => isNativeError(e) && e.code === 'ENOENT', 'a missing namespace');
+  if (isRoot) {
+    const s = native.open({ kind: 'raw', protocol: 255, hdrincl: true, pmtudisc: 'probe' });
+    t.ok(s.fd > 0, 'a raw socket with IP_PMTUDISC_PROBE');
+    s.close();
+  }
+  t.throws(() => native.open(loose({ kind: 'raw', protocol: 255, pmtudisc: 'sometimes' })), { name: 'TypeError', message: /pmtudisc must be/ });
+});

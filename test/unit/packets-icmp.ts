@@ -46,7 +46,7 @@ t.test('decode a reject of a TCP SYN', async (t) => {
     code: 13,
     checksumOk: true,
     rest: 0,
-    quoted: { src: SRC, dst: DST, protocol: 6, id: 0x4242, ttl: 1, srcPort: 45000, dstPort: 179, tcpSeq: 0x12345678, ipipInner: null },
+    quoted: { src: SRC, dst: DST, protocol: 6, id: 0x4242, ttl: 1, totalLength: 44, srcPort: 45000, dstPort: 179, tcpSeq: 0x12345678, ipipInner: null },
   });
   const short = decodeIcmp(encodeIcmpError({ type: 11, code: 0, quoted: syn.subarray(0, 24) }));
   t.match(short.quoted, { srcPort: 45000, dstPort: 179, tcpSeq: null }, 'only 4 bytes quoted: ports, no sequence');

@@ -41,11 +41,11 @@ t.test('constants and check codes', async (t) => {
   t.equal(Buffer.from('CNTP').readUInt32BE(0), PROBE_MAGIC);
   t.equal(PROBE_VERSION, 2);
   t.equal(PROBE_PAYLOAD_LENGTH, 54);
-  t.same(CHECK_CODES, { bgp: 1, ipip: 2, vxlan: 3, wireguard: 4, typha: 5, etcd: 6, apiserver: 7 });
+  t.same(CHECK_CODES, { bgp: 1, ipip: 2, vxlan: 3, wireguard: 4, typha: 5, etcd: 6, apiserver: 7, mtu: 8 });
   t.same(Object.keys(CHECK_CODES).sort(), [...CHECK_IDS].sort(), 'every check has a code');
   for (const id of CHECK_IDS) t.equal(checkFromCode(CHECK_CODES[id]), id);
   t.equal(checkFromCode(0), null);
-  t.equal(checkFromCode(8), null);
+  t.equal(checkFromCode(9), null);
 });
 
 t.test('session key', async (t) => {
@@ -108,7 +108,7 @@ t.test('decode and verify', async (t) => {
   t.throws(() => decodeProbePayload(mutate(4, 1)), DecodeError, 'version 1 (no flow identity) is refused');
   t.throws(() => decodeProbePayload(mutate(5, 6)), DecodeError, 'family 6');
   t.throws(() => decodeProbePayload(mutate(6, 0)), DecodeError, 'check code 0');
-  t.throws(() => decodeProbePayload(mutate(6, 8)), DecodeError, 'check code 8');
+  t.throws(() => decodeProbePayload(mutate(6, 9)), DecodeError, 'check code 9');
   t.throws(() => decodeProbePayload(mutate(7, 1)), DecodeError, 'transport code 1');
   t.throws(() => decodeProbePayload(mutate(7, 4)), DecodeError, 'IP-in-IP with a port');
 

@@ -35,13 +35,13 @@ t.test('mesh counts for N nodes', async (t) => {
   for (const n of [1, 2, 3, 5, 12]) {
     const allPairs = n * (n - 1);
     const noRoles = planMesh(inventory(n));
-    t.same(noRoles.checks, ['bgp', 'ipip', 'vxlan', 'wireguard'], `n=${n}: role checks skipped without holders`);
-    t.equal(noRoles.flows.length, 4 * allPairs);
-    t.equal(countFlows(inventory(n)), 4 * allPairs);
+    t.same(noRoles.checks, ['bgp', 'ipip', 'vxlan', 'wireguard', 'mtu'], `n=${n}: role checks skipped without holders`);
+    t.equal(noRoles.flows.length, 5 * allPairs);
+    t.equal(countFlows(inventory(n)), 5 * allPairs);
     t.equal(noRoles.notes.filter((x) => /skipped: no node has role/.test(x)).length, 3);
     const everyRole = planMesh(inventory(n, () => ALL_ROLES));
-    t.equal(everyRole.flows.length, 7 * allPairs, `n=${n}: every node holds every role`);
-    t.equal(countFlows(inventory(n, () => ALL_ROLES)), 7 * allPairs);
+    t.equal(everyRole.flows.length, 8 * allPairs, `n=${n}: every node holds every role`);
+    t.equal(countFlows(inventory(n, () => ALL_ROLES)), 8 * allPairs);
     // Node 1 holds typha, nodes 1 and 2 etcd: to-role checks go from every node to each holder but itself.
     const some = inventory(n, (i) => (i === 0 ? ['typha', 'etcd'] : i === 1 ? ['etcd'] : []));
     const p = planMesh(some);
@@ -122,10 +122,10 @@ t.test('pair plans', async (t) => {
     endpoints: [{ name: 'vip', address: '198.18.0.100', port: null, checks: ['apiserver'] }],
   });
   const p = planPair(inv, 'node3', 'node1');
-  t.same(p.checks, ['bgp', 'ipip', 'vxlan', 'wireguard', 'typha']);
+  t.same(p.checks, ['bgp', 'ipip', 'vxlan', 'wireguard', 'typha', 'mtu']);
   t.same(p.flows.map(key), [
     'bgp node1>node3', 'bgp node3>node1', 'ipip node1>node3', 'ipip node3>node1', 'vxlan node1>node3', 'vxlan node3>node1',
-    'wireguard node1>node3', 'wireguard node3>node1', 'typha node1>node3',
+    'wireguard node1>node3', 'wireguard node3>node1', 'typha node1>node3', 'mtu node1>node3', 'mtu node3>node1',
   ], 'both directions, inventory order, role checks only towards holders, no endpoints');
   t.match(p.notes, [/etcd skipped: neither node1 nor node3 has role etcd/, /apiserver skipped: neither/]);
   assertIdx(t, p.flows);
@@ -144,29 +144,29 @@ t.test('pair plans', async (t) => {
 });
 
 t.test('idx limit per destination', async (t) => {
-  // 9363 nodes, 7 checks: 9362 * 7 = 65534 flows into each node — fits.
+  // 8193 nodes, 8 checks: 8192 * 8 = 65536 flows into each node — fits exactly.
   t.equal(MAX_FLOWS_PER_DESTINATION, 65536);
-  const fits = inventory(9363, () => ALL_ROLES);
-  t.equal(countFlows(fits), 9363 * 9362 * 7);
-  const over = inventory(9364, () => ALL_ROLES);
-  t.throws(() => countFlows(over), { code: 'EPLAN', message: /node1 would receive 65541 probes, more than the 65536/ });
+  const fits = inventory(8193, () => ALL_ROLES);
+  t.equal(countFlows(fits), 8193 * 8192 * 8);
+  const over = inventory(8194, () => ALL_ROLES);
+  t.throws(() => countFlows(over), { code: 'EPLAN', message: /node1 would receive 65544 probes, more than the 65536/ });
   t.throws(() => iterateFlows(over), { code: 'EPLAN' }, 'iterateFlows validates at the call');
-  t.equal(countFlows(over, { checks: ['bgp'] }), 9364 * 9363, 'fewer checks fit');
+  t.equal(countFlows(over, { checks: ['bgp'] }), 8194 * 8193, 'fewer checks fit');
 });
 
-t.test('1000 nodes, every role: ~7 million flows in one pass', async (t) => {
+t.test('1000 nodes, every role: ~8 million flows in one pass', async (t) => {
   const inv = inventory(1000, () => ALL_ROLES);
   // How fast this is belongs to bench/coordinator-scale.mjs, not to a timed assertion here.
   const p = planMesh(inv);
-  t.equal(p.flows.length, 7 * 1000 * 999);
+  t.equal(p.flows.length, 8 * 1000 * 999);
   const last = p.flows[p.flows.length - 1]!;
-  t.same(last, { check: 'apiserver', transport: 'tcp', from: 'node1000', to: 'node999', toAddress: '198.18.999.2', port: 6443, idx: 6992 });
+  t.same(last, { check: 'mtu', transport: 'ipip', from: 'node1000', to: 'node999', toAddress: '198.18.999.2', port: null, idx: 7991 });
   // Spot-check idx uniqueness on a few destinations without building per-node arrays of 7M entries.
   for (const dest of ['node1', 'node500', 'node1000']) {
     const seen = new Set<number>();
     for (const f of p.flows) if (f.to === dest) seen.add(f.idx);
-    t.equal(seen.size, 6993, `${dest}: 6993 distinct idx`);
-    t.equal(Math.max(...seen), 6992);
+    t.equal(seen.size, 7992, `${dest}: 7992 distinct idx`);
+    t.equal(Math.max(...seen), 7991);
   }
 });
 

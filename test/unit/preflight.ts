@@ -191,7 +191,7 @@ t.test('result JSON is schema-valid; the schema rejects a bad severity; table sh
   bad.findings[0].severity = 'fatal';
   t.match(validatePreflight(bad).join('\n'), /\/findings\/0\/severity/);
   const table = renderPreflightTable(r);
-  t.match(table, /ERROR +n1 +ip-forward-disabled/);
+  t.match(table, /✗ ERROR +ip-forward-disabled +n1/);
   t.match(table, /unmanaged-devices=interface-name:cali\*/);
   t.match(table, /1 error\(s\), 1 warning\(s\)/);
 });

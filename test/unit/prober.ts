@@ -58,11 +58,13 @@ function icmpError(sent: Buffer, type: number, code: number, from = ROUTER): Buf
   return encodeIPv4({ src: from, dst: ME, protocol: 1, payload: encodeIcmpError({ type, code, quoted: sent.subarray(0, 28) }) });
 }
 
-t.test('open: three sockets bound to the node address, reply sockets filtered and receiving', async (t) => {
+t.test('open: four sockets bound to the node address, reply sockets filtered and receiving', async (t) => {
   const { native, send, replies, icmp } = setup(t);
-  t.equal(native.sockets.length, 3);
+  t.equal(native.sockets.length, 4);
   for (const s of native.sockets) t.equal(s.options.kind === 'raw' && s.options.bindAddress, ME);
   t.ok(send.options.kind === 'raw' && send.options.hdrincl, 'IPPROTO_RAW send socket with IP_HDRINCL');
+  const sized = native.raw(255, 'probe');
+  t.ok(sized.options.kind === 'raw' && sized.options.hdrincl, 'the sized (mtu) probes get their own socket with IP_PMTUDISC_PROBE');
   t.ok(replies.filtersAttached === 1 && replies.started, 'TCP reply socket: filter attached, then started');
   t.ok(icmp.filtersAttached === 1 && icmp.started, 'ICMP socket: filter attached, then started');
 });

@@ -6,6 +6,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
 import { CATALOGUE, FRAMINGS } from '../../src/checks/catalogue.js';
+import { FRAMINGS_OF } from '../../src/checks/framing.js';
 import { BadRequest, packInbound, parseInbound, parseOpenSession, parseProbeRequest, rowToSummary, type InboundFlow, type OpenSessionRequest, type ProbeRequestBody } from '../../src/control/protocol.js';
 import { UserError } from '../../src/errors.js';
 import { CHECK_IDS } from '../../src/types.js';
@@ -49,7 +50,10 @@ const validProbe: fc.Arbitrary<Probe> = fc
   )
   .map((p) => {
     const transport = CATALOGUE[p.check].transport;
-    return { ...p, transport, port: transport === 'ipip' ? null : p.port };
+    const { framing, ...rest } = p;
+    // A framing only where it can carry this transport (FRAMINGS_OF).
+    const carried = framing !== undefined && FRAMINGS_OF[transport].includes(framing) ? { framing } : {};
+    return { ...rest, ...carried, transport, port: transport === 'ipip' ? null : p.port };
   });
 const validProbeRequest: fc.Arbitrary<ProbeRequestBody> = fc
   .record({
@@ -73,7 +77,10 @@ t.test('valid messages come back exactly as sent (through JSON, as on the wire)'
     socketSeen: false,
     observedSource: '198.18.1.2',
     count: 2,
-  });
+    ifaceSize: 0,
+    socketSize: 0,
+  }, 'a row without the sized check\'s two sizes reads them as 0 (none)');
+  t.match(rowToSummary([3, 1, 'eth0', 1, null, 1, '198.18.1.2', 'mtu', 4789, 1450, 1400]), { ifaceSize: 1450, socketSize: 1400 });
   t.ok(new BadRequest('x') instanceof UserError, 'a BadRequest is a UserError (exit 2 if it ever reaches the CLI)');
 });
 

@@ -132,3 +132,31 @@ t.test('random and truncated bytes never throw and are never probes', async () =
     fc.property(fc.integer({ min: 0, max: good.length - 1 }), (n) => classifyProbe(good.subarray(0, n), ctx)?.kind !== 'probe'),
   );
 });
+
+t.test('large mtu probes cut at the snap length are still probes, with their arrived size', async (t) => {
+  const { framePacket } = await import('../../src/checks/framing.js');
+  const { CATALOGUE } = await import('../../src/checks/catalogue.js');
+  const { arrivedSize } = await import('../../src/responder/witness.js');
+  for (const carrier of ['ipip', 'vxlan', 'wireguard'] as const) {
+    const transport = CATALOGUE[carrier].transport === 'udp' ? 'udp' : 'ipip';
+    const port = transport === 'udp' ? 4789 : null;
+    const mtuFlow: ExpectedFlow = { src: SRC, check: 'mtu', transport, port };
+    const sess = new Session(idBytes.toString('hex'), idBytes, key, new Set([DST]), { vxlan: 4789 }, new Map([[5, mtuFlow]]), 60_000, Date.now(), 0);
+    const p = encodeProbePayload({ key, sessionId: idBytes, src: SRC, dst: DST, transport, port, check: 'mtu', idx: 5, attempt: 0, sendTimeMs: 1 });
+    const whole = framePacket({ framing: CATALOGUE[carrier].probe.framing, size: 1400, df: true }, { src: SRC, dst: DST, transport, srcPort: 61000, dstPort: port, id: 0, payload: p });
+    t.equal(whole.length, 1400);
+    const snap = whole.subarray(0, 256);
+    const r = classifyProbe(snap, at(sess));
+    t.equal(r?.kind === 'probe' ? r.sighting.flow.idx : null, 5, `${carrier}: found in the snap`);
+    t.equal(r?.kind === 'probe' ? r.sighting.flow.check : null, 'mtu');
+    t.equal(arrivedSize({ data: snap, origLength: 1400 }), 1400, 'the header’s length when all of it was delivered');
+    t.equal(arrivedSize({ data: snap, origLength: 900 }), 900, 'a header claiming more than arrived counts what arrived');
+    const flow: ProbeFlow = { ...mtuFlow, dst: DST, idx: 5 };
+    sess.witness(flow, 'iface', 'eth0', SRC, 1, 1404);
+    sess.witness(flow, 'iface', 'eth0', SRC, 2, 600);
+    sess.witness(flow, 'socket', null, SRC, 2, 1400);
+    t.equal(sess.witnessed.get(5)?.ifaceSize, 1404, 'the largest size per layer is kept');
+    t.equal(sess.witnessed.get(5)?.socketSize, 1400);
+  }
+  t.equal(arrivedSize({ data: Buffer.alloc(2), origLength: 2 }), 0);
+});

@@ -2,6 +2,7 @@
 // firewall, its sender's, the path to the receiver, between their /24s, …) is a group of the failures it
 // would explain. One builder per statement kind says which failures join its groups and how many flows
 // its place could affect at most (its scope: smaller = more specific). Pure.
+import { CATALOGUE } from '../../checks/catalogue.js';
 import type { FlowResult } from '../../types.js';
 import type { CoverSet } from './cover.js';
 import { slot, STRIDE, type ResultIndex } from './results.js';
@@ -179,6 +180,8 @@ export function wholeNodeGroups(groups: readonly Group[], x: ResultIndex): Group
   if (everyOther < 2) return [];
   for (const g of groups) {
     if ((g.kind !== Kind.Ingress && g.kind !== Kind.Egress) || g.a >= x.nodeCount) continue;
+    // A carried check (mtu) fails with its carrier: it is not a second kind of traffic the node drops.
+    if ((CATALOGUE as Record<string, { carriedBy?: readonly string[] } | undefined>)[x.checks[g.check] ?? '']?.carriedBy) continue;
     const ingress = g.kind === Kind.Ingress;
     const unmeasured = (ingress ? x.unknownTo : x.unknownFrom)[slot(g.a, g.check)]!;
     if (distinctCount(g.members, ingress ? x.fFrom : x.fTo) + unmeasured !== everyOther) continue;

@@ -1,6 +1,7 @@
 // What each kind of diagnosis statement says: a table from statement kind to its sentence, where it
 // places the fault, and the advice, written from the chosen group's flows and their facts. Pure.
 import type { CheckId, DiagnosisStatement, FlowResult } from '../../types.js';
+import { calicoMtuAdvice } from '../../checks/mtu.js';
 import { listNames, plural, portOf, ruleMatch, trafficName } from '../common.js';
 import { Kind, type Group, type Interned } from './candidates.js';
 import { slot, type ResultIndex } from './results.js';
@@ -99,10 +100,22 @@ export const SENTENCES: Readonly<Record<Kind, (s: SentenceInput) => Sentence>> =
         `blocked between the coordinator and ${node}.`,
     };
   },
-  [Kind.Other]: ({ g, interned, first, traffic, flows }) => {
+  [Kind.Other]: ({ g, x, interned, first, traffic, flows }) => {
     const [verdict, cause] = (interned.causes[g.a] ?? '').split('\u0000');
     const label = cause ? cause : 'no cause given';
     const det = first.detail;
+    if (cause === 'mtu-blackhole' || cause === 'mtu-limited') {
+      // Calico's MTU is one setting for the whole cluster: the lowest path MTU measured decides it.
+      const lowest = Math.min(...x.results.flatMap((r) => (typeof r.pathMtu === 'number' ? [r.pathMtu] : [])));
+      const silent = cause === 'mtu-blackhole';
+      return {
+        text: `the path carries less than the host MTU for ${flows}${silent ? ', silently (no ICMP fragmentation-needed)' : ''}`,
+        where: 'path',
+        advice:
+          `Large packets ${silent ? 'vanish without a word' : 'are refused with fragmentation-needed'} on these paths (lowest path MTU measured: ${lowest}); ` +
+          `${Number.isFinite(lowest) ? calicoMtuAdvice(lowest) : 'fix the link'}. ${silent ? 'Also let ICMP type 3 code 4 through the firewalls in between, so path MTU discovery can work.' : ''}`.trim(),
+      };
+    }
     return {
       text: verdict === 'fail' ? `${traffic} fails (${label}) for ${flows}` : `${traffic} could not be judged (${label}) for ${flows}`,
       where: 'unknown',
@@ -139,10 +152,14 @@ export function statement(g: Group, x: ResultIndex, interned: Interned): Diagnos
 
 function wholeNode({ g, x, node, addr, flows }: SentenceInput, inbound: boolean): Sentence {
   const ids = (g.checks ?? []).map((c) => x.checks[c] ?? '?');
-  const rules = (g.checks ?? []).map((c) => {
-    const id = x.checks[c] as CheckId;
-    return ruleMatch(id, portOf(id, x.input.ports));
-  });
+  const rules = [
+    ...new Set(
+      (g.checks ?? []).map((c) => {
+        const id = x.checks[c] as CheckId;
+        return ruleMatch(id, portOf(id, x.input.ports));
+      }),
+    ),
+  ];
   return {
     text: `${node}'s own firewall drops everything Calico needs ${inbound ? 'inbound' : 'outbound'} (${ids.join(', ')}: ${flows})`,
     where: inbound ? 'destination' : 'source',

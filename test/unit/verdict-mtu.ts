@@ -1,0 +1,87 @@
+// The mtu join: pass at the host MTU, mtu-blackhole (silent), mtu-limited (frag-needed hop, the
+// kernel's learnt PMTU, a local EMSGSIZE), and the ordinary verdict when nothing arrives at any size.
+import t from 'tap';
+import { joinMtu, type MtuSearchResult } from '../../src/verdict-mtu.js';
+import type { MtuSourceFacts, PlannedFlow, SourceOutcome, WitnessSummary } from '../../src/types.js';
+
+const flow: PlannedFlow = { check: 'mtu', transport: 'ipip', from: 'node1', to: 'node2', toAddress: '198.18.2.2', port: null, idx: 3 };
+const ctx = { fromAddress: '198.18.1.2', sourceReachable: true, witnessAvailable: true, capture: true };
+const facts = (m: Partial<MtuSourceFacts> = {}): MtuSourceFacts => ({ hostMtu: 1500, kernelPmtu: 1500, kernelPmtuAfter: 1500, sizes: [1500], fragNeeded: null, refusedSize: null, ...m });
+const src = (m: Partial<MtuSourceFacts> = {}, extra: Partial<SourceOutcome> = {}): SourceOutcome => ({
+  idx: 3, toAddress: '198.18.2.2', check: 'mtu', reply: null, replyFrom: null, icmp: null, sendError: null, left: true, leftOn: 'eth0', rttMs: null, attempts: 3, srcPort: null, mtu: facts(m), ...extra,
+});
+const wit = (size: number, socket = size): WitnessSummary => ({ idx: 3, interfaceSeen: size > 0, interfaceName: 'eth0', socketSeen: socket > 0, observedSource: '198.18.1.2', count: 1, ifaceSize: size, socketSize: socket });
+const search = (lo: number | null, r: Partial<MtuSearchResult> = {}): MtuSearchResult => ({ lo, hi: (lo ?? 575) + 1, end: lo === null ? 'nothing-arrives' : 'converged', rounds: 3, fragNeeded: null, refusedSize: null, kernelPmtuAfter: null, ...r });
+
+t.test('the host MTU arrives: pass, pathMtu = hostMtu', async (t) => {
+  const r = joinMtu(flow, src(), wit(1500), ctx, 'ipip');
+  t.equal(r.verdict, 'pass');
+  t.equal(r.cause, null);
+  t.equal(r.pathMtu, 1500);
+  t.equal(r.hostMtu, 1500);
+  t.match(r.detail, /1500-byte DF probes \(IP-in-IP/);
+});
+
+t.test('silent limit: mtu-blackhole in the path, with Calico advice', async (t) => {
+  const r = joinMtu(flow, src(), wit(1404), ctx, 'ipip', search(1404));
+  t.equal(r.cause, 'mtu-blackhole');
+  t.equal(r.where, 'path');
+  t.equal(r.pathMtu, 1404);
+  t.equal(r.hop, null);
+  t.match(r.detail, /no ICMP fragmentation-needed/);
+  t.match(r.detail, /at most 1384 for IP-in-IP, 1354 for VXLAN, 1344 for WireGuard/);
+});
+
+t.test('frag-needed: mtu-limited, hop = its sender and next-hop MTU; the reply is not a reject', async (t) => {
+  const frag = { from: '198.18.1.1', mtu: 1400, size: 1500 };
+  const r = joinMtu(flow, src({ fragNeeded: frag, kernelPmtuAfter: 1400 }, { reply: 'icmp', replyFrom: '198.18.1.1', icmp: { type: 3, code: 4 } }), wit(1400), ctx, 'ipip', search(1400, { fragNeeded: frag, kernelPmtuAfter: 1400 }));
+  t.equal(r.cause, 'mtu-limited');
+  t.equal(r.where, 'path');
+  t.same(r.hop, { address: '198.18.1.1', mtu: 1400 });
+  t.equal(r.rejectedBy, '198.18.1.1');
+  t.match(r.detail, /1380 for IP-in-IP, 1350 for VXLAN, 1340 for WireGuard/);
+  t.match(r.detail, /taught node1's kernel a path MTU of 1400/, 'the learnt PMTU is said, not left silently');
+  t.equal(r.facts?.kernelPmtuLearnt, 1400);
+});
+
+t.test('the kernel already knew: signalled, and said', async (t) => {
+  const r = joinMtu(flow, src({ kernelPmtu: 1400, kernelPmtuAfter: 1400 }), wit(1400), ctx, 'vxlan', search(1400));
+  t.equal(r.cause, 'mtu-limited');
+  t.equal(r.kernelPmtu, 1400);
+  t.match(r.detail, /already knew a path MTU of 1400/);
+  const stale = joinMtu(flow, src({ kernelPmtu: 1400 }), wit(1500), ctx, 'vxlan');
+  t.equal(stale.verdict, 'pass', 'a stale learnt PMTU does not fail a path that carries the host MTU');
+  t.match(stale.detail, /already knew a path MTU of 1400/);
+});
+
+t.test('its own kernel refuses (EMSGSIZE): mtu-limited at the source', async (t) => {
+  const r = joinMtu(flow, src({ refusedSize: 1451 }), wit(1450), ctx, 'ipip', search(1450, { refusedSize: 1451 }));
+  t.equal(r.cause, 'mtu-limited');
+  t.equal(r.where, 'source');
+  t.match(r.detail, /EMSGSIZE/);
+});
+
+t.test('nothing arrives at any size: the ordinary verdict, not an MTU one', async (t) => {
+  const r = joinMtu(flow, src(), undefined, ctx, 'ipip', search(null));
+  t.equal(r.cause, 'path-blocked');
+  t.equal(r.pathMtu, null);
+  const ing = joinMtu(flow, src(), wit(1500, 0), ctx, 'ipip');
+  t.equal(ing.cause, 'ingress-blocked', 'arrived whole but no socket saw it: the destination firewall');
+  const refused = joinMtu(flow, src({}, { sendError: 'EPERM' }), undefined, ctx, 'ipip');
+  t.equal(refused.cause, 'egress-blocked');
+  const down = joinMtu(flow, undefined, undefined, { ...ctx, sourceReachable: false }, 'ipip');
+  t.equal(down.verdict, 'unknown');
+});
+
+t.test('a search stopped at its bound says the interval', async (t) => {
+  const r = joinMtu(flow, src(), wit(1200), ctx, 'ipip', search(1200, { hi: 1300, end: 'bounded' }));
+  t.equal(r.cause, 'mtu-blackhole');
+  t.match(r.detail, /between 1200 and 1299 bytes/);
+  t.equal(r.facts?.pathMtuBelow, 1300);
+});
+
+t.test('no host MTU known: not probed, unknown', async (t) => {
+  const r = joinMtu(flow, src({ hostMtu: null, sizes: [] }), undefined, ctx, 'ipip');
+  t.equal(r.verdict, 'unknown');
+  t.equal(r.cause, 'not-probed');
+});
