@@ -189,7 +189,8 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
   const outcomes = new OutcomeTable(flows.length, (i) => flows.get(i));
   const progress: Progress = { total: flows.length, done: 0, failed: 0 };
   const parallel = o.parallelNodes ?? 64;
-  let interrupted = false;
+  // A signal aborted before the run started is an interrupt too (its 'abort' event has already fired).
+  let interrupted = o.signal?.aborted ?? false;
   const sized = plan.checks.find((c) => CATALOGUE[c].sizing);
   const carried: CarriedShape | null = sized ? carriedShape(sized, plan.checks, plan.ports) : null;
   let mtuSearch: ReadonlyMap<number, MtuSearchResult> = new Map();
@@ -295,7 +296,8 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
         st.witnessErrorKind = st.errorKind;
         return;
       }
-      if (!st.reachable && st.errorKind !== 'stopped-streaming') return;
+      // A stream that ended early or said probing failed came from our responder: its witness log still counts.
+      if (!st.reachable && st.errorKind !== 'stopped-streaming' && st.errorKind !== 'probe-failed') return;
       try {
         const w = await st.client.witness(sessionId, undefined, interrupted ? INTERRUPT_BUDGET_MS : undefined);
         st.capture = w.capture;
