@@ -124,8 +124,7 @@ export class MtuProber {
         }
         await sleep(MTU_SPACING_MS, signal);
       }
-      const left = last + timeouts.timeout(req.to) - nowMs();
-      if (left > 0 && !signal?.aborted) await sleep(left, signal);
+      await waitReplyWindow(last, req.to, timeouts, signal);
     } finally {
       for (const w of used) {
         this.watch.delete(w.key);
@@ -190,8 +189,7 @@ export class MtuProber {
         if (i + 1 < schedule.length) await sleep(Math.min(opts.spacingMs, MTU_SPACING_MS), signal);
       }
       // Frag-needed comes back within a round trip; wait as long as a reply to this peer could take.
-      const left = lastSent + timeouts.timeout(req.to) - nowMs();
-      if (left > 0 && !signal?.aborted) await sleep(left, signal);
+      await waitReplyWindow(lastSent, req.to, timeouts, signal);
     } finally {
       this.watch.delete(wire.key);
       facts.kernelPmtuAfter = this.routeMtu(req.to);
@@ -232,6 +230,17 @@ export async function traceMtu(
   // hop, which the large ones never reached — the limit is on the sender's first link.
   const small = await p.sendTtl(session, req, req.trace.small, [1], wire, release, timeouts, outcome, signal);
   trace.first = small[0]?.from ?? null;
+}
+
+/**
+ * Wait until `peer`'s adaptive timeout after `since` has passed, re-reading it every 100 ms (as the
+ * prober's awaitReply does): samples other probes take meanwhile may shorten it. Read once, a probe sent
+ * before the first TCP sample to its peer waited the initial second in full.
+ */
+async function waitReplyWindow(since: number, peer: string, timeouts: PeerTimeouts, signal?: AbortSignal): Promise<void> {
+  for (let left = since + timeouts.timeout(peer) - nowMs(); left > 0 && !signal?.aborted; left = since + timeouts.timeout(peer) - nowMs()) {
+    await sleep(Math.min(left, 100), signal);
+  }
 }
 
 /** Wait `ms`, or less when `signal` aborts (at once when it already has). */
