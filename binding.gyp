@@ -9,6 +9,7 @@
         "native/errors.cc",
         "native/filter.cc",
         "native/mtu.cc",
+        "native/netlink.cc",
         "native/netns.cc",
         "native/open.cc",
         "native/privileges.cc",

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every benchmark in sequence (each in its own process, bounded in time) and prints one summary
 // table: each figure side by side with its alternative and target.
-//   node bench/run.mjs [name ...]      names: witness-cost receive-rate pair mesh coordinator-scale cli-scale explain hardening facts-memory mtu
+//   node bench/run.mjs [name ...]      names: witness-cost receive-rate pair mesh coordinator-scale cli-scale explain hardening facts-memory mtu verdict-truth
 // The lab benchmarks need root; without it they are skipped (coordinator-scale still runs).
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ const ALL = [
   { name: 'hardening', root: true, limitMs: 900_000 },
   { name: 'facts-memory', root: false, limitMs: 180_000 },
   { name: 'mtu', root: true, limitMs: 900_000 },
+  { name: 'verdict-truth', root: true, limitMs: 900_000 },
 ];
 const wanted = process.argv.slice(2);
 const benches = wanted.length ? ALL.filter((b) => wanted.includes(b.name)) : ALL;

@@ -1,6 +1,6 @@
 // calico_nettest: the native half of the witnesses. Exports open(options), ifIndex(name),
-// restrictProcess(options), interfaceMtu(address, netns?) and routeMtu(destination, options?).
-// See: raw(7), packet(7), socket(7), ip(7), if_nametoindex(3), prctl(2).
+// restrictProcess(options), interfaceMtu(address, netns?), routeMtu(destination, options?) and
+// netlinkTransact(protocol, request). See: netlink(7), raw(7), packet(7), socket(7), ip(7), if_nametoindex(3), prctl(2).
 #include <arpa/inet.h>
 #include <napi.h>
 #include <net/if.h>
@@ -11,6 +11,7 @@
 
 #include "errors.h"
 #include "mtu.h"
+#include "netlink.h"
 #include "open.h"
 #include "privileges.h"
 #include "socket.h"
@@ -248,6 +249,31 @@ Napi::Value RouteMtuJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, mtu);
 }
 
+// netlinkTransact(protocol, request: Buffer, timeoutMs?): Buffer — every reply, up to the DONE or ERROR.
+Napi::Value NetlinkTransactJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char usage[] = "Usage: netlinkTransact(protocol: 0..31, request: Buffer (>= 16 bytes), timeoutMs?: 1..60000)";
+  double protocol = 0;
+  double timeout = 2000;
+  if (!IntegerIn(info[0], 0, 31, &protocol) || !info[1].IsBuffer() ||
+      (!info[2].IsUndefined() && !IntegerIn(info[2], 1, 60000, &timeout))) {
+    ThrowUsage(env, usage);
+    return env.Undefined();
+  }
+  auto request = info[1].As<Napi::Buffer<uint8_t>>();
+  if (request.Length() < 16) {
+    ThrowUsage(env, usage);
+    return env.Undefined();
+  }
+  std::string out;
+  SysError error = NetlinkTransact(static_cast<int>(protocol), request.Data(), request.Length(), static_cast<int>(timeout), &out);
+  if (!error.ok()) {
+    ThrowSysError(env, error);
+    return env.Undefined();
+  }
+  return Napi::Buffer<char>::Copy(env, out.data(), out.size());
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   data->socket_ctor = Napi::Persistent(NetSocket::DefineClass(env));
@@ -257,6 +283,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("restrictProcess", Napi::Function::New(env, RestrictProcessJs, "restrictProcess"));
   exports.Set("interfaceMtu", Napi::Function::New(env, InterfaceMtuJs, "interfaceMtu"));
   exports.Set("routeMtu", Napi::Function::New(env, RouteMtuJs, "routeMtu"));
+  exports.Set("netlinkTransact", Napi::Function::New(env, NetlinkTransactJs, "netlinkTransact"));
   return exports;
 }
 

@@ -104,6 +104,13 @@ export interface NativeBinding {
    * the smaller path MTU the kernel learnt from an ICMP "fragmentation needed" for that destination.
    */
   routeMtu(destination: string, options?: { bindAddress?: string; netns?: string }): number;
+  /**
+   * One netlink request (complete nlmsghdr messages) on a fresh socket of `protocol` (netlink(7);
+   * NETLINK_NETFILTER = 12) and every reply up to the NLMSG_DONE or NLMSG_ERROR, concatenated; throws a
+   * NativeError when the socket fails or the kernel is silent for `timeoutMs` (default 2000). Optional:
+   * an addon built before it, or a fake binding, leaves it out.
+   */
+  netlinkTransact?(protocol: number, request: Buffer, timeoutMs?: number): Buffer;
 }
 
 /** What restrictProcess() achieved (prctl(2) PR_GET_NO_NEW_PRIVS / PR_GET_DUMPABLE). */

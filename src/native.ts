@@ -40,6 +40,7 @@ interface Addon {
   restrictProcess(options?: { dumpable?: boolean }): ProcessRestrictions;
   interfaceMtu(address: string, netns?: string): { ifname: string; mtu: number } | null;
   routeMtu(destination: string, options?: { bindAddress?: string; netns?: string }): number;
+  netlinkTransact?(protocol: number, request: Buffer, timeoutMs?: number): Buffer;
 }
 
 /** The package root: src/native.ts and dist/native.js both sit one level below it. */
@@ -111,6 +112,7 @@ function wrap(addon: Addon): NativeBinding {
     restrictProcess: (options?: { dumpable?: boolean }): ProcessRestrictions => addon.restrictProcess(options),
     interfaceMtu: (address, netns) => addon.interfaceMtu(address, netns),
     routeMtu: (destination, options) => addon.routeMtu(destination, options),
+    ...(addon.netlinkTransact ? { netlinkTransact: addon.netlinkTransact.bind(addon) } : {}),
   };
 }
 

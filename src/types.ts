@@ -26,6 +26,11 @@ export type Cause =
   | 'not-probed'
   /** No reply, but the sender's reply socket failed to receive meanwhile: a reply may have been lost there. */
   | 'receive-error'
+  // Added (DESIGN §2a, issue 11): no rule did it.
+  | 'rp-filter'
+  | 'misrouted'
+  | 'lossy'
+  | 'host-unreachable'
   /** Added: a responder on the flow lost or shed packets under load (a flood?), so a missing witness proves nothing. */
   | 'overloaded'
   | 'mtu-blackhole'
@@ -86,6 +91,35 @@ export interface Facts {
   error?: string;
   /** --explain: the host rule that took the verdict (also the result's `rule`). */
   rule?: RuleFact;
+  /** Added (issue 11): tries of this flow that got nothing back / did not arrive. */
+  lost?: number;
+  /** Lost and all tries of the flows on this flow's path that got through at least once (present when some were lost), and the --max-loss in force. */
+  pathLost?: number;
+  pathTries?: number;
+  maxLoss?: number;
+  /** ms until an ICMP host unreachable came (a neighbour failure takes seconds; a REJECT answers at once). */
+  replyMs?: number;
+  /** The sender's route to the peer (kernel lookup), and the interface holding its own address. */
+  routeDev?: string;
+  routeVia?: string;
+  homeIf?: string;
+  /** State of the sender's neighbour entry for the next hop (FAILED / INCOMPLETE: nobody answered ARP). */
+  neighbour?: string;
+  /** The receiver's kernel on the reverse path: the lookup's error, rp_filter in force on the arrival interface,
+   *  its own route back (interface), and the TcpExtIPReversePathFilter drops counted during the session. */
+  rpSource?: string;
+  rpLookup?: string;
+  rpFilter?: number;
+  routeBack?: string;
+  routeBackVia?: string;
+  rpFilterDrops?: number;
+  /** The receiver had an IP-in-IP conntrack entry with the sender before the session: a fresh flow could not be tested. */
+  conntrackPreexisting?: boolean;
+  /** A TCP reset in the destination's name that the destination never saw. */
+  forgedReset?: boolean;
+  /** The kernel's drop reason for the flow's probes (skb drop reason name), or why it could not be read. */
+  dropReason?: string;
+  dropReasonUnavailable?: string;
   /** Probe-shaped packets with a wrong proof (forged, re-sent elsewhere, re-wrapped) the destination saw during the run. */
   forged?: number;
   /** Packets the flow's responders (the source's capture, the destination's witness) shed or lost under load during the run. */
@@ -142,6 +176,14 @@ export interface SourceOutcome {
   /** Added: a reply socket (TCP replies, ICMP errors) failed to receive while this probe waited, by errno
    *  name (e.g. 'ENOBUFS': replies overflowed it). "Nothing came back" is then no evidence of a drop. */
   receiveError?: string;
+  /** TCP: tries before the one that was answered (unanswered tries). Datagrams: see the witness count. */
+  lost?: number;
+  /** The kernel's route to the peer (looked up only for flows that got no answer). */
+  route?: { dev: string; via: string | null } | null;
+  /** Interface that carries the node's own address (the one probes should leave by). */
+  homeIf?: string | null;
+  /** State of the neighbour entry of the route's next hop (FAILED / INCOMPLETE: nobody answered ARP). */
+  neigh?: string | null;
   /** mtu check only: what the sender measured and knew (see MtuSourceFacts). */
   mtu?: MtuSourceFacts;
 }
@@ -255,6 +297,11 @@ export interface FlowResult {
   hop?: Hop | null;
   /** mtu check: the path MTU the sender's kernel had already learnt for the peer before the test (IP_MTU). */
   kernelPmtu?: number | null;
+  /** Added: the kernel's drop reason (skb:kfree_skb), null when it could not be read. Kept apart from any firewall rule. */
+  dropReason?: string | null;
+  /** Added: tries sent and how many of them got nothing back / did not arrive (where known). */
+  tries?: number;
+  lost?: number;
 }
 
 export interface ReportNode {

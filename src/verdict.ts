@@ -2,6 +2,10 @@
 // classify() is the DESIGN table, one branch per row, and returns data; describe() writes the human sentence
 // from those facts alone. Pure: data in, data out. Every row is a test in test/unit/verdict.ts.
 import { CATALOGUE } from './checks/catalogue.js';
+import type { DestKernelFacts } from './kernel/facts.js';
+import { isRpFilterRefusal, neighbourFailed } from './kernel/ip.js';
+import { rpFilterName } from './kernel/rpfilter.js';
+import { DEFAULT_MAX_LOSS, FIREWALL_CAUSES, flowLoss, type PathLoss } from './verdict-facts.js';
 import type { Cause, Facts, FlowResult, NodeErrorKind, PlannedFlow, SourceOutcome, Verdict, Where, WitnessSummary } from './types.js';
 
 export type { Facts, Where } from './types.js';
@@ -26,6 +30,14 @@ export interface JoinContext {
   witnessError?: string | NodeProblem;
   /** The destination could capture on its interfaces (a packet socket was open). */
   capture: boolean;
+  /** Added (issue 11): what the destination's kernel said (reverse path, conntrack); absent from old responders. */
+  destKernel?: DestKernelFacts;
+  /** Tries and lost tries of the flows of this flow's path (source -> destination) that got through at least once. */
+  pathLoss?: PathLoss;
+  /** A pass whose path lost more than this share of its tries is `lossy` (default DEFAULT_MAX_LOSS). */
+  maxLoss?: number;
+  /** The kernel's drop reason for this flow's probes (a name from the event's format), or why it could not be read. */
+  dropReason?: { reason: string } | { unavailable: string };
   /** Packets the source's capture and the destination's witness shed or lost under load during the run. */
   sourceShed?: number;
   destinationShed?: number;
@@ -84,6 +96,13 @@ function gather(flow: PlannedFlow, ev: Evidence): Facts {
     if (src.leftOn) f.leftOn = src.leftOn;
     // The reply socket failed while this flow waited: a silence then proves nothing.
     if (src.receiveError && !src.reply) f.receiveError = src.receiveError;
+    // The sender's kernel on an unanswered flow: its route to the peer and the next hop's neighbour state.
+    if (src.route) {
+      f.routeDev = src.route.dev;
+      if (src.route.via) f.routeVia = src.route.via;
+    }
+    if (src.homeIf) f.homeIf = src.homeIf;
+    if (src.neigh) f.neighbour = src.neigh;
   }
   // With nothing sent, an empty witness log says nothing.
   if (src && ev.sourceReachable && !flow.sourceOnly && ev.witnessAvailable) {
@@ -96,6 +115,25 @@ function gather(flow: PlannedFlow, ev: Evidence): Facts {
       f.observedSource = wit.observedSource;
       f.sentFrom = ev.fromAddress;
     }
+    // Arrived but reached no socket: what the destination's kernel says of its way back to the sender.
+    const rp = wit?.interfaceSeen && !wit.socketSeen && wit.interfaceName ? ev.destKernel?.reversePath.find((x) => x.source === (wit.observedSource ?? ev.fromAddress) && x.iif === wit.interfaceName) : undefined;
+    if (rp) {
+      f.rpSource = rp.source;
+      f.rpLookup = rp.lookupError ?? 'ok';
+      if (rp.rpFilter !== null) f.rpFilter = rp.rpFilter;
+      if (rp.backDev) f.routeBack = rp.backDev;
+      if (rp.backVia) f.routeBackVia = rp.backVia;
+      if (ev.destKernel?.rpFilterDrops != null) f.rpFilterDrops = ev.destKernel.rpFilterDrops;
+    }
+    if (flow.transport === 'ipip' && ev.destKernel?.conntrack.preexisting.includes(ev.fromAddress)) f.conntrackPreexisting = true;
+  }
+  // Loss (issue 11): this flow's lost tries, and its path's share when other tries on it were lost.
+  const loss = ev.witnessAvailable || flow.transport === 'tcp' ? flowLoss(flow, src, wit) : null;
+  if (loss) f.lost = loss.lost;
+  if (ev.pathLoss && ev.pathLoss.tries > 0 && ev.pathLoss.lost > 0) {
+    f.pathLost = ev.pathLoss.lost;
+    f.pathTries = ev.pathLoss.tries;
+    f.maxLoss = ev.maxLoss ?? DEFAULT_MAX_LOSS;
   }
   const shed = (ev.sourceShed ?? 0) + (flow.sourceOnly ? 0 : (ev.destinationShed ?? 0));
   if (shed > 0) f.shed = shed;
@@ -134,20 +172,51 @@ export function classify(flow: PlannedFlow, ev: Evidence): Classified {
 function classifyRows(flow: PlannedFlow, ev: Evidence): Classified {
   const facts = gather(flow, ev);
   const { src } = ev;
-  const out = (verdict: Verdict, cause: Cause | null, where: Where | null, rejectedBy: string | null = null): Classified => ({ verdict, cause, where, rejectedBy, facts });
+  const out = (verdict: Verdict, cause: Cause | null, where: Where | null, rejectedBy: string | null = null): Classified => {
+    // Row (loss is not a firewall): a pass whose path lost more than --max-loss of its tries, this flow's among them.
+    if (verdict === 'pass' && (facts.lost ?? 0) > 0 && facts.pathLost !== undefined && facts.pathLost / facts.pathTries! > facts.maxLoss!) return fail('lossy', 'path', rejectedBy);
+    return verdict === 'fail' ? fail(cause, where, rejectedBy) : { verdict, cause, where, rejectedBy, facts };
+  };
+  // A failure carries the kernel's drop reason, or why it could not be read (passes carry neither: their facts stay alike).
+  const fail = (cause: Cause | null, where: Where | null, rejectedBy: string | null): Classified => {
+    if (ev.dropReason && 'reason' in ev.dropReason) facts.dropReason = ev.dropReason.reason;
+    else if (ev.dropReason) facts.dropReasonUnavailable = ev.dropReason.unavailable;
+    return { verdict: 'fail', cause, where, rejectedBy, facts };
+  };
 
   // Row: the source's responder could not be asked to send the probe.
   if (!ev.sourceReachable || !src) {
     unreachable(facts, flow.from, problem(ev.sourceError));
     return out('unknown', 'responder-unreachable', null);
   }
-  // Row: send refused (EPERM) -> the source's own OUTPUT chain; any other send error is a route problem.
+  // Row: send refused (EPERM) -> the source's own OUTPUT chain; EHOSTUNREACH -> nobody answers for the
+  // address; any other send error is a route problem (the sender's own route, when it leaves by another interface).
   if (src.sendError) {
     if (src.sendError === 'EPERM' || src.sendError === 'EACCES') return out('fail', 'egress-blocked', 'source');
+    if (src.sendError === 'EHOSTUNREACH') return out('fail', 'host-unreachable', 'path');
+    if (misroutedVia(facts)) return out('fail', 'misrouted', 'source');
     return out('fail', 'no-route', 'source');
   }
-  // Row: never left. A reply proves the probe left, whatever the capture saw (the reply can beat its callback).
-  if (src.left === false && !src.reply) return out('fail', 'egress-blocked', 'source');
+  const wit = ev.witnessAvailable && !flow.sourceOnly ? ev.wit : undefined;
+  // Row: nobody answers for the address: ICMP host unreachable (the sender's kernel or a router, when ARP
+  // gave up), or no answer while the sender's neighbour entry for the next hop is FAILED / INCOMPLETE.
+  if (src.reply === 'icmp' && src.icmp?.type === 3 && src.icmp.code === 1 && !wit?.socketSeen) {
+    facts.sentFrom = ev.fromAddress;
+    if (src.rttMs !== null) facts.replyMs = Math.round(src.rttMs);
+    return out('fail', 'host-unreachable', 'path', src.replyFrom);
+  }
+  if (!src.reply && neighbourFailed(src.neigh) && !wit?.interfaceSeen) return out('fail', 'host-unreachable', 'path');
+  // Row: it arrived, reached no socket, and the receiver's own reverse-path check refuses it: its kernel's
+  // lookup fails (EXDEV, "invalid cross-device link"), or rp_filter is strict and the route back leaves by another interface.
+  if (wit?.interfaceSeen && !wit.socketSeen && facts.rpLookup !== undefined) {
+    const refused = isRpFilterRefusal(facts.rpLookup) || (facts.rpFilter === 1 && facts.routeBack !== undefined && facts.routeBack !== wit.interfaceName);
+    if (refused) return out('fail', 'rp-filter', 'destination');
+  }
+  // Row: unanswered, and the sender's own route leaves by another interface than the one holding its address.
+  if (!src.reply && !(flow.transport !== 'tcp' && wit?.socketSeen) && misroutedVia(facts)) return out('fail', 'misrouted', 'source');
+  // Row: never left. A reply, or the destination's socket, proves the probe left, whatever the capture saw
+  // (the reply can beat its callback).
+  if (src.left === false && !src.reply && !wit?.socketSeen) return out('fail', 'egress-blocked', 'source');
   // Row: a SYN-ACK names the destination: the round trip works.
   if (src.reply === 'synack') return out('pass', null, null);
 
@@ -163,10 +232,20 @@ function classifyRows(flow: PlannedFlow, ev: Evidence): Classified {
     return out('fail', 'blocked', null);
   }
 
-  // Row: the destination's witness log could not be fetched.
+  // Row: the destination's witness log could not be fetched: judged from the source side as far as it can be
+  // (facts.responder names the destination either way).
   if (!ev.witnessAvailable) {
     unreachable(facts, flow.to, problem(ev.witnessError));
-    return out('unknown', 'responder-unreachable', null, src.reply ? src.replyFrom : null);
+    if (src.reply === 'rst') return out('pass', null, null, src.replyFrom);
+    if (src.reply === 'icmp') {
+      // Port / protocol unreachable from the destination itself is its kernel's "nobody home" (no socket, no handler).
+      const closed = src.replyFrom === flow.toAddress && src.icmp?.type === 3 && (src.icmp.code === 2 || src.icmp.code === 3);
+      if (closed) return out('pass', null, null, src.replyFrom);
+      return out('fail', 'rejected', src.replyFrom && src.replyFrom !== flow.toAddress ? 'path' : null, src.replyFrom);
+    }
+    // TCP always gets an answer from a reachable host (a SYN-ACK, a reset): silence is a drop somewhere.
+    if (flow.transport === 'tcp' && src.attempts > 0 && !facts.receiveError) return out('fail', 'blocked', null);
+    return out('unknown', 'responder-unreachable', null);
   }
 
   const interfaceSeen = facts.interfaceSeen === true;
@@ -176,6 +255,8 @@ function classifyRows(flow: PlannedFlow, ev: Evidence): Classified {
   if (src.reply === 'rst' || src.reply === 'icmp') {
     if (socketSeen) return out('pass', null, null);
     const by = src.replyFrom ?? flow.toAddress;
+    // A reset in the destination's name that the destination never saw: forged by something in the path.
+    if (src.reply === 'rst' && ev.capture && !interfaceSeen && by === flow.toAddress) facts.forgedReset = true;
     const where: Where | null = ev.capture ? (interfaceSeen ? 'destination' : 'path') : by !== flow.toAddress ? 'path' : null;
     return out('fail', 'rejected', where, by);
   }
@@ -194,8 +275,34 @@ function classifyRows(flow: PlannedFlow, ev: Evidence): Classified {
   return out('fail', 'path-blocked', 'path');
 }
 
+/** The interface the sender's probe left by (seen, else its route) when that is not the one holding its address. */
+function misroutedVia(f: Facts): string | null {
+  if (!f.homeIf) return null;
+  const dev = f.leftOn && f.leftOn !== '?' ? f.leftOn : f.routeDev;
+  return dev && dev !== f.homeIf ? dev : null;
+}
+
+const pct = (x: number) => `${Math.round(x * 100)}%`;
+
+/** The sentence's notes that facts add to any cause: the loss seen on the path, and a stateful firewall's old entry. */
+function notes(flow: PlannedFlow, c: Classified): string {
+  const f = c.facts;
+  let s = '';
+  const path = f.pathLost !== undefined && f.pathTries ? ` (the path ${flow.from}→${flow.to}: ${pct(f.pathLost / f.pathTries)} of ${f.pathTries} tries lost, --max-loss ${pct(f.maxLoss ?? DEFAULT_MAX_LOSS)})` : '';
+  if (c.verdict === 'pass' && (f.lost ?? 0) > 0) s += ` ${f.lost} of ${f.tries ?? '?'} tries were lost${path}.`;
+  else if (c.cause && FIREWALL_CAUSES.has(c.cause) && path) s += ` Other flows on this path got through${path}; this one got nothing through in ${f.tries ?? '?'} tries, which loss alone makes very unlikely.`;
+  if (f.conntrackPreexisting) {
+    s += ` ${flow.to} already had a conntrack entry for IP-in-IP with ${flow.from} before the test (real tunnel traffic?), so a fresh flow could not be tested: a stateful firewall would let this in as part of it.`;
+  }
+  return s;
+}
+
 /** The human sentence of a classified flow (the report's `detail`), written from the flow and the facts alone. */
 export function describe(flow: PlannedFlow, c: Classified): string {
+  return sentence(flow, c) + notes(flow, c);
+}
+
+function sentence(flow: PlannedFlow, c: Classified): string {
   const def = CATALOGUE[flow.check];
   const f = c.facts;
   const { from, to } = flow;
@@ -211,6 +318,11 @@ export function describe(flow: PlannedFlow, c: Classified): string {
   switch (c.cause) {
     case null:
       if (f.reply === 'synack') return `handshake answered (SYN-ACK).${natNote}`;
+      if (f.responder === to) {
+        const why = `${to}'s responder could not be asked what it saw, so only ${from}'s side judges: a REJECT rule cannot be told from a closed port`;
+        if (f.reply === 'rst') return `reset by ${c.rejectedBy ?? flow.toAddress}: reachable, no listener (${why}).`;
+        return `${to}'s kernel answered with ${icmpName(f.icmp)}: reachable, nothing handles it there now (${why}).`;
+      }
       if (flow.sourceOnly) return `reset by ${f.replyFrom ?? flow.toAddress}: reachable, no listener (no responder at this endpoint to tell a REJECT rule from a closed port).`;
       if (f.reply === 'rst' || f.reply === 'icmp') {
         const answer = f.reply === 'rst' ? 'a TCP reset' : icmpName(f.icmp);
@@ -244,6 +356,10 @@ export function describe(flow: PlannedFlow, c: Classified): string {
 
     case 'rejected': {
       if (flow.sourceOnly) return `rejected by ${f.replyFrom ?? flow.toAddress} with ${icmpName(f.icmp)}.`;
+      if (f.responder === to) return `rejected by ${c.rejectedBy ?? flow.toAddress} with ${icmpName(f.icmp)} (${to}'s responder could not be asked what it saw, so only ${from}'s side judges).`;
+      if (f.forgedReset) {
+        return `rejected in the path: a TCP reset came back in ${to}'s name (${flow.toAddress}), but ${to} never saw the probe arrive — something between ${from} and ${to} answered for it (a router or firewall with REJECT --reject-with tcp-reset); ${to}'s own firewall is not involved.`;
+      }
       const by = c.rejectedBy ?? flow.toAddress;
       const answer = f.reply === 'rst' ? 'a TCP reset' : icmpName(f.icmp);
       const place = !f.capture
@@ -261,6 +377,9 @@ export function describe(flow: PlannedFlow, c: Classified): string {
       return `arrived at ${to}${arrivedOn} and reached a socket, but no answer came back after ${tries} tries — ${to}'s OUTPUT chain or the return path drops ${traffic()} replies (match ${def.replyRuleHint(flow.port)}).`;
 
     case 'blocked':
+      if (f.responder === to) {
+        return `no answer from ${to} (${flow.toAddress}) after ${tries} tries — not even a reset; ${to}'s responder could not be asked what it saw, so the path and ${to}'s own firewall cannot be told apart. Start the responder on ${to} to tell which.`;
+      }
       if (flow.sourceOnly) {
         return `no answer from ${to} (${flow.toAddress}) after ${tries} tries; it left ${from}${f.leftOn ? ` on ${f.leftOn}` : ''}, and with no responder at the endpoint the tool cannot tell the path from ${to}'s own firewall — check both for ${traffic()}.`;
       }
@@ -277,6 +396,38 @@ export function describe(flow: PlannedFlow, c: Classified): string {
     case 'receive-error': {
       const seen = flow.sourceOnly ? `no answer from ${to} (${flow.toAddress})` : `arrived at ${to}${arrivedOn} and reached a socket, but no answer came back`;
       return `${seen}; but ${from}'s reply socket failed to receive (${f.receiveError}) while it waited, so an answer may have been lost on ${from} itself — run again (if it is ENOBUFS, lower --concurrency)`;
+    }
+
+    case 'host-unreachable': {
+      const hop = f.routeVia ?? flow.toAddress;
+      let how: string;
+      if (f.reply === 'icmp') {
+        const quick = f.replyMs !== undefined && f.replyMs < 500 ? ` at once (${f.replyMs} ms) — a neighbour failure takes seconds, so this may also be a REJECT --reject-with icmp-host-unreachable rule` : '';
+        how = `${f.replyFrom === f.sentFrom ? `${from}'s own kernel` : c.rejectedBy ?? 'a router'} answered with ICMP host unreachable${quick}`;
+      } else if (f.sendError === 'EHOSTUNREACH') how = 'sending failed with EHOSTUNREACH';
+      else how = `${from}'s neighbour entry for ${hop}${f.routeDev ? ` on ${f.routeDev}` : ''} is ${f.neighbour ?? '?'}: nobody answered ARP`;
+      return `nobody answers for ${flow.toAddress}: ${how} — no firewall involved; check that ${to} is up at that address on that subnet (ip neigh show ${hop}).`;
+    }
+
+    case 'rp-filter': {
+      const source = f.rpSource ?? f.observedSource ?? '?';
+      const iif = f.arrivedOn ?? '?';
+      const back = f.routeBack ? `its route back to ${source} is via ${f.routeBack}${f.routeBackVia ? ` (${f.routeBackVia})` : ''}, not ${iif} where they arrive` : `its reverse-path lookup for ${source} on ${iif} fails (${f.rpLookup})`;
+      const drops = f.rpFilterDrops ? ` (TcpExtIPReversePathFilter counted ${f.rpFilterDrops} drops during the test)` : '';
+      const rp = f.rpFilter ?? null;
+      return `${to}'s kernel drops them: ${back}, and rp_filter=${rp ?? '?'} (${rpFilterName(rp)}) on ${iif}${drops} — no firewall rule involved; fix ${to}'s route to ${from} (ip route get ${source} on ${to}) or set rp_filter=2 (loose) on ${iif}.`;
+    }
+
+    case 'misrouted': {
+      const dev = misroutedVia(f) ?? '?';
+      const via = f.routeVia ? ` (${f.routeVia})` : '';
+      return `${from} sends to ${to} via ${dev}${via}, not ${f.homeIf} (where its own address is)${f.left === false ? ', and nothing of it left' : ''} — no firewall involved; check ${from}'s routes (ip route get ${flow.toAddress}).`;
+    }
+
+    case 'lossy': {
+      const got = (f.tries ?? 0) - (f.lost ?? 0);
+      const ratio = f.pathTries ? f.pathLost! / f.pathTries : 0;
+      return `${got} of ${f.tries ?? '?'} tries got through; the path ${from}→${to} lost ${f.pathLost} of ${f.pathTries} tries (${pct(ratio)}, above --max-loss ${pct(f.maxLoss ?? DEFAULT_MAX_LOSS)}) — loss, not a firewall: check the links and devices between them.`;
     }
 
     case 'overloaded':
@@ -307,6 +458,13 @@ export function toResult(flow: PlannedFlow, src: SourceOutcome | undefined, wit:
   };
   if (flow.sourceOnly) r.sourceOnly = true;
   if (c.facts.receiveError) r.receiveError = c.facts.receiveError;
+  if (c.facts.lost !== undefined) {
+    r.tries = c.facts.tries ?? r.attempts;
+    r.lost = c.facts.lost;
+  }
+  // The kernel's reason, kept apart from any rule; null: a failure whose reason could not be read.
+  if (c.facts.dropReason !== undefined) r.dropReason = c.facts.dropReason;
+  else if (c.verdict === 'fail') r.dropReason = null;
   return r;
 }
 

@@ -1,7 +1,7 @@
 // Probe framing (the catalogue's `probe.framing`): how a probe payload is wrapped into a packet, padded to a
 // size with the DF bit as its shape says, and how a witness finds the payload again. Pure.
 import { encodeIPv4 } from '../packets/ipv4.js';
-import { findProbeInIpip, buildIpipInner } from '../packets/ipip.js';
+import { findProbeInIpip, buildIpipInner, checksumNeutral } from '../packets/ipip.js';
 import { PROBE_PAYLOAD_LENGTH, padProbe } from '../packets/probe.js';
 import { encodeUdp } from '../packets/udp.js';
 import { buildVxlanProbe, findProbeInVxlan } from '../packets/vxlan.js';
@@ -27,7 +27,9 @@ export interface DatagramFields {
 function build(framing: Framing, f: DatagramFields, payload: Uint8Array, df: boolean): Buffer {
   if (f.transport === 'ipip') {
     if (framing !== 'ipip') throw new TypeError(`an IP-in-IP probe cannot be framed '${framing}'`);
-    return encodeIPv4({ src: f.src, dst: f.dst, protocol: 4, id: f.id, ttl: f.ttl, dontFragment: df, payload: buildIpipInner({ innerSrc: f.src, innerDst: f.dst, payload }) });
+    // Checksum-neutral, so a REJECT of IP-in-IP answers with ICMP instead of silence (see checksumNeutral).
+    const inner = checksumNeutral(buildIpipInner({ innerSrc: f.src, innerDst: f.dst, payload }));
+    return encodeIPv4({ src: f.src, dst: f.dst, protocol: 4, id: f.id, ttl: f.ttl, dontFragment: df, payload: inner });
   }
   let body: Uint8Array;
   if (framing === 'bare') body = payload;

@@ -33,6 +33,8 @@ export interface MtuProbeRequest {
   to: string;
   port: number | null;
   sizes?: number[];
+  /** Called once every probe has been sent (IP-in-IP probes are ordered by it: src/responder/probe-order.ts). */
+  onSent?: () => void;
 }
 
 const HOST_MTU_CACHE_MS = 5000;
@@ -188,6 +190,7 @@ export class MtuProber {
         }
         if (i + 1 < schedule.length) await sleep(Math.min(opts.spacingMs, MTU_SPACING_MS), signal);
       }
+      req.onSent?.();
       // Frag-needed comes back within a round trip; wait as long as a reply to this peer could take.
       await waitReplyWindow(lastSent, req.to, timeouts, signal);
     } finally {

@@ -2,13 +2,13 @@
 // records what came back (SYN-ACK, reset, ICMP error, a refused send). Probes are built in user space and
 // sent on one IPPROTO_RAW socket; replies arrive on a raw TCP and a raw ICMP socket behind kernel filters.
 // TCP probes are half-open SYNs whose sequence number carries the probe's HMAC tag (DESIGN §3).
-import pRetry, { AbortError } from 'p-retry';
+import { networkInterfaces } from 'node:os';
 import type { NativeBinding, NativeError, NativeSocket, ReceivedPacket } from '../native-types.js';
 import { isNativeError } from '../native.js';
 import { decodeIPv4, encodeIPv4 } from '../packets/ipv4.js';
 import { decodeTcp } from '../packets/tcp.js';
 import { decodeIcmp } from '../packets/icmp.js';
-import { encodeProbePayload, encodeProbeSyn, PROBE_TCP_SPORT_HI, PROBE_TCP_SPORT_LO, tcpProbeTag } from '../packets/probe.js';
+import { encodeProbePayload, encodeProbeSyn, PROBE_TCP_SPORT_HI, PROBE_TCP_SPORT_LO, tcpProbeTag, type TcpProbeTag } from '../packets/probe.js';
 import { icmpErrorQuotingProbe, tcpRepliesToPortRange } from '../packets/bpf.js';
 import { DecodeError } from '../packets/errors.js';
 import type { CheckId, SourceOutcome, Transport } from '../types.js';
@@ -17,6 +17,7 @@ import { CATALOGUE, probeShape, type Framing, type ProbeShape } from './catalogu
 import { FRAMINGS_OF, framePacket } from './framing.js';
 import { MtuProber, sleep, traceMtu } from './mtu-prober.js';
 import { nextHopMtu } from '../packets/icmp.js';
+import { IpLookups } from '../kernel/ip.js';
 
 export interface ProbeRequest {
   idx: number;
@@ -32,6 +33,10 @@ export interface ProbeRequest {
   sizes?: number[];
   /** A sized check: instead, TTL-limited probes of `size` (one that does not arrive) to find the hop that limits. */
   trace?: { size: number; small: number; maxTtl: number };
+  /** Keep listening up to LATE_ANSWER_MS for a late answer (endpoints without a responder). */
+  patient?: boolean;
+  /** Called once every copy of this probe has been sent (the waiting for answers may go on). */
+  onSent?: () => void;
 }
 
 const shapeOf = (req: ProbeRequest): ProbeShape => probeShape(req.check, { ...(req.framing ? { framing: req.framing } : {}), ...(req.size !== undefined ? { size: req.size } : {}), ...(req.df !== undefined ? { df: req.df } : {}) });
@@ -42,7 +47,12 @@ export interface ProbeOptions {
   concurrency: number;
   /** Gap between the copies of a UDP / IP-in-IP probe (they get no reply to pace them). */
   spacingMs: number;
+  /** TCP: send every try at once (spaced) and wait one timeout, counting the answers (the loss round). */
+  burst?: boolean;
 }
+
+/** How long a patient probe keeps listening after its first try: ARP gives up after 3 s (3 solicitations, 1 s apart). */
+export const LATE_ANSWER_MS = 3500;
 
 export const DEFAULT_PROBE_OPTIONS: ProbeOptions = { tries: 3, timeouts: DEFAULT_TIMEOUTS, concurrency: 64, spacingMs: 30 };
 
@@ -62,9 +72,6 @@ class SendRefused extends Error {
     super(code);
   }
 }
-
-/** A try that got no answer in time: retried, and after the last try a result (silence), not an error. */
-class NoReply extends Error {}
 
 export class Prober {
   private send: NativeSocket | null = null;
@@ -198,16 +205,50 @@ export class Prober {
   }
 
   /** Probe every request, `concurrency` at a time, reporting each outcome as soon as it is known. */
-  async run(session: ProbeSession, probes: readonly ProbeRequest[], opts: ProbeOptions, onOutcome: (o: SourceOutcome) => void, signal?: AbortSignal): Promise<void> {
+  async run(
+    session: ProbeSession,
+    probes: readonly ProbeRequest[],
+    opts: ProbeOptions,
+    onOutcome: (o: SourceOutcome) => void,
+    signal?: AbortSignal,
+    /** Shared by runs of one request (so a later batch starts with what an earlier one learnt). */
+    timeouts: PeerTimeouts = new PeerTimeouts(opts.timeouts),
+  ): Promise<void> {
     let next = 0;
-    const timeouts = new PeerTimeouts(opts.timeouts);
+    // Unanswered flows wait for the kernel's route facts until the run is done: looked up once per peer,
+    // and not at all for a peer a TCP probe got an answer from (its route demonstrably works).
+    const held: SourceOutcome[] = [];
+    const answered = new Set<string>();
     const worker = async () => {
       while (next < probes.length && !signal?.aborted) {
         const req = probes[next++]!;
-        onOutcome(await this.probeOne(session, req, opts, timeouts, signal));
+        const o = await this.probeOne(session, req, opts, timeouts, signal);
+        if (o.reply === 'synack' || o.reply === 'rst') answered.add(o.toAddress);
+        if (!o.reply && (!o.sendError || o.sendError === 'EHOSTUNREACH' || o.sendError === 'ENETUNREACH')) held.push(o);
+        else onOutcome(o);
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, probes.length)) }, worker));
+    const ip = new IpLookups();
+    const homeIf = held.length > 0 ? this.homeInterface() : null;
+    const facts = new Map<string, Promise<Pick<SourceOutcome, 'route' | 'homeIf' | 'neigh'>>>();
+    for (const o of held) {
+      if (!answered.has(o.toAddress) && !facts.has(o.toAddress)) facts.set(o.toAddress, this.kernelFacts(o.toAddress, ip, homeIf));
+    }
+    for (const o of held) onOutcome(Object.assign(o, (await facts.get(o.toAddress)) ?? {}));
+  }
+
+  /** The interface carrying this node's own address: where its probes should leave. */
+  private homeInterface(): string | null {
+    for (const [name, list] of Object.entries(networkInterfaces())) if (list?.some((a) => a.address === this.address)) return name;
+    return null;
+  }
+
+  /** For a peer that answered nothing: the kernel's route to it and the state of its next hop's neighbour entry. */
+  private async kernelFacts(peer: string, ip: IpLookups, homeIf: string | null): Promise<Pick<SourceOutcome, 'route' | 'homeIf' | 'neigh'>> {
+    const r = await ip.route(peer, this.address);
+    if (!r?.ok) return { homeIf, route: null };
+    return { homeIf, route: { dev: r.route.dev, via: r.route.via }, neigh: await ip.neighbour(r.route.via ?? peer, r.route.dev) };
   }
 
   async probeOne(session: ProbeSession, req: ProbeRequest, opts: ProbeOptions, timeouts: PeerTimeouts, signal?: AbortSignal): Promise<SourceOutcome> {
@@ -232,7 +273,6 @@ export class Prober {
       else await this.probeDatagram(session, req, opts, timeouts, outcome, signal);
     } catch (err) {
       if (err instanceof SendRefused) outcome.sendError = err.code;
-      else if (err instanceof AbortError && err.cause instanceof SendRefused) outcome.sendError = err.cause.code;
       else throw err;
     }
     const left = session.left(req.to, req.idx);
@@ -245,9 +285,15 @@ export class Prober {
   private async probeTcp(session: ProbeSession, req: ProbeRequest, opts: ProbeOptions, timeouts: PeerTimeouts, outcome: SourceOutcome, signal?: AbortSignal): Promise<void> {
     const dport = req.port ?? 0;
     const tag = tcpProbeTag(session.key, { src: this.address, dst: req.to, transport: 'tcp', port: dport, check: req.check, idx: req.idx });
-    await pRetry(
-      async () => {
-        if (signal?.aborted) throw new AbortError('aborted');
+    // Every try's key stays registered until the flow is done: a late answer to an earlier try (an ICMP
+    // host unreachable when ARP gives up, a slow SYN-ACK) is still an answer, and tells which try got through.
+    const keys: string[] = [];
+    let got: { reply: Reply; sentAt: number; tryIndex: number } | null = null;
+    let wake: (() => void) | null = null;
+    const firstAt = nowMs();
+    if (opts.burst) return this.probeTcpBurst(req, tag, opts, timeouts, outcome, signal);
+    try {
+      for (let t = 0; t < opts.tries && !got && !signal?.aborted; t++) {
         const sport = this.allocPort(req.to, dport, 't');
         const key = `t/${req.to}/${dport}/${sport}`;
         const segment = encodeProbeSyn({ srcAddr: this.address, dstAddr: req.to, srcPort: sport, dstPort: dport, tag });
@@ -255,29 +301,87 @@ export class Prober {
         outcome.attempts++;
         outcome.srcPort = sport;
         const sent = { at: nowMs() };
-        const wait = this.awaitReply(key, req.to, sent, timeouts, signal);
-        try {
-          this.transmit(packet, req.to);
-        } catch (err) {
-          this.pending.get(key)?.(null);
-          await wait;
-          throw new AbortError(err as Error);
-        }
-        const reply = await wait;
-        if (!reply) throw new NoReply('no reply');
-        outcome.reply = reply.kind;
-        outcome.replyFrom = reply.from;
-        outcome.icmp = reply.icmp;
-        outcome.rttMs = Math.max(0, reply.atMs - sent.at);
-        if (reply.kind !== 'icmp') timeouts.sample(req.to, outcome.rttMs);
-      },
-      { retries: Math.max(0, opts.tries - 1), minTimeout: 0, maxTimeout: 0, factor: 1, randomize: false, signal },
-    ).catch((err: unknown) => {
-      if (err instanceof SendRefused) throw err;
-      if (err instanceof Error && err.cause instanceof SendRefused) throw err.cause;
-      // Silent after every try (or stopped by an abort): a result. Anything else is a bug, not silence.
-      if (err instanceof NoReply || signal?.aborted) return;
-      throw err;
+        keys.push(key);
+        this.pending.set(key, (r) => {
+          if (r && !got) {
+            got = { reply: r, sentAt: sent.at, tryIndex: t };
+            wake?.();
+          }
+        });
+        this.transmit(packet, req.to);
+        if (t + 1 === opts.tries) req.onSent?.();
+        await this.until(() => got !== null, () => sent.at + timeouts.timeout(req.to), (w) => (wake = w), signal);
+      }
+      if (!got && req.patient) await this.until(() => got !== null, () => firstAt + LATE_ANSWER_MS, (w) => (wake = w), signal);
+    } finally {
+      for (const k of keys) this.pending.delete(k);
+    }
+    const g = got as { reply: Reply; sentAt: number; tryIndex: number } | null;
+    if (!g) return;
+    outcome.reply = g.reply.kind;
+    outcome.replyFrom = g.reply.from;
+    outcome.icmp = g.reply.icmp;
+    outcome.rttMs = Math.max(0, g.reply.atMs - g.sentAt);
+    outcome.lost = g.tryIndex;
+    if (g.reply.kind !== 'icmp') timeouts.sample(req.to, outcome.rttMs);
+  }
+
+  /** All tries at once, spaced, then one timeout: how many were answered tells the loss (the adaptive retry round). */
+  private async probeTcpBurst(req: ProbeRequest, tag: TcpProbeTag, opts: ProbeOptions, timeouts: PeerTimeouts, outcome: SourceOutcome, signal?: AbortSignal): Promise<void> {
+    const dport = req.port ?? 0;
+    const keys: string[] = [];
+    const answered = new Set<number>();
+    let first: { reply: Reply; sentAt: number } | null = null;
+    const last = { at: nowMs() };
+    try {
+      for (let t = 0; t < opts.tries && !signal?.aborted; t++) {
+        const sport = this.allocPort(req.to, dport, 't');
+        const key = `t/${req.to}/${dport}/${sport}`;
+        const segment = encodeProbeSyn({ srcAddr: this.address, dstAddr: req.to, srcPort: sport, dstPort: dport, tag });
+        const packet = encodeIPv4({ src: this.address, dst: req.to, protocol: 6, id: this.allocIpId(), dontFragment: shapeOf(req).df, payload: segment });
+        const sentAt = nowMs();
+        keys.push(key);
+        this.pending.set(key, (r) => {
+          if (!r || r.kind === 'icmp') return;
+          answered.add(t);
+          first ??= { reply: r, sentAt };
+        });
+        outcome.attempts++;
+        outcome.srcPort = sport;
+        this.transmit(packet, req.to);
+        last.at = nowMs();
+        if (t + 1 < opts.tries) await sleep(opts.spacingMs, signal);
+      }
+      req.onSent?.();
+      await this.until(() => answered.size === opts.tries, () => last.at + timeouts.timeout(req.to), () => undefined, signal);
+    } finally {
+      for (const k of keys) this.pending.delete(k);
+    }
+    const f = first as { reply: Reply; sentAt: number } | null;
+    outcome.lost = outcome.attempts - answered.size;
+    if (!f) return;
+    outcome.reply = f.reply.kind;
+    outcome.replyFrom = f.reply.from;
+    outcome.rttMs = Math.max(0, f.reply.atMs - f.sentAt);
+  }
+
+  /** Wait until `done()` or the (re-read, adaptive) deadline passes; `setWake` gets the early wake-up. */
+  private until(done: () => boolean, deadline: () => number, setWake: (w: () => void) => void, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = () => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', finish);
+        resolve();
+      };
+      setWake(finish);
+      signal?.addEventListener('abort', finish, { once: true });
+      const arm = () => {
+        const left = deadline() - nowMs();
+        if (done() || left <= 0 || signal?.aborted) finish();
+        else timer = setTimeout(arm, Math.min(left, 100));
+      };
+      arm();
     });
   }
 
@@ -304,12 +408,13 @@ export class Prober {
       };
       const mreq = { idx: req.idx, check: req.check, transport, framing, to: req.to, port: req.port, trace };
       await traceMtu(this.mtu, session, mreq, wire, (w) => this.pending.delete(w.key), timeouts, outcome, signal);
+      req.onSent?.();
       return;
     }
     // Held in `pending` so the source port is not handed out twice meanwhile; the MtuProber collects the ICMP.
     this.pending.set(key, () => undefined);
     try {
-      await this.mtu.probe(session, { idx: req.idx, check: req.check, transport, framing, to: req.to, port: req.port, ...(sizes ? { sizes } : {}) }, { ipId, srcPort: sport, key }, opts, timeouts, outcome, signal);
+      await this.mtu.probe(session, { idx: req.idx, check: req.check, transport, framing, to: req.to, port: req.port, ...(sizes ? { sizes } : {}), ...(req.onSent ? { onSent: req.onSent } : {}) }, { ipId, srcPort: sport, key }, opts, timeouts, outcome, signal);
     } finally {
       this.pending.delete(key);
     }
@@ -354,6 +459,7 @@ export class Prober {
       }
       if (attempt + 1 < opts.tries) await sleep(opts.spacingMs, signal);
     }
+    req.onSent?.();
     const reply = await waits[0];
     if (reply) {
       outcome.reply = reply.kind;

@@ -5,6 +5,7 @@ import { checkList } from '../checks/catalogue.js';
 import { DEFAULT_TIMEOUTS } from '../checks/rtt.js';
 import { EXIT, UserError } from '../errors.js';
 import { DEFAULT_CONTROL_PORT } from '../control/protocol.js';
+import { DEFAULT_MAX_LOSS } from '../verdict-facts.js';
 import { addRemoteOptions, type RemoteCliOptions } from './remote-options.js';
 
 export { EXIT, UserError } from '../errors.js';
@@ -35,6 +36,16 @@ export function messageFor(err: unknown): string {
   return String(err);
 }
 
+/** A percentage 0..100 (decimals allowed), e.g. --max-loss 5. */
+export function parsePercentOption(name: string) {
+  return (v: string): number => {
+    if (!/^\d+(\.\d+)?%?$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a percentage such as 5 or 2.5`);
+    const n = Number(v.trim().replace(/%$/, ''));
+    if (n > 100) throw new InvalidArgumentError(`${name} must be between 0 and 100`);
+    return n;
+  };
+}
+
 export function parseIntOption(name: string, lo: number, hi: number) {
   return (v: string): number => {
     if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`);
@@ -57,6 +68,11 @@ export function addRunOptions(cmd: Command): Command {
     .addOption(new Option('-o, --out <file>', 'also write the report to this file (format from --format, else from the extension; default JSON); - is stdout; devices and FIFOs are written in place; a file is replaced only by a complete report (exit 3 and the old file kept otherwise)'))
     .addOption(new Option('--control-port <n>', 'responders\' control port where the inventory gives none').argParser(parseIntOption('--control-port', 1, 65535)).default(DEFAULT_CONTROL_PORT))
     .addOption(new Option('--tries <n>', 'tries before a silent probe counts as blocked').argParser(parseIntOption('--tries', 1, 10)).default(3))
+    .addOption(
+      new Option('--max-loss <percent>', 'a path losing more than this share of its probes\' tries is "lossy" (fail); below it, flows pass with the loss counted (facts: lost, tries). A percentage: --max-loss 20 tolerates one try in five')
+        .argParser(parsePercentOption('--max-loss'))
+        .default(DEFAULT_MAX_LOSS * 100),
+    )
     .addOption(new Option('--timeout <ms>', 'initial probe timeout; adapts to the measured RTT (srtt + 4·rttvar)').argParser(parseIntOption('--timeout', 10, 60000)).default(DEFAULT_TIMEOUTS.initialMs))
     .addOption(new Option('--min-timeout <ms>', 'lower clamp of the adaptive timeout').argParser(parseIntOption('--min-timeout', 1, 60000)).default(DEFAULT_TIMEOUTS.minMs))
     .addOption(new Option('--max-timeout <ms>', 'upper clamp of the adaptive timeout').argParser(parseIntOption('--max-timeout', 10, 60000)).default(DEFAULT_TIMEOUTS.maxMs))
@@ -78,6 +94,8 @@ export interface RunCliOptions extends RemoteCliOptions {
   out?: string;
   controlPort: number;
   tries: number;
+  /** Percent. */
+  maxLoss: number;
   timeout: number;
   minTimeout: number;
   maxTimeout: number;

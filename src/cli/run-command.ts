@@ -116,6 +116,7 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
       secret,
       command: hooks.command,
       tries: opts.tries,
+      maxLoss: opts.maxLoss / 100,
       timeouts: { initialMs: opts.timeout, minMs: opts.minTimeout, maxMs: opts.maxTimeout },
       concurrency: opts.concurrency,
       parallelNodes: opts.parallelNodes,
@@ -184,7 +185,8 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
     return EXIT.cannotRun;
   }
 
-  const reached = report.results.some((r) => r.cause !== 'responder-unreachable');
+  // A flow some responder probed was reached, even when the other end's responder is down.
+  const reached = report.results.some((r) => r.cause !== 'responder-unreachable' || r.attempts > 0);
   if (report.incomplete || explainInterrupted || preflightInterrupted) return EXIT.interrupted;
   if (!reached && report.results.length > 0) {
     stderr.write(`calico-nettest: could not reach any responder — start \`calico-nettest responder\` on the nodes, and check the secret and the control port\n`);

@@ -7,6 +7,7 @@ import { MAX_TRACE_TTL } from '../checks/mtu-prober.js';
 import { checkFromCode } from '../packets/probe.js';
 import { type CheckId, type SourceOutcome, type Transport, type WitnessSummary } from '../types.js';
 import { EXIT, UserError } from '../errors.js';
+import type { DestKernelFacts } from '../kernel/facts.js';
 
 export const API = '/v1';
 export const DEFAULT_CONTROL_PORT = 5478;
@@ -68,8 +69,13 @@ export function packInbound(flows: Iterable<InboundFlow>): OpenSessionRequest['i
 }
 
 export interface ProbeRequestBody {
-  /** `sizes` (a sized check, catalogue `sizing`: the mtu check): one search round's outer sizes, bytes; absent: the host MTU. */
-  probes: Array<{ idx: number; check: CheckId; transport: Transport; to: string; port: number | null; framing?: Framing; size?: number; df?: boolean; sizes?: number[]; trace?: { size: number; small: number; maxTtl: number } }>;
+  /** `sizes` (a sized check, catalogue `sizing`: the mtu check): one search round's outer sizes, bytes; absent: the host MTU.
+   *  `patient`: keep listening for a late answer (a router's ICMP host unreachable comes when ARP gives up, ~3 s).
+   *  `afterClear`: an IP-in-IP probe that waits until every node's first-direction probes were sent and their
+   *  conntrack entries cleared (POST …/release), so it cannot enter a stateful firewall as a "reply". */
+  probes: Array<{ idx: number; check: CheckId; transport: Transport; to: string; port: number | null; framing?: Framing; size?: number; df?: boolean; sizes?: number[]; trace?: { size: number; small: number; maxTtl: number }; patient?: boolean; afterClear?: boolean }>;
+  /** Send all `tries` at once (TCP: that many SYNs, spaced) and wait one timeout: the adaptive retry round for loss. */
+  burst?: boolean;
   tries: number;
   timeouts: { initialMs: number; minMs: number; maxMs: number };
   concurrency: number;
@@ -77,7 +83,7 @@ export interface ProbeRequestBody {
 }
 
 /** One line of a stream (probe, hold): an outcome, a heartbeat, or the closing line. */
-export type ProbeStreamLine = { outcome: SourceOutcome } | { alive: number } | { done: true; capture: boolean } | { error: string };
+export type ProbeStreamLine = { outcome: SourceOutcome } | { alive: number } | { done: true; capture: boolean } | { error: string } | { cleared: number };
 
 /** How often a streaming responder proves it is alive; the coordinator gives up on a silent one after HEARTBEAT_DEADLINE_MS. */
 export const HEARTBEAT_MS = 1000;
@@ -95,6 +101,8 @@ export interface WitnessResponse {
   /** Probe-shaped packets shed unchecked (the session's budget was spent: a flood), plus kernel drops on the witness sockets since the session opened; at least 1 when the witness could not drain its receive queues before answering. */
   lost: number;
   rows: WitnessRow[];
+  /** Added: what the node's kernel says about the probes that did not reach a socket (src/kernel/facts.ts). */
+  kernel?: DestKernelFacts;
 }
 
 export function rowToSummary(r: WitnessRow): WitnessSummary {
@@ -211,6 +219,11 @@ export function parseProbeRequest(v: unknown): ProbeRequestBody {
         throw new BadRequest(`probes[${i}].trace must be { size, small: 68..65535, maxTtl: 1..${MAX_TRACE_TTL} }, for a sized check (mtu) only`);
       probe.trace = { size: tr.size, small: tr.small, maxTtl: tr.maxTtl };
     }
+    for (const flag of ['patient', 'afterClear'] as const) {
+      if (p[flag] === undefined) continue;
+      if (typeof p[flag] !== 'boolean') throw new BadRequest(`probes[${i}].${flag} must be true or false`);
+      if (p[flag]) probe[flag] = true;
+    }
     probes.push(probe);
   }
   if (!isInt(v.tries, 1, 10)) throw new BadRequest('tries must be 1..10');
@@ -219,5 +232,6 @@ export function parseProbeRequest(v: unknown): ProbeRequestBody {
     throw new BadRequest('timeouts must be { initialMs, minMs, maxMs } in ms, min <= max');
   if (!isInt(v.concurrency, 1, 4096)) throw new BadRequest('concurrency must be 1..4096');
   if (!isInt(v.spacingMs, 0, 5000)) throw new BadRequest('spacingMs must be 0..5000');
-  return { probes, tries: v.tries, timeouts: { initialMs: t.initialMs, minMs: t.minMs, maxMs: t.maxMs }, concurrency: v.concurrency, spacingMs: v.spacingMs };
+  if (v.burst !== undefined && typeof v.burst !== 'boolean') throw new BadRequest('burst must be true or false');
+  return { ...(v.burst ? { burst: true } : {}), probes, tries: v.tries, timeouts: { initialMs: t.initialMs, minMs: t.minMs, maxMs: t.maxMs }, concurrency: v.concurrency, spacingMs: v.spacingMs };
 }

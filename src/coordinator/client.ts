@@ -52,7 +52,8 @@ function explain(errno: string | undefined, target: string, timeoutMs: number): 
 }
 
 /** What a run needs of one responder's control channel: the seam runPlan's tests fill with a fake. */
-export type ControlConnection = Pick<ControlClient, 'openSession' | 'probe' | 'witness' | 'closeSession' | 'hold' | 'renew' | 'explain' | 'close'>;
+export type ControlConnection = Pick<ControlClient, 'openSession' | 'probe' | 'witness' | 'closeSession' | 'hold' | 'renew' | 'explain' | 'close'> &
+  Partial<Pick<ControlClient, 'release' | 'clearConntrack'>>;
 
 interface CallOptions {
   onLine?: (line: unknown) => void;
@@ -249,6 +250,17 @@ export class ControlClient {
   async preflight(body: unknown, signal?: AbortSignal, timeoutMs = 60_000): Promise<unknown> {
     await this.known(signal);
     return this.retried(() => this.raw('POST', '/v1/preflight', body, { signal, deadlineMs: timeoutMs, idleMs: timeoutMs }), signal);
+  }
+
+  /** Have the responder remove the IP-in-IP conntrack entries this session's probes made. */
+  async clearConntrack(id: string, signal?: AbortSignal): Promise<number> {
+    const r = (await this.raw('POST', `${API}/sessions/${id}/conntrack`, undefined, { signal })) as { deleted?: number } | undefined;
+    return r?.deleted ?? 0;
+  }
+
+  /** Let the session's second-direction IP-in-IP probes go (every node has cleared its conntrack entries). */
+  async release(id: string, signal?: AbortSignal): Promise<void> {
+    await this.raw('POST', `${API}/sessions/${id}/release`, undefined, { signal });
   }
 
   async closeSession(id: string, deadlineMs: number = CALL_DEADLINE_MS.default): Promise<void> {

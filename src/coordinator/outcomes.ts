@@ -41,6 +41,9 @@ export class OutcomeTable {
   private readonly leftOn: Int32Array;
   /** Rare (a reply socket overflowed): kept sparse so the common flow costs nothing for it. */
   private readonly receiveError = new Map<number, number>();
+  private readonly lost: Int16Array; // -1: not known
+  /** Kernel facts of failed flows only (few): route dev/via, home interface, neighbour state, interned. */
+  private readonly kernel = new Map<number, [number, number, number, number]>();
   private readonly strings = new Interner();
   /** mtu facts, 6 sizes a flow (0: none) + the frag-needed sender; allocated at the first mtu outcome. */
   private mtuSizes: Uint16Array | null = null;
@@ -63,6 +66,7 @@ export class OutcomeTable {
     this.replyFrom = new Int32Array(size).fill(-1);
     this.sendError = new Int32Array(size).fill(-1);
     this.leftOn = new Int32Array(size).fill(-1);
+    this.lost = new Int16Array(size).fill(-1);
   }
 
   private id(s: string | null): number {
@@ -93,6 +97,10 @@ export class OutcomeTable {
     this.leftOn[i] = this.id(o.leftOn);
     if (o.receiveError) this.receiveError.set(i, this.id(o.receiveError));
     else this.receiveError.delete(i);
+    this.lost[i] = o.lost === undefined ? -1 : Math.min(255, o.lost);
+    if (o.route !== undefined || o.homeIf !== undefined || o.neigh !== undefined) {
+      this.kernel.set(i, [o.route ? this.id(o.route.dev) : -2, this.id(o.route?.via ?? null), this.id(o.homeIf ?? null), this.id(o.neigh ?? null)]);
+    } else this.kernel.delete(i);
     if (o.mtu) this.setMtu(i, o.mtu);
   }
 
@@ -138,10 +146,18 @@ export class OutcomeTable {
       attempts: this.attempts[i]!,
       srcPort: this.srcPort[i]! >= 0 ? this.srcPort[i]! : null,
       ...withMtu(this.getMtu(i)),
+      ...(this.lost[i]! >= 0 ? { lost: this.lost[i]! } : {}),
+      ...this.kernelOf(i),
     };
     const receiveError = this.receiveError.get(i);
     if (receiveError !== undefined) out.receiveError = this.str(receiveError)!;
     return out;
+  }
+
+  private kernelOf(i: number): Pick<SourceOutcome, 'route' | 'homeIf' | 'neigh'> {
+    const k = this.kernel.get(i);
+    if (!k) return {};
+    return { route: k[0] === -2 ? null : { dev: this.str(k[0]) ?? '', via: this.str(k[1]) }, homeIf: this.str(k[2]), neigh: this.str(k[3]) };
   }
 }
 

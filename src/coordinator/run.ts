@@ -6,11 +6,13 @@ import { CATALOGUE, carrierOf } from '../checks/catalogue.js';
 import { DEFAULT_TIMEOUTS, type TimeoutPolicy } from '../checks/rtt.js';
 import { packInbound, type InboundFlow, type ProbeRequestBody } from '../control/protocol.js';
 import { summarize } from '../report/common.js';
-import type { CheckId, Facts, FlowResult, NodeErrorKind, PlannedFlow, Report } from '../types.js';
+import type { CheckId, Facts, FlowResult, NodeErrorKind, PlannedFlow, Report, SourceOutcome } from '../types.js';
 import { joinVerdict, type NodeProblem } from '../verdict.js';
 import { joinMtu, type MtuSearchResult } from '../verdict-mtu.js';
 import { carriedShape, type CarriedShape } from '../checks/mtu.js';
 import { searchMtu } from './mtu-search.js';
+import { parseDestKernelFacts, type DestKernelFacts } from '../kernel/facts.js';
+import { EXTRA_TRIES, mergeOutcomes, pathLosses, retryPlan } from './loss.js';
 import { VERSION } from '../version.js';
 import { ControlClient, type ControlConnection } from './client.js';
 import { nodeErrorKind } from './node-error.js';
@@ -37,6 +39,8 @@ export interface RunOptions {
   onNodeError?: (node: string, message: string) => void;
   /** How to reach one node's responder (tests give a fake); default: a ControlClient over HTTP. */
   connect?: (node: InventoryNode, secret: Buffer, timeoutMs: number) => ControlConnection;
+  /** Loss above this share of a path's tries makes its lossy flows `lossy` (default DEFAULT_MAX_LOSS). */
+  maxLoss?: number;
 }
 
 export interface Progress {
@@ -57,6 +61,8 @@ export interface NodeEvidence {
   /** What it witnessed of a flow, only when its proof was for exactly that flow. */
   witness: { forFlow(flow: PlannedFlow, fromAddress: string): WitnessedFlow | undefined } | null;
   witnessError?: string;
+  /** What the node's kernel said about the probes sent to it (reverse path, conntrack). */
+  kernel?: DestKernelFacts;
   /** Packets its witness or capture shed or lost during the run, and probe-shaped packets with wrong proofs it saw. */
   shed?: number;
   forged?: number;
@@ -80,6 +86,8 @@ export const INTERRUPT_BUDGET_MS = 600;
 interface NodeState extends NodeEvidence {
   node: InventoryNode;
   client: ControlConnection;
+  /** It took the probe request but its stream ended early: its witness log is still worth asking for. */
+  stoppedStreaming?: boolean;
   /** Went silent past its deadline: asked nothing more. */
   stopped?: boolean;
 }
@@ -93,10 +101,11 @@ export function joinAll(
   addressOf: ReadonlyMap<string, string>,
   outcomes: OutcomeTable,
   nodes: ReadonlyMap<string, NodeEvidence>,
-  opts: { skipUnprobed: boolean; mtu?: { carrier: CheckId; search: ReadonlyMap<number, MtuSearchResult> } },
+  opts: { skipUnprobed: boolean; maxLoss?: number; mtu?: { carrier: CheckId; search: ReadonlyMap<number, MtuSearchResult> } },
 ): FlowResult[] {
   const results: FlowResult[] = [];
   const details = new Map<string, string>();
+  const losses = pathLosses(flows, outcomes, nodes, addressOf);
   const factsPool = new Map<string, Facts>();
   for (let i = 0; i < flows.length; i++) {
     const src = outcomes.get(i);
@@ -105,6 +114,7 @@ export function joinAll(
     const from = nodes.get(f.from);
     const to = f.sourceOnly ? undefined : nodes.get(f.to);
     const fromAddress = addressOf.get(f.from) ?? '';
+    const path = losses.get(`${f.from}>${f.to}`);
     const ctx = {
       fromAddress,
       sourceReachable: !!src,
@@ -112,6 +122,10 @@ export function joinAll(
       witnessAvailable: f.sourceOnly ? true : !!to?.witness,
       witnessError: problemOf(to, true),
       capture: to?.capture ?? false,
+      ...(to?.kernel ? { destKernel: to.kernel } : {}),
+      ...(to?.kernel?.dropReasonUnavailable ? { dropReason: { unavailable: to.kernel.dropReasonUnavailable } } : {}),
+      ...(path ? { pathLoss: path } : {}),
+      ...(opts.maxLoss !== undefined ? { maxLoss: opts.maxLoss } : {}),
       sourceShed: from?.shed,
       destinationShed: to?.shed,
       destinationForged: to?.forged,
@@ -141,7 +155,7 @@ function internFacts(pool: Map<string, Facts>, f: Facts): Facts {
   if (pool.size < 100_000) pool.set(key, Object.freeze(f));
   return f;
 }
-const POOLED_FACTS = new Set(['tries', 'got', 'reply', 'left', 'leftOn', 'capture', 'interfaceSeen', 'arrivedOn', 'socketSeen', 'sendError']);
+const POOLED_FACTS = new Set(['lost', 'tries', 'got', 'reply', 'left', 'leftOn', 'capture', 'interfaceSeen', 'arrivedOn', 'socketSeen', 'sendError']);
 
 /** Run a plan end to end. It takes `plan.flows` over (packed; the array is empty when it returns). */
 export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promise<Report> {
@@ -230,66 +244,85 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
     }, SESSION_LEASE_MS / 3);
     renewer.unref();
 
-    // (3) every node probes its peers, all at once; outcomes stream back.
+    // (3) every node probes its peers, all at once; outcomes stream back. IP-in-IP goes one direction of
+    // every pair first: the other direction waits until every node has cleared its conntrack entries.
     const unreachableFlows = (name: string) => {
       const n = bySource.get(name)?.length ?? 0;
       progress.done += n;
       progress.failed += n;
       o.onProgress?.({ ...progress });
     };
-    await pMap(states.values(), async (st) => {
-      const mine = bySource.get(st.node.name) ?? [];
-      if (mine.length === 0) return;
-      if (!st.reachable) {
-        unreachableFlows(st.node.name);
-        return;
-      }
-      const back = new Map<string, number>();
-      const probes: ProbeRequestBody['probes'] = mine.map((i) => {
-        const f = flows.get(i);
-        back.set(`${f.toAddress}/${f.idx}`, i);
-        return { idx: f.idx, check: f.check, transport: f.transport, to: f.toAddress, port: f.port, ...(carried && f.check === sized ? { framing: carried.framing } : {}) };
-      });
-      let finished = false;
-      try {
-        await st.client.probe(
-          sessionId,
-          { probes, tries, timeouts, concurrency: o.concurrency ?? 64, spacingMs: o.spacingMs ?? 30 },
-          (line) => {
-            if ('outcome' in line) {
-              const i = back.get(`${line.outcome.toAddress}/${line.outcome.idx}`);
-              if (i === undefined || outcomes.has(i)) return;
-              outcomes.set(i, line.outcome);
-              progress.done++;
-              const oc = line.outcome;
-              if (oc.sendError || (CATALOGUE[oc.check].transport === 'tcp' && oc.reply !== 'synack' && oc.reply !== 'rst')) progress.failed++;
-              o.onProgress?.({ ...progress });
-            } else if ('done' in line) finished = true;
-            else if ('error' in line) {
-              st.error = `probing failed on ${st.node.name}: ${line.error}`;
-              st.errorKind = 'probe-failed';
-            }
-          },
-          o.signal,
-        );
-      } catch (err) {
-        st.error = (err as Error).message;
-        st.errorKind = nodeErrorKind(err);
-        // A responder that went silent is asked nothing more: its flows, and only its, are unknown.
-        if ((err as { errno?: string }).errno === 'EDEADLINE') st.stopped = true;
-      }
-      if (!finished && !o.signal?.aborted) {
-        if (st.error === undefined) {
-          st.error = `${st.node.name}'s responder stopped streaming before all probes were done`;
-          st.errorKind = 'stopped-streaming';
+    const order = new Map(inv.nodes.map((n, k) => [n.name, k]));
+    const afterClear = (f: PlannedFlow) => f.transport === 'ipip' && (order.get(f.from) ?? 0) > (order.get(f.to) ?? 0);
+    const round = async (pick: Map<string, number[]>, extra: { tries: number; burst?: boolean }, onOutcome: (i: number, oc: SourceOutcome) => void) => {
+      const waiting = new Set<string>();
+      for (const st of states.values()) if (st.reachable && (pick.get(st.node.name)?.length ?? 0) > 0) waiting.add(st.node.name);
+      let released = false;
+      const arrive = (name: string) => {
+        waiting.delete(name);
+        if (waiting.size > 0 || released) return;
+        released = true;
+        void Promise.all([...states.values()].filter((x) => x.reachable).map((x) => x.client.release?.(sessionId, o.signal).catch(() => undefined)));
+      };
+      await pMap(states.values(), async (st) => {
+        const mine = pick.get(st.node.name) ?? [];
+        if (mine.length === 0) return;
+        if (!st.reachable) {
+          arrive(st.node.name);
+          return;
         }
-        st.reachable = false;
-        o.onNodeError?.(st.node.name, st.error);
-      }
-    }, { concurrency: parallel });
+        const back = new Map<string, number>();
+        const probes: ProbeRequestBody['probes'] = mine.map((i) => {
+          const f = flows.get(i);
+          back.set(`${f.toAddress}/${f.idx}`, i);
+          return { idx: f.idx, check: f.check, transport: f.transport, to: f.toAddress, port: f.port, ...(f.sourceOnly ? { patient: true } : {}), ...(afterClear(f) ? { afterClear: true } : {}), ...(carried && f.check === sized ? { framing: carried.framing } : {}) };
+        });
+        let finished = false;
+        try {
+          await st.client.probe(
+            sessionId,
+            { probes, tries: extra.tries, timeouts, concurrency: o.concurrency ?? 64, spacingMs: o.spacingMs ?? 30, ...(extra.burst ? { burst: true } : {}) },
+            (line) => {
+              if ('outcome' in line) {
+                const i = back.get(`${line.outcome.toAddress}/${line.outcome.idx}`);
+                if (i !== undefined) onOutcome(i, line.outcome);
+              } else if ('cleared' in line) arrive(st.node.name);
+              else if ('done' in line) finished = true;
+              else if ('error' in line) {
+                st.error = `probing failed on ${st.node.name}: ${line.error}`;
+                st.errorKind = 'probe-failed';
+              }
+            },
+            o.signal,
+          );
+        } catch (err) {
+          st.error = (err as Error).message;
+          st.errorKind = nodeErrorKind(err);
+          // A responder that went silent is asked nothing more: its flows, and only its, are unknown.
+          if ((err as { errno?: string }).errno === 'EDEADLINE') st.stopped = true;
+        }
+        arrive(st.node.name);
+        if (!finished && !o.signal?.aborted) {
+          if (st.error === undefined) {
+            st.error = `${st.node.name}'s responder stopped streaming before all probes were done`;
+            st.errorKind = 'stopped-streaming';
+          }
+          st.reachable = false;
+          st.stoppedStreaming = true;
+          o.onNodeError?.(st.node.name, st.error);
+        }
+      }, { concurrency: parallel });
+    };
+    for (const st of states.values()) if (!st.reachable) unreachableFlows(st.node.name);
+    await round(bySource, { tries }, (i, oc) => {
+      if (outcomes.has(i)) return;
+      outcomes.set(i, oc);
+      progress.done++;
+      if (oc.sendError || (CATALOGUE[oc.check].transport === 'tcp' && oc.reply !== 'synack' && oc.reply !== 'rst')) progress.failed++;
+      o.onProgress?.({ ...progress });
+    });
 
     // (4) grace, then every witness log (also after an interrupt: what was probed gets its verdict, quickly).
-    if (!interrupted) await new Promise((r) => setTimeout(r, o.graceMs ?? 250));
     const fetchOne = async (st: NodeState) => {
       if (st.stopped) {
         st.witnessError = st.error;
@@ -297,22 +330,41 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
         return;
       }
       // A stream that ended early or said probing failed came from our responder: its witness log still counts.
-      if (!st.reachable && st.errorKind !== 'stopped-streaming' && st.errorKind !== 'probe-failed') return;
+      if (!st.reachable && !st.stoppedStreaming && st.errorKind !== 'probe-failed') return;
       try {
         const w = await st.client.witness(sessionId, undefined, interrupted ? INTERRUPT_BUDGET_MS : undefined);
         st.capture = w.capture;
         st.witness = new WitnessTable(w.rows);
         st.shed = w.lost;
         st.forged = w.forged;
+        st.kernel = parseDestKernelFacts(w.kernel);
+        st.witnessError = undefined;
       } catch (err) {
         st.witnessError = (err as Error).message;
         st.witnessErrorKind = nodeErrorKind(err);
         if ((err as { errno?: string }).errno === 'EDEADLINE') st.stopped = true;
       }
     };
-    await pMap(states.values(), fetchOne, { concurrency: interrupted ? Math.max(1, states.size) : parallel });
+    const fetchWitness = async (only?: Set<string>) => {
+      if (!interrupted) await new Promise((r) => setTimeout(r, o.graceMs ?? 250));
+      const asked = [...states.values()].filter((st) => !only || only.has(st.node.name));
+      await pMap(asked, fetchOne, { concurrency: interrupted ? Math.max(1, states.size) : parallel });
+    };
+    await fetchWitness();
 
-    // (4b) a sized check's search (mtu), for the flows whose host-size probe did not arrive.
+    // (5) loss is not a firewall: flows that got nothing through, on paths where other tries did, go again
+    // (all extra tries at once, one timeout), and their outcomes add up.
+    if (!interrupted) {
+      const again = retryPlan(flows, outcomes, states, addressOf);
+      if (again.size > 0) {
+        const dests = new Set<string>();
+        for (const list of again.values()) for (const i of list) dests.add(flows.get(i).to);
+        await round(again, { tries: EXTRA_TRIES, burst: true }, (i, oc) => outcomes.set(i, mergeOutcomes(outcomes.get(i), oc)));
+        await fetchWitness(dests);
+      }
+    }
+
+    // (5b) a sized check's search (mtu), for the flows whose host-size probe did not arrive.
     if (sized && carried && !interrupted) {
       mtuSearch = await searchMtu({ check: sized, flows, outcomes, nodes: states, sessionId, addressOf, shape: carried, timeouts, concurrency: o.concurrency ?? 64, spacingMs: o.spacingMs ?? 30, signal: o.signal });
     }
@@ -325,7 +377,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
   }
 
   // (5) the join.
-  const results = joinAll(flows, addressOf, outcomes, states, { skipUnprobed: interrupted, ...(carried ? { mtu: { carrier: carried.carrier, search: mtuSearch } } : {}) });
+  const results = joinAll(flows, addressOf, outcomes, states, { skipUnprobed: interrupted, maxLoss: o.maxLoss, ...(carried ? { mtu: { carrier: carried.carrier, search: mtuSearch } } : {}) });
   const report: Report = {
     schemaVersion: 1,
     tool: { name: 'calico-nettest', version: VERSION },

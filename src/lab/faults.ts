@@ -250,10 +250,9 @@ export function expectedOutcome(
     const framedAs = f.check !== 'all' && f.check !== flow.check && (CATALOGUE[flow.check].carriedBy?.includes(f.check) ?? false) && CATALOGUE[f.check].transport === flow.transport;
     if (f.check !== 'all' && f.check !== flow.check && !framedAs) continue;
     const w = f.where;
-    // Linux's REJECT sends no ICMP error for IP-in-IP: nf_send_unreach() first verifies a transport
-    // checksum over the payload, which protocol 4 does not have, so the error is never sent and the
-    // packet is simply dropped (seen on this kernel; see test/netns/mesh-faults.ts).
-    const rejects = f.action === 'reject' && flow.transport !== 'ipip';
+    // Linux's REJECT answers IP-in-IP too: it verifies a checksum over the payload first
+    // (nf_reject_verify_csum), and the prober makes its IP-in-IP payload checksum-neutral (packets/ipip.ts).
+    const rejects = f.action === 'reject';
     switch (w.kind) {
       case 'out':
         // A local REJECT in OUTPUT fails the send itself, like a DROP there: the probe never left.

@@ -1,7 +1,7 @@
 // IP-in-IP probes (RFC 2003): the inner packet carried in an outer IPv4 packet of protocol 4, and finding the probe in it.
 
 import { DecodeError } from './errors.js';
-import { IPPROTO_UDP, decodeIPv4, encodeIPv4 } from './ipv4.js';
+import { IPPROTO_UDP, decodeIPv4, encodeIPv4, onesComplementSum } from './ipv4.js';
 import { PROBE_PAYLOAD_LENGTH, hasProbeMagic } from './probe.js';
 import { UDP_HEADER_LENGTH, encodeUdp } from './udp.js';
 
@@ -42,4 +42,26 @@ export function findProbeInIpip(outerPayload: Uint8Array): Buffer | null {
     if (err instanceof DecodeError) return null;
     throw err;
   }
+}
+
+/**
+ * The outer payload made checksum-neutral: two bytes appended so that its 16-bit one's-complement sum is
+ * 0xffff. Linux's REJECT target first verifies a checksum over a protocol-4 payload (nf_reject_verify_csum
+ * / nf_ip_checksum) and sends no ICMP when it fails; with this padding a REJECT of IP-in-IP becomes
+ * visible. The inner packet's own total length stays authoritative, so a decapsulating node ignores the
+ * two bytes (ip_rcv trims to it), and so does findProbeInIpip.
+ */
+export function checksumNeutral(inner: Uint8Array): Buffer {
+  const out = Buffer.alloc(inner.length + 2);
+  out.set(inner, 0);
+  const sum = onesComplementSum(out); // the two zero bytes add nothing
+  const need = 0xffff - sum; // one's-complement difference to 0xffff (0 when already there)
+  // The pad's two bytes form one 16-bit word when they start at an even offset; at an odd one they land
+  // in two words, low byte first (the sum is byte-order independent up to a swap).
+  if (inner.length % 2 === 0) out.writeUInt16BE(need, inner.length);
+  else {
+    out[inner.length] = need & 0xff;
+    out[inner.length + 1] = need >> 8;
+  }
+  return out;
 }

@@ -52,6 +52,10 @@ export const CAUSE_CODES: Record<Cause, string> = {
   'no-route': 'N',
   'mtu-blackhole': 'M',
   'mtu-limited': 'm',
+  'rp-filter': 'F',
+  misrouted: 'W',
+  lossy: 'L',
+  'host-unreachable': 'H',
   overloaded: '?',
 };
 

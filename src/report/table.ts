@@ -27,6 +27,12 @@ export const MATRIX_LEGEND: ReadonlyArray<[string, string]> = [
   ['R', 'rejected'],
   ['T', 'return-blocked'],
   ['N', 'no-route'],
+  ['F', 'rp-filter (receiver\'s kernel)'],
+  ['W', 'misrouted (sender\'s route: wrong interface)'],
+  ['M', 'mtu-blackhole (large packets lost silently)'],
+  ['m', 'mtu-limited (a hop said fragmentation-needed)'],
+  ['L', 'lossy'],
+  ['H', 'host-unreachable'],
   ['?', 'unknown'],
   ['·', 'self / not planned'],
 ];

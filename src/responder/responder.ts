@@ -16,6 +16,7 @@ import { SessionStore } from './sessions.js';
 import { createControlServer } from './server.js';
 import { Witness, type WitnessEvent } from './witness.js';
 import { Explainer } from '../explain/host.js';
+import { KernelEvidence } from './kernel-evidence.js';
 
 export interface ResponderOptions {
   native: NativeBinding;
@@ -137,7 +138,7 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
       sessions: store.size,
       timeMs: Date.now(),
     });
-    server = createControlServer({ secret: o.secret, address: o.address, instance, store, witness, prober, info, explainer, log: (m) => emit('control', m) });
+    server = createControlServer({ secret: o.secret, address: o.address, instance, store, witness, prober, info, explainer, log: (m) => emit('control', m), kernel: new KernelEvidence(o.address) });
     await new Promise<void>((resolve, reject) => {
       server!.once('error', (err: NodeJS.ErrnoException) =>
         reject(

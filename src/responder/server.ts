@@ -26,6 +26,8 @@ import { CATALOGUE, witnessPorts } from '../checks/catalogue.js';
 import type { Prober } from '../checks/prober.js';
 import { Session, SessionError, type SessionStore } from './sessions.js';
 import type { Witness } from './witness.js';
+import type { KernelEvidence } from './kernel-evidence.js';
+import { runOrdered } from './probe-order.js';
 import type { SourceOutcome } from '../types.js';
 import { EXPLAIN_PATH, handleExplain } from '../explain/route.js';
 import type { Explainer } from '../explain/host.js';
@@ -45,6 +47,8 @@ export interface ControlDeps {
   /** preflight's host checks (default: this host's, src/preflight/route.ts; tests give a fake). */
   preflight?: PreflightRunner;
   log: (msg: string) => void;
+  /** The node's own kernel's evidence (routes, rp_filter, conntrack); absent in tests that do not need it. */
+  kernel?: KernelEvidence;
   limits?: Partial<ServerLimits>;
 }
 
@@ -120,7 +124,7 @@ function refuse(res: ServerResponse, status: number, message: string): void {
   res.end(text, () => res.socket?.destroy());
 }
 
-const SESSION_PATH = /^\/v1\/sessions\/([0-9a-f]{16})(\/probe|\/witness|\/renew|\/hold)?$/;
+const SESSION_PATH = /^\/v1\/sessions\/([0-9a-f]{16})(\/probe|\/witness|\/renew|\/hold|\/conntrack|\/release)?$/;
 
 function bodyLimit(method: string, path: string): number {
   if (method === 'POST' && path === `${API}/sessions`) return BODY_LIMITS.openSession;
@@ -134,6 +138,8 @@ export function createControlServer(deps: ControlDeps): Server {
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const nonces = new NonceCache();
   const preflight = makePreflightHandler(deps.preflight ?? localPreflight, deps.log);
+  /** Sessions whose second-direction IP-in-IP probes wait for the coordinator's release. */
+  const releases = new Map<string, () => void>();
   const server = createServer(
     {
       headersTimeout: limits.headersTimeoutMs,
@@ -246,6 +252,7 @@ export function createControlServer(deps: ControlDeps): Server {
       const s = deps.store.open(new Session(o.id, idBytes, deriveSessionKey(deps.secret, idBytes), new Set(o.peers), o.ports, inbound, o.ttlMs, now, deps.witness.drops()), now);
       deps.witness.addPorts(witnessPorts(Object.entries(o.ports)));
       deps.witness.refresh(now);
+      await deps.kernel?.open(s);
       if (s.expiresAtMs === now + o.ttlMs) deps.log(`session ${s.id} opened from ${req.socket.remoteAddress}: ${inbound.size} inbound flows, lease ${o.ttlMs / 1000} s`);
       return reply(res, 201, { id: s.id, expiresAtMs: s.expiresAtMs, capture: deps.witness.capture });
     }
@@ -265,6 +272,8 @@ export function createControlServer(deps: ControlDeps): Server {
       deps.store.close(session.id);
       deps.witness.refresh();
       void deps.explainer?.disarm(session.id);
+      // Whatever ended it (DELETE, the hold connection closing): remove the conntrack entries its probes made.
+      void deps.kernel?.close(session.id);
     };
     if (method === 'DELETE' && !m[2]) {
       end();
@@ -296,7 +305,15 @@ export function createControlServer(deps: ControlDeps): Server {
         rows.push(row);
       }
       const lost = session.shed + Math.max(0, deps.witness.drops() - session.dropsAtOpen) || (caughtUp ? 0 : 1);
-      return reply(res, 200, { capture: deps.witness.capture, dropped: session.droppedRecords, forged: session.forged, lost, rows } satisfies WitnessResponse);
+      const kernel = await deps.kernel?.facts(session);
+      return reply(res, 200, { capture: deps.witness.capture, dropped: session.droppedRecords, forged: session.forged, lost, rows, ...(kernel ? { kernel } : {}) } satisfies WitnessResponse);
+    }
+    if (method === 'POST' && m[2] === '/conntrack') {
+      return reply(res, 200, { deleted: (await deps.kernel?.clearConntrack(session)) ?? 0 });
+    }
+    if (method === 'POST' && m[2] === '/release') {
+      releases.get(session.id)?.();
+      return reply(res, 200, { released: session.id });
     }
     if (method === 'POST' && m[2] === '/probe') {
       const p = parseProbeRequest(parseJson(body));
@@ -312,17 +329,22 @@ export function createControlServer(deps: ControlDeps): Server {
       // Whether "not seen leaving" still means something: not once the capture lost packets (a flood).
       const captureTrusted = () => session.shed === 0 && deps.witness.drops() === session.dropsAtOpen && !deps.witness.behind();
       try {
-        await deps.prober.run(
-          { idBytes: session.idBytes, key: session.key, left: (dst, idx) => (capture && captureTrusted() ? session.left.get(`${dst}/${idx}`) : null) },
-          p.probes,
-          { tries: p.tries, timeouts: p.timeouts, concurrency: p.concurrency, spacingMs: p.spacingMs },
-          (outcome: SourceOutcome) => s.line({ outcome }),
-          abort.signal,
-        );
+        await runOrdered({
+          prober: deps.prober,
+          session: { idBytes: session.idBytes, key: session.key, left: (dst, idx) => (capture && captureTrusted() ? session.left.get(`${dst}/${idx}`) : null) },
+          probes: p.probes,
+          opts: { tries: p.tries, timeouts: p.timeouts, concurrency: p.concurrency, spacingMs: p.spacingMs, burst: p.burst },
+          onOutcome: (outcome: SourceOutcome) => s.line({ outcome }),
+          clear: async () => (await deps.kernel?.clearConntrack(session)) ?? 0,
+          released: new Promise<void>((r) => releases.set(session.id, r)),
+          onCleared: (cleared) => s.line({ cleared }),
+          signal: abort.signal,
+        });
         s.line({ done: true, capture });
       } catch (err) {
         s.line({ error: (err as Error).message });
       } finally {
+        releases.delete(session.id);
         session.probing = false;
         session.renew(Date.now());
         s.end();

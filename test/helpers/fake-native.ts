@@ -165,6 +165,22 @@ export class FakeNative implements NativeBinding {
     return r;
   }
 
+  /** Netlink requests made, and the kernel's answer to each (default: an empty NLMSG_DONE). */
+  readonly netlinkRequests: Array<{ protocol: number; request: Buffer }> = [];
+  netlinkRule: (protocol: number, request: Buffer) => Buffer | string = () => {
+    const done = Buffer.alloc(20);
+    done.writeUInt32LE(20, 0);
+    done.writeUInt16LE(3, 4);
+    return done;
+  };
+
+  netlinkTransact(protocol: number, request: Buffer): Buffer {
+    this.netlinkRequests.push({ protocol, request: Buffer.from(request) });
+    const answer = this.netlinkRule(protocol, request);
+    if (typeof answer === 'string') throw nativeError(answer, 'socket');
+    return answer;
+  }
+
   /**
    * The open raw socket of `protocol` (the last one opened), or throws: a test names what it expects.
    * `pmtudisc`: the socket opened with that IP_MTU_DISCOVER mode (the mtu prober's); without it, one opened without.

@@ -156,9 +156,9 @@ t.test('expectedOutcome table', async (t) => {
     [['drop:all@node3:return'], flow('vxlan', 'node1', 'node3'), null],
     [['drop:all@node3:return'], flow('etcd', 'node1', 'node3'), 'return-blocked'],
     [['drop:all@node2:in'], flow('wireguard', 'node1', 'node2'), 'ingress-blocked'],
-    // Linux sends no ICMP error for a REJECTed IP-in-IP packet: the reject acts as a drop.
-    [['reject:ipip@node2:in'], flow('ipip', 'node1', 'node2'), 'ingress-blocked'],
-    [['reject:ipip@path:node1>node2'], flow('ipip', 'node1', 'node2'), 'path-blocked'],
+    // The checksum-neutral IP-in-IP probe makes Linux's REJECT answer with ICMP (packets/ipip.ts checksumNeutral).
+    [['reject:ipip@node2:in'], flow('ipip', 'node1', 'node2'), 'rejected'],
+    [['reject:ipip@path:node1>node2'], flow('ipip', 'node1', 'node2'), 'rejected'],
     [['reject:vxlan@node2:in'], flow('vxlan', 'node1', 'node2'), 'rejected'],
     // Earliest hop wins: out, then path, then in, then return.
     [['drop:bgp@node2:in', 'drop:bgp@node1:out'], flow('bgp', 'node1', 'node2'), 'egress-blocked'],

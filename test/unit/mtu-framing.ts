@@ -3,7 +3,7 @@
 // the frag-needed next-hop MTU, truncated UDP decoding.
 import t from 'tap';
 import fc from 'fast-check';
-import { decodeIPv4, encodeIPv4, internetChecksum } from '../../src/packets/ipv4.js';
+import { decodeIPv4, encodeIPv4, internetChecksum, onesComplementSum } from '../../src/packets/ipv4.js';
 import { encodeIcmpError, decodeIcmp, nextHopMtu } from '../../src/packets/icmp.js';
 import { CATALOGUE } from '../../src/checks/catalogue.js';
 import { framePacket, MAX_PROBE_SIZE, minFramedSize } from '../../src/checks/framing.js';
@@ -38,8 +38,9 @@ function findProbe(framing: MtuFraming, packet: Buffer): Buffer | null {
 }
 
 t.test('exact size, DF, valid headers, probe verifiable whole and from a snap', async (t) => {
-  // Headers before the payload: outer IPv4 + inner IPv4 + UDP; outer IPv4 + UDP + VXLAN + Ethernet + IPv4 + UDP; IPv4 + UDP.
-  t.same(FRAMINGS.map(minProbeSize), [48, 78, 28].map((h) => h + PROBE_PAYLOAD_LENGTH));
+  // Headers around the payload: outer IPv4 + inner IPv4 + UDP + the 2-byte checksum-neutral pad (so a REJECT
+  // of IP-in-IP answers, packets/ipip.ts); outer IPv4 + UDP + VXLAN + Ethernet + IPv4 + UDP; IPv4 + UDP.
+  t.same(FRAMINGS.map(minProbeSize), [50, 78, 28].map((h) => h + PROBE_PAYLOAD_LENGTH));
   fc.assert(
     fc.property(fc.constantFrom(...FRAMINGS), fc.integer({ min: 0, max: 9000 }), (framing, extra) => {
       const size = minProbeSize(framing) + extra;
@@ -47,6 +48,8 @@ t.test('exact size, DF, valid headers, probe verifiable whole and from a snap', 
       const ip = decodeIPv4(p);
       if (p.length !== size || ip.totalLength !== size || !ip.dontFragment || !ip.checksumOk) return false;
       if (framing !== 'ipip' && !udpChecksumOk(SRC, DST, ip.payload)) return false;
+      // Sized IP-in-IP stays checksum-neutral (the pad after the padded inner packet): REJECTs of it still answer.
+      if (framing === 'ipip' && onesComplementSum(ip.payload) !== 0xffff) return false;
       const whole = findProbe(framing, p);
       const snap = findProbe(framing, p.subarray(0, Math.min(SNAPLEN, p.length)));
       return !!whole && !!snap && verifyProbePayload(whole, key)?.idx === 7 && verifyProbePayload(snap, key)?.check === 'mtu';

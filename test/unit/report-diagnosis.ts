@@ -84,25 +84,46 @@ t.test('egress', async (t) => {
   t.match(d[0]!.advice, /OUTPUT/);
 });
 
-t.test('responder down: one statement per node', async (t) => {
+t.test('responder down: one statement per node, each flow under the responder its facts name', async (t) => {
   const down = new Set(['node3', 'node7']);
+  const named = (f: string, to: string) => (down.has(f) ? f : to);
   const r = mesh(8, {
     fault: (_c, f, to) =>
       down.has(f) || down.has(to)
         ? unknown({
-            detail: `could not reach responder ${down.has(f) ? f : to} at 198.18.${(down.has(f) ? f : to).slice(4)}.1:5478`,
-            facts: { responder: down.has(f) ? f : to, control: `198.18.${(down.has(f) ? f : to).slice(4)}.1:5478`, errorKind: 'refused' },
+            detail: `could not reach responder ${named(f, to)} at 198.18.${named(f, to).slice(4)}.1:5478`,
+            facts: { responder: named(f, to), control: `198.18.${named(f, to).slice(4)}.1:5478`, errorKind: 'refused' },
           })
         : undefined,
   });
   const d = diagnose(r);
   t.equal(d.length, 2);
   t.same(d.map((s) => s.where), ['responder', 'responder']);
-  t.match(d[0]!.text, /^node(3|7): responder not reachable at 198\.18\.(3|7)\.1:5478 \(\d+ flows unknown\)$/);
-  const first = d[0]!.text.startsWith('node3') ? 'node3' : 'node7';
-  const second = first === 'node3' ? 'node7' : 'node3';
-  t.equal(d[0]!.flows, 3 * 2 * 7);
-  t.match(d[1]!.text, new RegExp(`^${second}: responder not reachable`));
+  t.same(d.map((s) => s.text.slice(0, 5)).sort(), ['node3', 'node7']);
+  for (const s of d) {
+    const node = s.text.slice(0, 5);
+    t.match(s.text, new RegExp(`^${node}: responder not reachable at 198\\.18\\.${node.slice(4)}\\.1:5478 \\(${s.flows} flows unknown\\)$`));
+    // Its own 3 checks x 7 peers, and the 3 x 6 flows to it from the nodes that are up (node3 -> node7 is node3's).
+    t.equal(s.flows, r.results.filter((x) => x.facts?.responder === node).length);
+    t.equal(s.flows, 3 * 7 + 3 * 6);
+    t.ok(s.examples.every((e) => e.from === node || e.to === node), 'examples are flows of the named node');
+  }
+  const unknowns = r.results.filter((x) => x.verdict === 'unknown').length;
+  t.equal(d[0]!.flows + d[1]!.flows, unknowns, 'every unknown flow under exactly one responder');
+});
+
+t.test('responder down: a report without facts blames both ends (older reports)', async (t) => {
+  const r = mesh(4, { fault: (_c, f, to) => (f === 'node2' || to === 'node2' ? unknown({ detail: 'x' }) : undefined) });
+  const d = diagnose(r);
+  t.equal(d.length, 1);
+  t.match(d[0]!.text, /^node2: responder not reachable \(18 flows unknown\)$/);
+});
+
+t.test('responder down at the destination only: the destination is named, not the source that probed', async (t) => {
+  const r = mesh(3, { fault: (_c, _f, to) => (to === 'node3' ? unknown({ attempts: 3, facts: { responder: 'node3', tries: 3 } }) : undefined) });
+  const d = diagnose(r);
+  t.equal(d.length, 1);
+  t.match(d[0]!.text, /^node3: responder not reachable \(6 flows unknown\)$/);
 });
 
 t.test('rejected: by the destination itself, and by a router', async (t) => {

@@ -1,5 +1,8 @@
 import t from 'tap';
-import { renderTable } from '../../src/report/table.js';
+import { MATRIX_LEGEND, renderTable } from '../../src/report/table.js';
+import { CAUSE_CODES } from '../../src/report/common.js';
+import { readFileSync } from 'node:fs';
+import type { Cause } from '../../src/types.js';
 import { compareToBaseline } from '../../src/report/diff.js';
 import { fail, mesh, unknown } from '../helpers/report-fixtures.js';
 
@@ -140,4 +143,20 @@ t.test('an interrupted run says which nodes a matrix leaves out', async (t) => {
   t.match(out, /Interrupted: no results yet to node3 as receiver — left out of the matrices' columns/);
   t.notMatch(out, /as sender/, 'node3 did send');
   t.notMatch(renderTable({ ...r, incomplete: false }, { color: false }), /Interrupted:/, 'only for an interrupted run');
+});
+
+t.test('matrix codes: one letter per cause, each in the legend', async (t) => {
+  const legend = new Map(MATRIX_LEGEND);
+  const seen = new Map<string, string>();
+  const causes = Object.keys(CAUSE_CODES) as Cause[];
+  const schema = JSON.parse(readFileSync(new URL('../../schema/report.schema.json', import.meta.url), 'utf8'));
+  t.same([...causes].sort(), [...schema.$defs.result.properties.cause.enum].filter((c: unknown) => c !== null).sort(), 'the schema names the same causes');
+  for (const cause of causes) {
+    const code = CAUSE_CODES[cause];
+    t.ok(code && code.length === 1, `${cause} has a one-letter code`);
+    if (code === '?') continue; // every cause with no verdict of its own shows as unknown
+    t.notOk(seen.has(code), `${cause}'s code ${code} is not also ${seen.get(code) ?? 'another cause'}'s`);
+    seen.set(code, cause);
+    t.match(legend.get(code) ?? '', cause, `the legend explains ${code} as ${cause}`);
+  }
 });

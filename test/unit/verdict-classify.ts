@@ -58,7 +58,7 @@ t.test('row: never left -> egress-blocked at the source (a reply overrides the c
 t.test('row: SYN-ACK -> pass, where null; NAT is a fact and a note', async (t) => {
   const c = classify(tcp, ev({ src: src({ reply: 'synack', replyFrom: '198.18.2.2', attempts: 1 }), wit: wit({ count: 1 }) }));
   t.same(pick(c), { verdict: 'pass', cause: null, where: null, rejectedBy: null });
-  t.same(c.facts, { tries: 1, reply: 'synack', left: true, leftOn: 'eth0', capture: true, interfaceSeen: true, arrivedOn: 'eth1', socketSeen: true, got: 1 });
+  t.same(c.facts, { tries: 1, reply: 'synack', left: true, leftOn: 'eth0', capture: true, interfaceSeen: true, arrivedOn: 'eth1', socketSeen: true, got: 1, lost: 0 });
   t.equal(describe(tcp, c), 'handshake answered (SYN-ACK).');
   const nat = classify(tcp, ev({ src: src({ reply: 'synack' }), wit: wit({ observedSource: '198.18.9.9' }) }));
   t.equal(nat.facts.observedSource, '198.18.9.9');
@@ -69,7 +69,7 @@ t.test('row: SYN-ACK -> pass, where null; NAT is a fact and a note', async (t) =
 t.test('row: left, nothing back, not seen -> path-blocked in the path', async (t) => {
   const c = classify(tcp, ev());
   t.same(pick(c), { verdict: 'fail', cause: 'path-blocked', where: 'path', rejectedBy: null });
-  t.same(c.facts, { tries: 3, left: true, leftOn: 'eth0', capture: true, interfaceSeen: false, socketSeen: false, got: 0 });
+  t.same(c.facts, { tries: 3, left: true, leftOn: 'eth0', capture: true, interfaceSeen: false, socketSeen: false, got: 0, lost: 3 });
   t.match(describe(tcp, c), /^dropped in the path: it left node1 on eth0 but never arrived at node2 \(3 tries\)/);
   t.match(describe(tcp, classify(tcp, ev({ src: src({ left: null, leftOn: null }) }))), /^dropped in the path: never arrived/);
 });
@@ -107,23 +107,43 @@ t.test('row: TCP witnessed at both layers, nothing back -> return-blocked, where
 
 t.test('row: UDP / IP-in-IP witnessed -> pass', async (t) => {
   for (const f of [vxlan, ipip]) {
-    const c = classify(f, ev({ wit: wit() }));
+    const c = classify(f, ev({ wit: wit({ count: 3 }) }));
     t.same(pick(c), { verdict: 'pass', cause: null, where: null, rejectedBy: null });
+    t.equal(c.facts.lost, 0);
     t.equal(describe(f, c), 'arrived on eth1 and reached a socket on node2.');
+    // Two of three copies witnessed: a pass, the lost copy counted and said.
+    const part = classify(f, ev({ wit: wit({ count: 2 }) }));
+    t.equal(part.verdict, 'pass');
+    t.equal(part.facts.lost, 1);
+    t.equal(describe(f, part), 'arrived on eth1 and reached a socket on node2. 1 of 3 tries were lost.');
   }
 });
 
-t.test('row: destination responder not reachable -> unknown; a reset is kept as rejectedBy', async (t) => {
+t.test('row: destination responder not reachable -> judged from the source side as far as it can be, the destination named', async (t) => {
   const c = classify(ipip, ev({ witnessAvailable: false, witnessError: { kind: 'timeout', message: 'no answer from 198.18.2.2:5478', control: '198.18.2.2:5478' } }));
-  t.same(pick(c), { verdict: 'unknown', cause: 'responder-unreachable', where: null, rejectedBy: null });
+  t.same(pick(c), { verdict: 'unknown', cause: 'responder-unreachable', where: null, rejectedBy: null }, 'a datagram gets no answer anyway: nothing to judge');
   t.equal(c.facts.responder, 'node2');
   t.equal(c.facts.errorKind, 'timeout');
   t.equal(c.facts.control, '198.18.2.2:5478');
   t.equal(c.facts.capture, undefined, 'no witness log: nothing known of the destination side');
+  t.equal(c.facts.lost, undefined, 'no witness log: the loss of a datagram is not known');
   t.match(describe(ipip, c), /^nothing came back, and node2's responder could not be asked what it saw \(no answer from 198\.18\.2\.2:5478\)/);
-  const rst = classify(tcp, ev({ witnessAvailable: false, src: src({ reply: 'rst', replyFrom: '198.18.1.1' }) }));
-  t.equal(rst.rejectedBy, '198.18.1.1');
-  t.match(describe(tcp, rst), /^198\.18\.1\.1 answered with a reset/, 'the sentence names the address that reset it');
+  // A reset from the destination: reachable, no listener (a REJECT rule cannot be told from a closed port).
+  const rst = classify(tcp, ev({ witnessAvailable: false, src: src({ reply: 'rst', replyFrom: '198.18.2.2' }) }));
+  t.same(pick(rst), { verdict: 'pass', cause: null, where: null, rejectedBy: '198.18.2.2' });
+  t.equal(rst.facts.responder, 'node2');
+  t.match(describe(tcp, rst), /^reset by 198\.18\.2\.2: reachable, no listener \(node2's responder could not be asked/);
+  // Its kernel's port unreachable: reachable; another address's ICMP error: rejected in the path.
+  const closed = classify(vxlan, ev({ witnessAvailable: false, src: src({ reply: 'icmp', replyFrom: '198.18.2.2', icmp: { type: 3, code: 3 } }) }));
+  t.same(pick(closed), { verdict: 'pass', cause: null, where: null, rejectedBy: '198.18.2.2' });
+  t.match(describe(vxlan, closed), /^node2's kernel answered with ICMP port unreachable: reachable/);
+  const router = classify(vxlan, ev({ witnessAvailable: false, src: src({ reply: 'icmp', replyFrom: '198.18.1.1', icmp: { type: 3, code: 13 } }) }));
+  t.same(pick(router), { verdict: 'fail', cause: 'rejected', where: 'path', rejectedBy: '198.18.1.1' });
+  t.match(describe(vxlan, router), /^rejected by 198\.18\.1\.1 with ICMP communication administratively prohibited/);
+  // TCP silence: blocked, place unknown (no witness log), and the sentence says what would tell.
+  const silent = classify(tcp, ev({ witnessAvailable: false }));
+  t.same(pick(silent), { verdict: 'fail', cause: 'blocked', where: null, rejectedBy: null });
+  t.match(describe(tcp, silent), /not even a reset; node2's responder could not be asked .* Start the responder on node2/);
   t.equal(classify(tcp, ev({ witnessAvailable: false, src: src({ reply: 'synack' }) })).verdict, 'pass');
 });
 

@@ -78,17 +78,20 @@ export const FLOW_BUILDERS: readonly FlowBuilder[] = [
     join: (m, _r, x, _i, join) => join(Kind.PathSubnets, x.fCheck[m]!, x.subnetOfName[x.fFrom[m]!]!, x.subnetOfName[x.fTo[m]!]!),
   },
   { kind: Kind.PathFrom, verdict: 'fail', causes: ['path-blocked', 'blocked'], join: (m, _r, x, _i, join) => join(Kind.PathFrom, x.fCheck[m]!, x.fFrom[m]!, 0) },
-  { kind: Kind.Rejected, verdict: 'fail', causes: ['rejected'], join: (m, r, x, intern, join) => join(Kind.Rejected, x.fCheck[m]!, intern('addrs', r.rejectedBy ?? ''), 0) },
+  // b = 1: a reset in the destination's name it never saw (forged by the path).
+  { kind: Kind.Rejected, verdict: 'fail', causes: ['rejected'], join: (m, r, x, intern, join) => join(Kind.Rejected, x.fCheck[m]!, intern('addrs', r.rejectedBy ?? ''), r.facts?.forgedReset ? 1 : 0) },
   { kind: Kind.Return, verdict: 'fail', causes: ['return-blocked'], join: (m, _r, x, _i, join) => join(Kind.Return, x.fCheck[m]!, x.fTo[m]!, 0) },
   { kind: Kind.NoRoute, verdict: 'fail', causes: ['no-route'], join: (m, _r, x, _i, join) => join(Kind.NoRoute, -1, x.fFrom[m]!, 0) },
-  // Either end's responder may be the one not reached: both are candidates, the cover picks the one explaining more.
+  // The facts name the responder that could not be asked; without them either end's may be the one not
+  // reached: both are candidates, the cover picks the one explaining more.
   {
     kind: Kind.Responder,
     verdict: 'unknown',
     causes: ['responder-unreachable'],
-    join: (m, _r, x, _i, join) => {
-      join(Kind.Responder, -1, x.fFrom[m]!, 0);
-      join(Kind.Responder, -1, x.fTo[m]!, 0);
+    join: (m, r, x, _i, join) => {
+      const named = r.facts?.responder;
+      if (named !== r.to) join(Kind.Responder, -1, x.fFrom[m]!, 0);
+      if (named !== r.from) join(Kind.Responder, -1, x.fTo[m]!, 0);
     },
   },
 ];

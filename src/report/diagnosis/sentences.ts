@@ -118,7 +118,7 @@ export const SENTENCES: Readonly<Record<Kind, (s: SentenceInput) => Sentence>> =
     }
     return {
       text: verdict === 'fail' ? `${traffic} fails (${label}) for ${flows}` : `${traffic} could not be judged (${label}) for ${flows}`,
-      where: 'unknown',
+      where: first.where ?? 'unknown',
       advice: `See the flows' detail${det ? `, e.g. "${det}"` : ''}; re-run with the same inventory to see whether it persists.`,
     };
   },
@@ -173,6 +173,16 @@ function wholeNode({ g, x, node, addr, flows }: SentenceInput, inbound: boolean)
 function rejected({ g, x, interned, traffic, rule, flows }: SentenceInput): Sentence {
   const by = interned.addrs[g.a] ?? '';
   const byNode = x.addrToNode.get(by);
+  if (g.b === 1) {
+    const name = byNode !== undefined ? x.names[byNode]! : by;
+    return {
+      text: `something in the path answers in ${name}'s name: it resets ${traffic} ${name} never saw (${flows})`,
+      where: 'path',
+      advice:
+        `The TCP resets came from ${by}, but ${name} never saw the probes arrive: a router or firewall between the nodes ` +
+        `rejects ${rule} with a forged reset (REJECT --reject-with tcp-reset). ${name}'s own firewall is not involved; check the devices in between.`,
+    };
+  }
   if (byNode !== undefined && g.members.every((m) => x.fTo[m] === byNode)) {
     const name = x.names[byNode]!;
     return {

@@ -1,0 +1,69 @@
+// Loss is not a firewall (DESIGN §2a): per-path loss from the first round's outcomes and witness logs,
+// the flows worth another round (nothing got through, on a path where other tries did), and how a second
+// round's outcome adds to the first. Pure.
+import type { PlannedFlow, SourceOutcome, WitnessSummary } from '../types.js';
+import { addPathLoss, flowLoss, type PathLoss } from '../verdict-facts.js';
+
+/** Tries of the adaptive round: sent at once, so it costs one timeout whatever the count. */
+export const EXTRA_TRIES = 6;
+
+interface Evidence {
+  /** What the destination witnessed of a flow, only when its proof was for exactly that flow (from that source). */
+  witness: { forFlow(flow: PlannedFlow, fromAddress: string): WitnessSummary | undefined } | null;
+}
+
+type Flows = { readonly length: number; get(i: number): PlannedFlow };
+type Outcomes = { get(i: number): SourceOutcome | undefined };
+
+/** Loss of every path `from>to` over the flows that got through at least once. */
+export function pathLosses(flows: Flows, outcomes: Outcomes, nodes: ReadonlyMap<string, Evidence>, addressOf: ReadonlyMap<string, string>): Map<string, PathLoss> {
+  const paths = new Map<string, PathLoss>();
+  for (let i = 0; i < flows.length; i++) {
+    const f = flows.get(i);
+    const src = outcomes.get(i);
+    if (!src) continue;
+    const wit = f.sourceOnly ? undefined : nodes.get(f.to)?.witness?.forFlow(f, addressOf.get(f.from) ?? '');
+    if (!f.sourceOnly && !nodes.get(f.to)?.witness) continue;
+    const key = `${f.from}>${f.to}`;
+    let acc = paths.get(key);
+    if (!acc) paths.set(key, (acc = { tries: 0, lost: 0 }));
+    addPathLoss(acc, flowLoss(f, src, wit));
+  }
+  return paths;
+}
+
+/** Flows to probe again, by source node: all of their tries lost, on a path that lost only some of others'. */
+export function retryPlan(flows: Flows, outcomes: Outcomes, nodes: ReadonlyMap<string, Evidence>, addressOf: ReadonlyMap<string, string>): Map<string, number[]> {
+  const paths = pathLosses(flows, outcomes, nodes, addressOf);
+  const again = new Map<string, number[]>();
+  for (let i = 0; i < flows.length; i++) {
+    const f = flows.get(i);
+    const path = paths.get(`${f.from}>${f.to}`);
+    if (!path || path.lost === 0) continue;
+    const src = outcomes.get(i);
+    const wit = f.sourceOnly ? undefined : nodes.get(f.to)?.witness?.forFlow(f, addressOf.get(f.from) ?? '');
+    const l = flowLoss(f, src, wit);
+    if (!l || l.lost < l.tries) continue;
+    let list = again.get(f.from);
+    if (!list) again.set(f.from, (list = []));
+    list.push(i);
+  }
+  return again;
+}
+
+/** The first round's outcome with a later round's added: tries add up, the later answer counts. */
+export function mergeOutcomes(first: SourceOutcome | undefined, later: SourceOutcome): SourceOutcome {
+  if (!first) return later;
+  const answered = !!later.reply;
+  return {
+    ...first,
+    ...(answered ? { reply: later.reply, replyFrom: later.replyFrom, icmp: later.icmp, rttMs: later.rttMs } : {}),
+    sendError: first.sendError ?? later.sendError,
+    left: first.left === true || later.left === true ? true : (later.left ?? first.left),
+    leftOn: first.leftOn ?? later.leftOn,
+    attempts: first.attempts + later.attempts,
+    // Every first-round try went unanswered (that is why it went again).
+    lost: first.attempts + (later.lost ?? (answered ? 0 : later.attempts)),
+    srcPort: later.srcPort ?? first.srcPort,
+  };
+}
