@@ -1,7 +1,6 @@
 // Loss is not a firewall (DESIGN §2a, issue 11): how many of a flow's tries were lost, and how a path's loss
 // adds up over its flows. classify() (verdict.ts) reads them as facts. Pure.
 import type { Cause, PlannedFlow, SourceOutcome, WitnessSummary } from './types.js';
-import { CATALOGUE } from './checks/catalogue.js';
 
 /** Default --max-loss: a path losing more than 5% of the probes' packets is `lossy` (Calico's BGP, etcd and Typha sessions suffer well before 20%). */
 export const DEFAULT_MAX_LOSS = 0.05;
@@ -16,11 +15,8 @@ export interface PathLoss {
 }
 
 /** Tries and lost tries of one flow, where the facts tell: TCP from the answered try, datagrams from the witness count. */
-export function flowLoss(flow: Pick<PlannedFlow, 'check' | 'transport' | 'sourceOnly'>, src: SourceOutcome | undefined, wit: WitnessSummary | undefined): PathLoss | null {
+export function flowLoss(flow: Pick<PlannedFlow, 'transport' | 'sourceOnly'>, src: SourceOutcome | undefined, wit: WitnessSummary | undefined): PathLoss | null {
   if (!src || src.sendError || src.attempts === 0) return null;
-  // A sized probe (catalogue `sizing`: mtu) that does not arrive tells the path's size limit, not its loss:
-  // it neither counts towards a path's loss nor goes again in the loss round (the mtu search is its retry).
-  if (CATALOGUE[flow.check]?.sizing) return null;
   if (flow.transport === 'tcp') {
     if (src.reply === 'synack' || src.reply === 'rst') return { tries: src.attempts, lost: Math.min(src.attempts, src.lost ?? 0) };
     if (src.reply === 'icmp') return null; // an answer, but from something that refused it: not loss

@@ -45,7 +45,7 @@ function largestArrived(wit: WitnessSummary | undefined, capture: boolean): numb
 export function classifyMtu(flow: PlannedFlow, ev: Evidence, carrier: CheckId, search?: MtuSearchResult): Classified {
   const m = ev.src?.mtu;
   // A frag-needed is this check's evidence, not a reject: the ordinary join must not see it as one.
-  const plainSrc: SourceOutcome | undefined = ev.src && ev.src.reply === 'icmp' && m?.fragNeeded ? { ...ev.src, reply: null, replyFrom: null, icmp: null } : ev.src;
+  const plainSrc: SourceOutcome | undefined = ev.src && ev.src.reply === 'icmp' && ev.src.icmp?.type === 3 && ev.src.icmp.code === 4 ? { ...ev.src, reply: null, replyFrom: null, icmp: null } : ev.src;
   const base = classify(flow, { ...ev, src: plainSrc });
   const f = base.facts;
   f.encapsulation = carrier;
@@ -72,6 +72,9 @@ export function classifyMtu(flow: PlannedFlow, ev: Evidence, carrier: CheckId, s
     return base;
   }
   f.pathMtu = pathMtu;
+  // Copies of the host size that did not arrive were cut by size, not lost (the witness count mixes in the
+  // search's smaller probes): no loss facts on a size limit.
+  for (const k of ['lost', 'pathLost', 'pathTries', 'maxLoss'] as const) delete f[k];
   if (search && search.end === 'bounded' && search.hi - 1 > pathMtu) f.pathMtuBelow = search.hi;
   if (refused !== null) f.refusedSize = refused;
   if (frag) f.hop = { address: frag.from, mtu: frag.mtu };

@@ -158,8 +158,13 @@ export class MtuProber {
     let firstSent = 0;
     let lastSent = nowMs();
     this.watch.set(wire.key, (s) => {
-      if (s.type !== 3 || s.code !== 4 || facts.fragNeeded) return;
-      facts.fragNeeded = { from: s.from, mtu: s.nextHopMtu ?? 0, size: s.quotedLength };
+      if (s.type === 3 && s.code === 4) {
+        if (facts.fragNeeded) return;
+        facts.fragNeeded = { from: s.from, mtu: s.nextHopMtu ?? 0, size: s.quotedLength };
+      }
+      // Any other ICMP error (a REJECT's admin-prohibited, port unreachable) is the probe's answer, as for
+      // every datagram probe; the first answer stands.
+      if (outcome.reply) return;
       outcome.reply = 'icmp';
       outcome.replyFrom = s.from;
       outcome.icmp = { type: s.type, code: s.code };

@@ -1,6 +1,7 @@
 // Loss is not a firewall (DESIGN §2a): per-path loss from the first round's outcomes and witness logs,
 // the flows worth another round (nothing got through, on a path where other tries did), and how a second
 // round's outcome adds to the first. Pure.
+import { CATALOGUE } from '../checks/catalogue.js';
 import type { PlannedFlow, SourceOutcome, WitnessSummary } from '../types.js';
 import { addPathLoss, flowLoss, type PathLoss } from '../verdict-facts.js';
 
@@ -15,13 +16,20 @@ interface Evidence {
 type Flows = { readonly length: number; get(i: number): PlannedFlow };
 type Outcomes = { get(i: number): SourceOutcome | undefined };
 
+/**
+ * A sized probe (catalogue `sizing`: mtu) that does not arrive tells the path's size limit, not its loss: it
+ * neither counts towards a path's loss nor goes again in the loss round (the mtu search is its retry). Its
+ * own tries and lost copies are still counted on its result (verdict.ts).
+ */
+const sized = (f: PlannedFlow): boolean => CATALOGUE[f.check]?.sizing !== undefined;
+
 /** Loss of every path `from>to` over the flows that got through at least once. */
 export function pathLosses(flows: Flows, outcomes: Outcomes, nodes: ReadonlyMap<string, Evidence>, addressOf: ReadonlyMap<string, string>): Map<string, PathLoss> {
   const paths = new Map<string, PathLoss>();
   for (let i = 0; i < flows.length; i++) {
     const f = flows.get(i);
     const src = outcomes.get(i);
-    if (!src) continue;
+    if (!src || sized(f)) continue;
     const wit = f.sourceOnly ? undefined : nodes.get(f.to)?.witness?.forFlow(f, addressOf.get(f.from) ?? '');
     if (!f.sourceOnly && !nodes.get(f.to)?.witness) continue;
     const key = `${f.from}>${f.to}`;
@@ -39,7 +47,7 @@ export function retryPlan(flows: Flows, outcomes: Outcomes, nodes: ReadonlyMap<s
   for (let i = 0; i < flows.length; i++) {
     const f = flows.get(i);
     const path = paths.get(`${f.from}>${f.to}`);
-    if (!path || path.lost === 0) continue;
+    if (!path || path.lost === 0 || sized(f)) continue;
     const src = outcomes.get(i);
     const wit = f.sourceOnly ? undefined : nodes.get(f.to)?.witness?.forFlow(f, addressOf.get(f.from) ?? '');
     const l = flowLoss(f, src, wit);

@@ -64,6 +64,10 @@ export async function createTopology(topo: Topology, signal?: AbortSignal): Prom
     for (const n of topo.nodes) {
       if (signal?.aborted) return; // the caller removes what was made (it finds it by prefix)
       await run(['ip', 'netns', 'add', n.ns]);
+      // A new namespace copies the host's IPv4 settings (net.core.devconf_inherit_init_net=0), so a lab
+      // would differ from host to host. Set what a Kubernetes node has: forwarding on, and no reverse-path
+      // filtering unless a test or fault turns it on (before eth0 exists, which copies `default`).
+      await run(inNs(n.ns, ['sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0']));
       await run(['ip', 'link', 'add', n.ifname, 'netns', n.ns, 'type', 'veth', 'peer', 'name', n.routerIf, 'netns', topo.router]);
       await run(inNs(n.ns, ['ip', 'link', 'set', 'lo', 'up']));
       await run(inNs(n.ns, ['ip', 'addr', 'add', `${n.address}/24`, 'dev', n.ifname]));

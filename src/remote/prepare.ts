@@ -163,7 +163,13 @@ export function explainNodeErrors(report: Report, nodeErrors: readonly NodeError
   if (nodeErrors.length === 0) return report;
   const why = new Map(nodeErrors.map((e) => [e.node, e.message]));
   const results = report.results.map((r): FlowResult => {
-    if (r.verdict !== 'unknown') return r;
+    if (r.verdict !== 'unknown') {
+      // Judged from the sender's side because the destination had no responder: say why it had none.
+      const node = r.facts?.responder;
+      if (!node || !why.has(node)) return r;
+      const error = why.get(node)!;
+      return { ...r, detail: `${r.detail} No responder on ${node} for this run: ${error}${/[.?!]$/.test(error) ? '' : '.'}`, facts: { ...r.facts, errorKind: 'no-responder', error } };
+    }
     const node = why.has(r.from) ? r.from : why.has(r.to) ? r.to : null;
     if (node === null) return r;
     const error = why.get(node)!;

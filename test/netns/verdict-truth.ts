@@ -7,6 +7,7 @@ import t from 'tap';
 import { inNs, run } from '../../src/lab/sys.js';
 import type { LabState } from '../../src/lab/lab.js';
 import type { FlowResult } from '../../src/types.js';
+import { CATALOGUE } from '../../src/checks/catalogue.js';
 import { labArgs, labCli, labReport, needsRoot, withLab } from '../helpers/lab.js';
 import { parseReport } from '../../src/report/json.js';
 
@@ -40,7 +41,7 @@ t.test('rp_filter on the receiver, a wrong route on the sender: rp-filter (desti
       t.match(r.detail, /node2's kernel drops them: its route back to 198\.18\.1\.2 is via side0 .*not eth0.*rp_filter=1/, 'the detail names the route and the sysctl');
       t.equal(r.facts?.rpFilter, 1);
       t.ok(r.facts?.rpLookup !== undefined && r.facts?.routeBack === 'side0', `the kernel's reverse-path lookup and route back recorded: ${JSON.stringify(r.facts)}`);
-    } else if (r.from === 'node2' && r.to === 'node1' && r.check !== 'ipip' && r.check !== 'vxlan' && r.check !== 'wireguard') {
+    } else if (r.from === 'node2' && r.to === 'node1' && CATALOGUE[r.check].transport === 'tcp') {
       // TCP: the SYN goes out by side0, node1's answer comes back on eth0 and node2's rp_filter drops it.
       t.match(r, { verdict: 'fail', cause: 'misrouted', where: 'source' }, line(r));
       t.match(r.detail, /node2 sends to node1 via side0 \(198\.19\.99\.1\), not eth0/);

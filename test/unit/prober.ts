@@ -283,3 +283,16 @@ t.test('mtu: the wait after the sized probes follows the peer\'s timeout as it l
   t.match(out, [{ idx: 1, check: 'mtu', sendError: null }, { idx: 2, reply: 'synack' }]);
   t.ok(ms < 15_000, `the mtu probe stopped waiting once the SYN-ACK gave an RTT (${ms.toFixed(0)} ms, initial timeout 30 s)`);
 });
+
+t.test('mtu: an ICMP error other than fragmentation-needed is the probe\'s answer (a REJECT), not a size limit', async (t) => {
+  const { native, prober, icmp } = setup(t);
+  let n = 0;
+  native.onSend = (_s, data) => {
+    if (decodeIPv4(data).protocol !== 4 || n++ > 0) return;
+    setImmediate(() => icmp.push(icmpError(data, 3, 13)));
+  };
+  const mtu: ProbeRequest = { idx: 4, check: 'mtu', transport: 'ipip', to: PEER, port: null };
+  const [r] = await probe(prober, [mtu]);
+  t.match(r, { reply: 'icmp', replyFrom: ROUTER, icmp: { type: 3, code: 13 } }, 'admin-prohibited: rejected by the router');
+  t.equal(r!.mtu?.fragNeeded, null, 'not a size limit');
+});

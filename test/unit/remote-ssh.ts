@@ -64,6 +64,12 @@ t.test('explainNodeErrors: unknown flows of a node without responder say why', a
   const out = explainNodeErrors(report, [{ node: 'c', message: 'sshd is down' }]);
   t.same(out.results.map((x) => x.detail), ['d', 'no responder on c for this run: sshd is down', 'no responder on c for this run: sshd is down']);
   t.same(out.results.map((x) => x.facts), [undefined, { responder: 'c', errorKind: 'no-responder', error: 'sshd is down' }, { responder: 'c', errorKind: 'no-responder', error: 'sshd is down' }], 'the facts say it too');
+  // A flow into c judged from the sender's side (c's kernel answered a reset): the detail adds why c had no responder.
+  const judged = { ...r('a', 'c', 'pass'), detail: "reset by 10.0.0.3: reachable, no listener (c's responder could not be asked what it saw, so only a's side judges).", facts: { responder: 'c', errorKind: 'refused' } };
+  const [j] = explainNodeErrors({ results: [judged] } as unknown as Report, [{ node: 'c', message: 'is sshd running there?' }]).results;
+  t.equal(j!.verdict, 'pass', 'its verdict stands');
+  t.equal(j!.detail, `${judged.detail} No responder on c for this run: is sshd running there?`);
+  t.same(j!.facts, { responder: 'c', errorKind: 'no-responder', error: 'is sshd running there?' });
   t.equal(explainNodeErrors({ ...report, diagnosis: [] }, [{ node: 'c', message: 'x' }]).diagnosis, undefined, 'a diagnosis made before is dropped');
   t.equal(explainNodeErrors(report, []), report, 'nothing to say: the same report');
 });

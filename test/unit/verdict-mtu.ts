@@ -30,6 +30,9 @@ t.test('silent limit: mtu-blackhole in the path, with Calico advice', async (t) 
   t.equal(r.hop, null);
   t.match(r.detail, /no ICMP fragmentation-needed/);
   t.match(r.detail, /at most 1384 for IP-in-IP, 1354 for VXLAN, 1344 for WireGuard/);
+  t.same([r.lost, r.tries, r.facts?.lost], [undefined, undefined, undefined], 'host-size copies cut by size are not counted as lost');
+  const passed = joinMtu(flow, src(), { ...wit(1500), count: 2 }, ctx, 'ipip');
+  t.same([passed.verdict, passed.tries, passed.lost], ['pass', 3, 1], 'a pass counts its lost copies, as every datagram flow does');
 });
 
 t.test('frag-needed: mtu-limited, hop = its sender and next-hop MTU; the reply is not a reject', async (t) => {
@@ -84,4 +87,12 @@ t.test('no host MTU known: not probed, unknown', async (t) => {
   const r = joinMtu(flow, src({ hostMtu: null, sizes: [] }), undefined, ctx, 'ipip');
   t.equal(r.verdict, 'unknown');
   t.equal(r.cause, 'not-probed');
+});
+
+t.test('a REJECT of the carrier answers the mtu probe too: rejected, with who (not ingress-blocked, not an MTU limit)', async (t) => {
+  // The checksum-neutral IP-in-IP probe makes Linux's REJECT answer with ICMP admin-prohibited.
+  const host = joinMtu(flow, src({}, { reply: 'icmp', replyFrom: '198.18.2.2', icmp: { type: 3, code: 13 } }), { ...wit(1500, 0), count: 3 }, ctx, 'ipip', search(null));
+  t.match(host, { verdict: 'fail', cause: 'rejected', rejectedBy: '198.18.2.2', where: 'destination' });
+  const router = joinMtu(flow, src({}, { reply: 'icmp', replyFrom: '198.18.1.1', icmp: { type: 3, code: 13 } }), undefined, ctx, 'ipip', search(null));
+  t.match(router, { verdict: 'fail', cause: 'rejected', rejectedBy: '198.18.1.1', where: 'path' });
 });

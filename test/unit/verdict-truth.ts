@@ -265,5 +265,5 @@ t.test('loss round: the flows that got nothing through on a lossy path go again;
   const get = { get: (i: number) => outcomes.get(i) };
   t.same(pathLosses(list, get, nodes, addressOf).get('n2>n1'), { tries: 6, lost: 2 }, 'the path: the SYN-ACKed and the half-arrived flow');
   t.same(retryPlan(list, get, nodes, addressOf).get('n2'), [1], 'only the IP-in-IP flow goes again');
-  t.equal(flowLoss(mtu, outcomes.get(2), undefined), null, 'an mtu flow has no loss of its own');
+  t.same(flowLoss(mtu, outcomes.get(2), undefined), { tries: 3, lost: 3 }, 'its own tries are still counted (on its result)');
 });
