@@ -19,6 +19,7 @@ import { CliError, EXIT, useColor, type Format, type RunCliOptions } from './com
 import { progressFormat } from './eta.js';
 import { explainNodeErrors, prepareRemote, type PreparedRemote } from '../remote/prepare.js';
 import { addPreflight } from '../preflight/gather.js';
+import { interruptibleStep } from './interruptible.js';
 
 export interface RunCommandHooks {
   command: 'mesh' | 'pair' | 'verify';
@@ -132,30 +133,22 @@ async function executePlan(opts: RunCliOptions, hooks: RunCommandHooks, remote: 
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+  const log = (l: string) => opts.quiet || stderr.write(`${l}\n`);
   let explainInterrupted = false;
   if ((opts.explain ?? hooks.explainByDefault ?? false) && !report.incomplete) {
     // Ctrl-C while tracing: stop tracing (the hosts remove their tables), still write the verdicts.
-    const stop = new AbortController();
-    const onStop = () => {
-      stderr.write('\ninterrupted: not naming the rules; writing the report (Ctrl-C again to quit at once)\n');
-      explainInterrupted = true;
-      stop.abort();
-      process.once('SIGINT', () => process.exit(EXIT.interrupted));
-    };
-    process.once('SIGINT', onStop);
-    process.once('SIGTERM', onStop);
-    try {
-      report = await explainReport(report, inv, { secret, signal: stop.signal, log: (l) => opts.quiet || stderr.write(`${l}\n`) });
-    } finally {
-      process.off('SIGINT', onStop);
-      process.off('SIGTERM', onStop);
-    }
+    const traced = report;
+    const step = await interruptibleStep('not naming the rules; writing the report', log, (signal) => explainReport(traced, inv, { secret, signal, log }));
+    report = step.value;
+    explainInterrupted = step.interrupted;
   }
   let preflightInterrupted = false;
   if (hooks.preflight && opts.preflight !== false && !report.incomplete && !explainInterrupted) {
-    const r = await addPreflight(report, inv, { secret, skip: unreachable, parallel: opts.parallelNodes, log: (l) => opts.quiet || stderr.write(`${l}\n`) });
-    report = r.report;
-    preflightInterrupted = r.interrupted;
+    // Ctrl-C while asking: the report is written without findings.
+    const asked = report;
+    const step = await interruptibleStep('not asking for preflight findings; writing the report', log, (signal) => addPreflight(asked, inv, { secret, skip: unreachable, parallel: opts.parallelNodes, log, signal }));
+    report = step.value;
+    preflightInterrupted = step.interrupted;
   }
   report = explainNodeErrors(report, remote.nodeErrors);
   if (hooks.post) report = hooks.post(report);

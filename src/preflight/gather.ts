@@ -3,7 +3,6 @@
 import pMap from 'p-map';
 import { ControlClient, ControlError } from '../coordinator/client.js';
 import type { Inventory, InventoryNode } from '../coordinator/inventory.js';
-import { EXIT } from '../errors.js';
 import type { CheckId, Report } from '../types.js';
 import type { Finding } from './findings.js';
 import { sortFindings } from './local.js';
@@ -93,33 +92,19 @@ async function askOne(node: InventoryNode, o: GatherOptions, connect: NonNullabl
 
 /**
  * mesh: each involved node's findings into `report.findings` (sorted), for the run's checks and the
- * inventory's ranges. Ctrl-C stops the asking: the report is written without findings (interrupted).
+ * inventory's ranges. When `signal` aborts (Ctrl-C: cli/interruptible.ts) the report comes back without
+ * findings.
  */
 export async function addPreflight(
   report: Report,
   inv: Inventory,
-  o: { secret: Buffer; skip?: ReadonlyMap<string, string>; parallel?: number; log: (line: string) => void; connect?: GatherOptions['connect'] },
-): Promise<{ report: Report; interrupted: boolean }> {
+  o: { secret: Buffer; skip?: ReadonlyMap<string, string>; parallel?: number; log: (line: string) => void; connect?: GatherOptions['connect']; signal?: AbortSignal },
+): Promise<Report> {
   const names = new Set(report.nodes.map((n) => n.name));
   const nodes = inv.nodes.filter((n) => names.has(n.name));
-  if (nodes.length === 0) return { report, interrupted: false };
-  const ac = new AbortController();
-  let interrupted = false;
-  const onStop = () => {
-    o.log('\ninterrupted: not asking for preflight findings; writing the report (Ctrl-C again to quit at once)');
-    interrupted = true;
-    ac.abort();
-    process.once('SIGINT', () => process.exit(EXIT.interrupted));
-  };
-  process.once('SIGINT', onStop);
-  process.once('SIGTERM', onStop);
+  if (nodes.length === 0) return report;
   o.log(`preflight: asking ${nodes.length} responder${nodes.length === 1 ? '' : 's'} for their host findings (--no-preflight skips this)`);
-  try {
-    const g = await gatherPreflight(nodes, { secret: o.secret, checks: report.checks ?? inv.checks ?? [], podCIDR: inv.podCIDR, serviceCIDR: inv.serviceCIDR, skip: o.skip, parallel: o.parallel, signal: ac.signal, connect: o.connect });
-    if (interrupted) return { report, interrupted };
-    return { report: { ...report, findings: sortFindings(g.findings) }, interrupted };
-  } finally {
-    process.off('SIGINT', onStop);
-    process.off('SIGTERM', onStop);
-  }
+  const g = await gatherPreflight(nodes, { secret: o.secret, checks: report.checks ?? inv.checks ?? [], podCIDR: inv.podCIDR, serviceCIDR: inv.serviceCIDR, skip: o.skip, parallel: o.parallel, signal: o.signal, connect: o.connect });
+  if (o.signal?.aborted) return report;
+  return { ...report, findings: sortFindings(g.findings) };
 }
