@@ -157,8 +157,10 @@ export function parseInbound(v: unknown): OpenSessionRequest['inbound'] {
     if (!isInt(src, 0, from.length - 1)) throw new BadRequest(`${at}: source must index inbound.from`);
     const check = isInt(code, 0, 255) ? checkFromCode(code) : null;
     if (check === null) throw new BadRequest(`${at}: unknown check code`);
-    const none = CATALOGUE[check].transport === 'ipip';
-    if (none ? port !== 0 : !isInt(port, 1, 65_535)) throw new BadRequest(`${at}: port is wrong for ${check}`);
+    // A carried check (catalogue carriedBy: mtu) travels as its carrier: port 0 as IP-in-IP, the carrier's UDP port as VXLAN / WireGuard.
+    const def = CATALOGUE[check];
+    const ok = def.carriedBy ? port === 0 || isInt(port, 1, 65_535) : def.transport === 'ipip' ? port === 0 : isInt(port, 1, 65_535);
+    if (!ok) throw new BadRequest(`${at}: port is wrong for ${check}`);
   }
   return { from: from as string[], flows: flows as number[] };
 }
@@ -170,7 +172,9 @@ export function unpackInbound(t: OpenSessionRequest['inbound']): Map<number, Inb
     const idx = t.flows[i]!;
     const check = checkFromCode(t.flows[i + 2]!)!;
     const port = t.flows[i + 3]!;
-    out.set(idx, { idx, src: t.from[t.flows[i + 1]!]!, check, transport: CATALOGUE[check].transport, port: port === 0 ? null : port });
+    // A carried check (mtu) travels as its carrier: IP-in-IP without a port, else UDP to the carrier's port.
+    const transport = CATALOGUE[check].carriedBy ? (port === 0 ? 'ipip' : 'udp') : CATALOGUE[check].transport;
+    out.set(idx, { idx, src: t.from[t.flows[i + 1]!]!, check, transport, port: port === 0 ? null : port });
   }
   return out;
 }
@@ -187,7 +191,10 @@ export function parseProbeRequest(v: unknown): ProbeRequestBody {
     if (typeof p.transport !== 'string' || !TRANSPORTS.has(p.transport)) throw new BadRequest(`probes[${i}].transport must be tcp, udp or ipip`);
     if (!isIPv4(p.to)) throw new BadRequest(`probes[${i}].to must be an IPv4 address`);
     if (p.transport === 'ipip' ? p.port !== null : !isInt(p.port, 1, 65535)) throw new BadRequest(`probes[${i}].port is wrong for ${String(p.transport)}`);
-    if (CATALOGUE[p.check as CheckId].transport !== p.transport) throw new BadRequest(`probes[${i}]: ${p.check} does not travel over ${p.transport}`);
+    // A carried check (mtu) travels as any of its carriers: IP-in-IP, or UDP (VXLAN, WireGuard).
+    const def = CATALOGUE[p.check as CheckId];
+    const carriers = def.carriedBy ? new Set(def.carriedBy.map((c) => CATALOGUE[c].transport)) : new Set([def.transport]);
+    if (!carriers.has(p.transport as Transport)) throw new BadRequest(`probes[${i}]: ${p.check} does not travel over ${p.transport}`);
     const flow = `${p.to}/${p.idx}`;
     if (flows.has(flow)) throw new BadRequest(`probes[${i}]: ${p.to} probe #${p.idx} appears twice`);
     flows.add(flow);

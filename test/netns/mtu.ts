@@ -47,3 +47,21 @@ for (const [name, spec] of [['frag-needed dropped', 'mtu:1400@node2'], ['frag-ne
     t.ok(report.results.filter((r) => r.check !== 'mtu').every((r) => r.verdict === 'pass'), 'small probes of the other checks pass');
   });
 }
+
+t.test('a cluster without IP-in-IP: the mtu probes travel as VXLAN to its port, and find the same limit', { skip: needsRoot }, async (t) => {
+  // Before: every responder refused the session ("inbound.flows[…]: port is wrong for mtu"), so a
+  // VXLAN-only mesh with the mtu check had every flow unknown.
+  const lab = await withLab(t, { nodes: 3, faults: ['mtu:1400@node2'] });
+  const { run, report } = await labReport(lab, ['mesh', '--checks', 'bgp,vxlan,mtu', '--no-preflight']);
+  t.equal(run.code, 1, `exit 1: the mtu flows across the link fail (${run.stderr.slice(0, 300)})`);
+  const rs = byKey(report.results);
+  for (const from of ['node1', 'node3']) {
+    const r = rs.get(`mtu ${from}->node2`)!;
+    t.match(r, { verdict: 'fail', cause: 'mtu-blackhole', where: 'path', pathMtu: 1400, hostMtu: 1500, port: 4789, facts: { encapsulation: 'vxlan' } }, `${from}->node2: ${r.detail}`);
+    t.match(r.detail, /DF probes of up to 1400 bytes arrive at node2/);
+    t.equal(rs.get(`mtu node2->${from}`)?.cause, 'mtu-blackhole');
+  }
+  for (const k of ['mtu node1->node3', 'mtu node3->node1']) t.match(rs.get(k), { verdict: 'pass', pathMtu: 1500 }, k);
+  t.ok(report.results.filter((r) => r.check !== 'mtu').every((r) => r.verdict === 'pass'), 'the small VXLAN and BGP probes pass');
+  t.equal(report.results.filter((r) => r.verdict === 'unknown').length, 0, 'no flow unknown');
+});

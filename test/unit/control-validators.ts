@@ -20,7 +20,9 @@ const onlyBadRequest = (f: () => unknown): boolean => {
 const inboundFlow: fc.Arbitrary<InboundFlow> = fc
   .record({ idx: fc.integer({ min: 0, max: 65535 }), src: fc.ipV4(), check: fc.constantFrom(...CHECK_IDS), port: fc.integer({ min: 1, max: 65535 }) })
   .map((f) => {
-    const transport = CATALOGUE[f.check].transport;
+    const def = CATALOGUE[f.check];
+    // A carried check (mtu) travels as its carrier: IP-in-IP (no port) or UDP (VXLAN / WireGuard's port).
+    const transport = def.carriedBy ? (f.port % 2 === 0 ? 'ipip' : 'udp') : def.transport;
     return { ...f, transport, port: transport === 'ipip' ? null : f.port };
   });
 const inboundList = fc.uniqueArray(inboundFlow, { selector: (f) => f.idx, maxLength: 60 });
@@ -44,6 +46,10 @@ t.test('inbound tables: duplicates, bad indexes, codes and ports are refused by 
   t.throws(bad([3, 0, 9, 179]), { message: /unknown check code/ });
   t.throws(bad([3, 0, 2, 179]), { message: /port is wrong for ipip/ });
   t.throws(bad([3, 0, 1, 0]), { message: /port is wrong for bgp/ });
+  // mtu carried by VXLAN (a cluster without IP-in-IP): its carrier's port, as UDP; by IP-in-IP: none.
+  const mtu = CATALOGUE.mtu.code;
+  t.same([...unpackInbound(parseInbound({ from: ok.from, flows: [3, 0, mtu, 4789, 4, 0, mtu, 0] })).values()].map((f) => [f.transport, f.port]), [['udp', 4789], ['ipip', null]]);
+  t.throws(bad([3, 0, mtu, 65536]), { message: /port is wrong for mtu/ });
   t.throws(bad([65536, 0, 1, 179]), { message: /idx must be/ });
   t.throws(bad([3, 0, 1]), { message: /quadruples/ });
   t.throws(bad([3, 0, 1, 179], ['not-an-address']), { message: /IPv4/ });
@@ -120,6 +126,10 @@ t.test('probe requests: random and broken messages give a valid request or a Bad
 t.test('probe requests: a check over the wrong transport, and one flow twice, are refused', async (t) => {
   const base = { tries: 1, timeouts: { initialMs: 500, minMs: 100, maxMs: 3000 }, concurrency: 1, spacingMs: 0 };
   t.throws(() => parseProbeRequest({ ...base, probes: [{ idx: 0, check: 'ipip', transport: 'udp', to: '198.18.2.2', port: 51820 }] }), { message: /does not travel over udp/ });
+  // mtu travels as its carrier: VXLAN's or WireGuard's UDP, or IP-in-IP; never as TCP.
+  t.equal(parseProbeRequest({ ...base, probes: [{ idx: 0, check: 'mtu', transport: 'udp', to: '198.18.2.2', port: 4789, framing: 'vxlan' }] }).probes[0]?.transport, 'udp');
+  t.equal(parseProbeRequest({ ...base, probes: [{ idx: 0, check: 'mtu', transport: 'ipip', to: '198.18.2.2', port: null }] }).probes[0]?.transport, 'ipip');
+  t.throws(() => parseProbeRequest({ ...base, probes: [{ idx: 0, check: 'mtu', transport: 'tcp', to: '198.18.2.2', port: 179 }] }), { message: /mtu does not travel over tcp/ });
   const p = { idx: 0, check: 'bgp', transport: 'tcp', to: '198.18.2.2', port: 179 };
   t.throws(() => parseProbeRequest({ ...base, probes: [p, { ...p, check: 'typha', port: 5473 }] }), { message: /appears twice/ });
   t.equal(parseProbeRequest({ ...base, probes: [p] }).probes.length, 1);
