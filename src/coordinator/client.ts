@@ -207,9 +207,10 @@ export class ControlClient {
     if (!this.instance) await this.info(signal);
   }
 
-  async openSession(body: OpenSessionRequest, signal?: AbortSignal): Promise<{ id: string; capture: boolean }> {
+  /** `conntrack`: whether the node's kernel tracks connections (null or absent: cannot tell, or an older responder). */
+  async openSession(body: OpenSessionRequest, signal?: AbortSignal): Promise<{ id: string; capture: boolean; conntrack?: boolean | null }> {
     await this.known(signal);
-    return (await this.retried(() => this.raw('POST', `${API}/sessions`, body, { signal }), signal)) as { id: string; capture: boolean };
+    return (await this.retried(() => this.raw('POST', `${API}/sessions`, body, { signal }), signal)) as { id: string; capture: boolean; conntrack?: boolean | null };
   }
 
   /** Stream the outcomes of this node's probes (heartbeats keep it alive; silence past the deadline ends it). */

@@ -90,6 +90,8 @@ interface NodeState extends NodeEvidence {
   stoppedStreaming?: boolean;
   /** Went silent past its deadline: asked nothing more. */
   stopped?: boolean;
+  /** Its kernel tracks connections (its session open said so); false: it does not; undefined: cannot tell. */
+  tracking?: boolean;
 }
 
 /**
@@ -230,6 +232,7 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
         const r = await st.client.openSession({ id: sessionId, peers, ports, ttlMs: SESSION_LEASE_MS, inbound: packInbound(inbound()) }, o.signal);
         st.reachable = true;
         st.capture = r.capture;
+        if (typeof r.conntrack === 'boolean') st.tracking = r.conntrack;
         void st.client.hold(sessionId, holds.signal);
       } catch (err) {
         st.error = (err as Error).message;
@@ -253,7 +256,10 @@ export async function runPlan(inv: Inventory, plan: Plan, o: RunOptions): Promis
       o.onProgress?.({ ...progress });
     };
     const order = new Map(inv.nodes.map((n, k) => [n.name, k]));
-    const afterClear = (f: PlannedFlow) => f.transport === 'ipip' && (order.get(f.from) ?? 0) > (order.get(f.to) ?? 0);
+    // IP-in-IP's two directions go one after the other, with our conntrack entries cleared between, only
+    // for pairs where a node's kernel tracks connections (or cannot say): elsewhere probes make no entries.
+    const mayTrack = (name: string) => states.get(name)?.tracking !== false;
+    const afterClear = (f: PlannedFlow) => f.transport === 'ipip' && (order.get(f.from) ?? 0) > (order.get(f.to) ?? 0) && (mayTrack(f.from) || mayTrack(f.to));
     const round = async (pick: Map<string, number[]>, extra: { tries: number; burst?: boolean }, onOutcome: (i: number, oc: SourceOutcome) => void) => {
       const waiting = new Set<string>();
       for (const st of states.values()) if (st.reachable && (pick.get(st.node.name)?.length ?? 0) > 0) waiting.add(st.node.name);

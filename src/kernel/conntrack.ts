@@ -55,6 +55,12 @@ export interface ConntrackState {
   error: string | null;
   /** Peers with an IP-in-IP entry to or from this node before the session began. */
   preexisting: string[];
+  /**
+   * Whether this node's kernel tracks connections at all (its table held any entry at the session's
+   * opening: the coordinator's own control connection is in it whenever it does); null when it could not
+   * be listed. Where it does not, probes make no entries, and IP-in-IP needs no ordering.
+   */
+  tracking?: boolean | null;
 }
 
 /** The IP-in-IP entries between `self` and the peers of one session, from its opening to its end. */
@@ -67,14 +73,17 @@ export class IpipConntrack {
     private readonly ops: ConntrackOps = netlinkConntrack(),
   ) {}
 
+  private tracked: boolean | null = null;
+
   private async list(): Promise<ConntrackEntry[] | null> {
     let all: ConntrackEntry[];
     try {
       all = await this.ops.list();
     } catch (err) {
-      this.state = { available: false, error: (err as Error).message, preexisting: this.state.preexisting };
+      this.state = { available: false, error: (err as Error).message, preexisting: this.state.preexisting, tracking: null };
       return null;
     }
+    this.tracked = all.length > 0;
     return all.filter((e) => e.proto === 4 && ((e.src === this.self && this.peers.has(e.dst)) || (e.dst === this.self && this.peers.has(e.src))));
   }
 
@@ -84,7 +93,7 @@ export class IpipConntrack {
     if (!entries) return this.state;
     this.before = new Set(entries.map(key));
     const pre = new Set(entries.map((e) => (e.src === this.self ? e.dst : e.src)));
-    this.state = { available: true, error: null, preexisting: [...pre].sort() };
+    this.state = { available: true, error: null, preexisting: [...pre].sort(), tracking: this.tracked };
     return this.state;
   }
 

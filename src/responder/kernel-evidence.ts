@@ -27,12 +27,15 @@ export class KernelEvidence {
     this.dropReason = this.readers.dropReason().then(dropReasonUnavailable);
   }
 
-  async open(session: Session): Promise<void> {
-    if (this.sessions.has(session.id)) return;
+  /** Opens the session's kernel evidence; says whether this kernel tracks connections (null: cannot tell). */
+  async open(session: Session): Promise<boolean | null> {
+    const known = this.sessions.get(session.id);
+    if (known) return known.conntrack.state.tracking ?? null;
     const s: PerSession = { conntrack: new IpipConntrack(this.self, session.peers, this.conntrack), rpDropsAtOpen: null };
     this.sessions.set(session.id, s);
     const [, drops] = await Promise.all([s.conntrack.snapshot(), this.readers.rpDrops()]);
     s.rpDropsAtOpen = drops;
+    return s.conntrack.state.tracking ?? null;
   }
 
   /** Remove the IP-in-IP conntrack entries this session's probes made (before the other direction probes). */

@@ -252,9 +252,10 @@ export function createControlServer(deps: ControlDeps): Server {
       const s = deps.store.open(new Session(o.id, idBytes, deriveSessionKey(deps.secret, idBytes), new Set(o.peers), o.ports, inbound, o.ttlMs, now, deps.witness.drops()), now);
       deps.witness.addPorts(witnessPorts(Object.entries(o.ports)));
       deps.witness.refresh(now);
-      await deps.kernel?.open(s);
+      const tracking = deps.kernel ? await deps.kernel.open(s) : null;
       if (s.expiresAtMs === now + o.ttlMs) deps.log(`session ${s.id} opened from ${req.socket.remoteAddress}: ${inbound.size} inbound flows, lease ${o.ttlMs / 1000} s`);
-      return reply(res, 201, { id: s.id, expiresAtMs: s.expiresAtMs, capture: deps.witness.capture });
+      // `conntrack`: whether this node's kernel tracks connections (null: cannot tell): the coordinator orders IP-in-IP only where one does.
+      return reply(res, 201, { id: s.id, expiresAtMs: s.expiresAtMs, capture: deps.witness.capture, conntrack: tracking });
     }
     if (path === PREFLIGHT_PATH) return preflight(method, parseJson(body), (status, b) => reply(res, status, b));
     const ex = deps.explainer ? EXPLAIN_PATH.exec(path) : null;

@@ -90,7 +90,7 @@ t.test('IpipConntrack over a fake kernel: deletes only what the session made, EN
   };
   const c = new IpipConntrack('198.18.1.2', new Set(['198.18.9.9', '198.18.2.2']), netlinkConntrack(transact));
   const s = await c.snapshot();
-  t.same(s, { available: true, error: null, preexisting: ['198.18.9.9'] });
+  t.same(s, { available: true, error: null, preexisting: ['198.18.9.9'], tracking: true }, 'an entry in the table: this kernel tracks');
   table.set('198.18.1.2>198.18.2.2', [[198, 18, 1, 2], [198, 18, 2, 2]]);
   table.set('198.18.5.5>198.18.1.2', [[198, 18, 5, 5], [198, 18, 1, 2]]); // not a peer of this session
   t.equal(await c.clearOurs(), 1);
@@ -98,7 +98,9 @@ t.test('IpipConntrack over a fake kernel: deletes only what the session made, EN
   t.ok(table.has('198.18.9.9>198.18.1.2'), 'the older entry stays');
   t.ok(table.has('198.18.5.5>198.18.1.2'), 'an entry with a non-peer stays');
   const refused = new IpipConntrack('198.18.1.2', new Set(), netlinkConntrack(() => ack(1)));
-  t.same(await refused.snapshot(), { available: false, error: 'the kernel refused the conntrack dump: EPERM', preexisting: [] });
+  t.same(await refused.snapshot(), { available: false, error: 'the kernel refused the conntrack dump: EPERM', preexisting: [], tracking: null }, 'cannot list: cannot tell');
+  const empty = new IpipConntrack('198.18.1.2', new Set(['198.18.2.2']), netlinkConntrack(() => done()));
+  t.same(await empty.snapshot(), { available: true, error: null, preexisting: [], tracking: false }, 'an empty table (not even the control connection): it does not track');
 });
 
 t.test('through the fake binding: the request reaches netlinkTransact, a socket failure makes the state unavailable', async (t) => {

@@ -48,6 +48,8 @@ interface Behaviour {
   failAfter?: { n: number; err: ControlError };
   /** Called before each outcome is streamed (a test aborts here). */
   beforeOutcome?: (n: number) => void;
+  /** What its session open says of its kernel's connection tracking (absent: an older responder says nothing). */
+  conntrack?: boolean | null;
 }
 
 /** Fake responders: every probe arrives; a destination witnesses it only if its session's inbound table names that flow. */
@@ -55,6 +57,8 @@ class FakeMesh {
   readonly calls: string[] = [];
   readonly opened = new Map<string, OpenSessionRequest>();
   readonly witnessDeadlines: Array<number | undefined> = [];
+  /** Every probe request, by the node it went to. */
+  readonly probeBodies = new Map<string, ProbeRequestBody[]>();
   private readonly witnessed = new Map<string, WitnessRow[]>();
   private readonly byAddress: Map<string, InventoryNode>;
   constructor(
@@ -87,7 +91,7 @@ class FakeMesh {
         log('open');
         if (b.openError) throw b.openError;
         this.opened.set(node.name, body);
-        return { id: body.id, capture: true };
+        return { id: body.id, capture: true, ...('conntrack' in b ? { conntrack: b.conntrack } : {}) };
       },
       hold: async (_id: string, signal: AbortSignal) => {
         await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
@@ -96,6 +100,7 @@ class FakeMesh {
       renew: async () => undefined,
       probe: async (_id: string, body: ProbeRequestBody, onLine: (l: ProbeStreamLine) => void, signal?: AbortSignal) => {
         log('probe');
+        this.probeBodies.set(node.name, [...(this.probeBodies.get(node.name) ?? []), body]);
         let n = 0;
         for (const p of body.probes) {
           if (b.stopAfter !== undefined && n >= b.stopAfter) return; // the stream just ends
@@ -394,4 +399,20 @@ t.test('a signal already aborted when the run starts: nothing is probed, the rep
   const { report } = await run(inv, mesh, { signal: AbortSignal.abort() });
   t.equal(report.incomplete, true, 'an interrupt is an interrupt, however early (exit 130, not a report of unknowns)');
   t.same(report.results, []);
+});
+
+t.test('IP-in-IP is ordered (one direction after the other) only for pairs where a kernel tracks connections or cannot say', async (t) => {
+  const inv = inventory(3);
+  const marked = (mesh: FakeMesh) =>
+    [...mesh.probeBodies].flatMap(([node, bodies]) => bodies.flatMap((b) => b.probes.filter((p) => (p as { afterClear?: boolean }).afterClear).map((p) => `${p.check} ${node}>${inv.nodes.find((n) => n.address === p.to)!.name}`))).sort();
+  const none = new FakeMesh(inv, { node1: { conntrack: false }, node2: { conntrack: false }, node3: { conntrack: false } });
+  const a = await run(inv, none);
+  t.same(marked(none), [], 'no kernel tracks: every probe at once');
+  t.equal(a.report.summary.pass, a.report.results.length);
+  const one = new FakeMesh(inv, { node1: { conntrack: false }, node2: { conntrack: true }, node3: { conntrack: false } });
+  await run(inv, one);
+  t.same(marked(one), ['ipip node2>node1', 'ipip node3>node2'], "node2 tracks: its pairs' second direction waits; node1<>node3 does not");
+  const old = new FakeMesh(inv, { node1: { conntrack: false }, node2: { conntrack: null } });
+  await run(inv, old);
+  t.same(marked(old), ['ipip node2>node1', 'ipip node3>node1', 'ipip node3>node2'], 'cannot tell (null, or an older responder saying nothing): ordered');
 });
