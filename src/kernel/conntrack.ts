@@ -5,6 +5,7 @@
 // reported, because then a fresh flow cannot be tested. Why netlink and not the `conntrack` program: each
 // `conntrack -D` dumps the whole table in the kernel (~45 ms each under load); a delete by tuple is one
 // hash lookup, and nothing needs installing.
+import { readFile } from 'node:fs/promises';
 import { loadNative } from '../native.js';
 import { encodeDelete, encodeDump, NETLINK_NETFILTER, parseCtAnswer } from './ctnetlink.js';
 
@@ -14,18 +15,36 @@ export interface ConntrackOps {
   list(): Promise<ConntrackEntry[]>;
   /** Delete one entry by its original tuple: true deleted, false already gone (ENOENT); throws otherwise. */
   remove(e: ConntrackEntry): Promise<boolean>;
+  /**
+   * How many entries this network namespace holds (nf_conntrack_count; 0 when conntrack is not loaded at
+   * all), or null when it cannot be read. A dump scans the kernel's whole table, shared by every
+   * namespace (~15 ms on a large host even when this one has none): the count says when to skip it.
+   */
+  count?(): Promise<number | null>;
 }
 
 const errnoName = (n: number) => (n === 1 ? 'EPERM' : n === 2 ? 'ENOENT' : n === 13 ? 'EACCES' : n === 22 ? 'EINVAL' : n === 93 ? 'EPROTONOSUPPORT' : `errno ${n}`);
 
+/** This namespace's entry count from procfs: 0 without the conntrack module, null when unreadable otherwise. */
+export async function readConntrackCount(path = '/proc/sys/net/netfilter/nf_conntrack_count'): Promise<number | null> {
+  try {
+    const n = Number.parseInt(await readFile(path, 'utf8'), 10);
+    return Number.isSafeInteger(n) && n >= 0 ? n : null;
+  } catch (err) {
+    // No netfilter directory: conntrack is not loaded, so nothing is tracked here.
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 0 : null;
+  }
+}
+
 /** ctnetlink through the addon's netlinkTransact(). */
-export function netlinkConntrack(transact?: (protocol: number, request: Buffer) => Buffer): ConntrackOps {
+export function netlinkConntrack(transact?: (protocol: number, request: Buffer) => Buffer, count: () => Promise<number | null> = readConntrackCount): ConntrackOps {
   const call = (request: Buffer) => {
     const t = transact ?? loadNative().netlinkTransact;
     if (!t) throw new Error('the native addon predates netlinkTransact (npx node-gyp rebuild)');
     return parseCtAnswer(t(NETLINK_NETFILTER, request));
   };
   return {
+    count,
     list: async () => {
       const a = call(encodeDump());
       if (a.errno) throw new Error(`the kernel refused the conntrack dump: ${errnoName(a.errno)}`);
@@ -87,8 +106,18 @@ export class IpipConntrack {
     return all.filter((e) => e.proto === 4 && ((e.src === this.self && this.peers.has(e.dst)) || (e.dst === this.self && this.peers.has(e.src))));
   }
 
+  /** This namespace holds no entry at all (so nothing to list or delete); false when it may. */
+  private async empty(): Promise<boolean> {
+    return (await this.ops.count?.().catch(() => null)) === 0;
+  }
+
   /** Remember what exists before any probe (call when the session opens). */
   async snapshot(): Promise<ConntrackState> {
+    if (await this.empty()) {
+      this.before = new Set();
+      this.state = { available: true, error: null, preexisting: [], tracking: false };
+      return this.state;
+    }
     const entries = await this.list();
     if (!entries) return this.state;
     this.before = new Set(entries.map(key));
@@ -99,7 +128,7 @@ export class IpipConntrack {
 
   /** Delete the entries made since the snapshot (by this session's probes), never an older one. */
   async clearOurs(): Promise<number> {
-    if (!this.state.available) return 0;
+    if (!this.state.available || (await this.empty())) return 0;
     const entries = await this.list();
     if (!entries) return 0;
     // All at once (one per peer and direction at most): the other direction's probes wait for every node's clearing.

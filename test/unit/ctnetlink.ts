@@ -3,7 +3,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { encodeDelete, encodeDump, NETLINK_NETFILTER, parseCtAnswer } from '../../src/kernel/ctnetlink.js';
-import { IpipConntrack, netlinkConntrack } from '../../src/kernel/conntrack.js';
+import { IpipConntrack, netlinkConntrack, readConntrackCount } from '../../src/kernel/conntrack.js';
 
 const nlmsg = (type: number, body: Buffer, seq = 1) => {
   const b = Buffer.alloc(16 + body.length);
@@ -88,7 +88,7 @@ t.test('IpipConntrack over a fake kernel: deletes only what the session made, EN
     deletes.push(`${src}>${dst}`);
     return ack(table.delete(`${src}>${dst}`) ? 0 : 2);
   };
-  const c = new IpipConntrack('198.18.1.2', new Set(['198.18.9.9', '198.18.2.2']), netlinkConntrack(transact));
+  const c = new IpipConntrack('198.18.1.2', new Set(['198.18.9.9', '198.18.2.2']), netlinkConntrack(transact, async () => table.size));
   const s = await c.snapshot();
   t.same(s, { available: true, error: null, preexisting: ['198.18.9.9'], tracking: true }, 'an entry in the table: this kernel tracks');
   table.set('198.18.1.2>198.18.2.2', [[198, 18, 1, 2], [198, 18, 2, 2]]);
@@ -97,16 +97,39 @@ t.test('IpipConntrack over a fake kernel: deletes only what the session made, EN
   t.same(deletes, ['198.18.1.2>198.18.2.2']);
   t.ok(table.has('198.18.9.9>198.18.1.2'), 'the older entry stays');
   t.ok(table.has('198.18.5.5>198.18.1.2'), 'an entry with a non-peer stays');
-  const refused = new IpipConntrack('198.18.1.2', new Set(), netlinkConntrack(() => ack(1)));
+  const refused = new IpipConntrack('198.18.1.2', new Set(), netlinkConntrack(() => ack(1), async () => null));
   t.same(await refused.snapshot(), { available: false, error: 'the kernel refused the conntrack dump: EPERM', preexisting: [], tracking: null }, 'cannot list: cannot tell');
-  const empty = new IpipConntrack('198.18.1.2', new Set(['198.18.2.2']), netlinkConntrack(() => done()));
+  const empty = new IpipConntrack('198.18.1.2', new Set(['198.18.2.2']), netlinkConntrack(() => done(), async () => null));
   t.same(await empty.snapshot(), { available: true, error: null, preexisting: [], tracking: false }, 'an empty table (not even the control connection): it does not track');
+});
+
+t.test('the namespace\'s entry count spares the dump (it scans every namespace\'s entries) when it is 0', async (t) => {
+  let dumps = 0;
+  const n = { count: 0 };
+  const c = new IpipConntrack('198.18.1.2', new Set(['198.18.2.2']), netlinkConntrack(() => (dumps++, done()), async () => n.count));
+  t.same(await c.snapshot(), { available: true, error: null, preexisting: [], tracking: false });
+  t.equal(await c.clearOurs(), 0);
+  t.equal(dumps, 0, 'count 0: no dump at opening or clearing');
+  n.count = 3; // something tracks now (a firewall loaded mid-run): the clear looks
+  t.equal(await c.clearOurs(), 0);
+  t.equal(dumps, 1);
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = await mkdtemp(join(tmpdir(), 'cnt-ct-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'count'), '17\n');
+  await writeFile(join(dir, 'junk'), 'many\n');
+  t.equal(await readConntrackCount(join(dir, 'count')), 17);
+  t.equal(await readConntrackCount(join(dir, 'none')), 0, 'no file: conntrack is not loaded, nothing is tracked');
+  t.equal(await readConntrackCount(join(dir, 'junk')), null, 'unreadable: cannot tell');
+  t.equal(await readConntrackCount(dir), null, 'a directory: cannot tell');
 });
 
 t.test('through the fake binding: the request reaches netlinkTransact, a socket failure makes the state unavailable', async (t) => {
   const { FakeNative } = await import('../helpers/fake-native.js');
   const b = new FakeNative();
-  const ops = netlinkConntrack((p, r) => b.netlinkTransact(p, r));
+  const ops = netlinkConntrack((p, r) => b.netlinkTransact(p, r), async () => null);
   t.same(await ops.list(), []);
   t.equal(b.netlinkRequests[0]!.protocol, 12);
   b.netlinkRule = () => 'EPROTONOSUPPORT';
