@@ -59,8 +59,13 @@ t.test('a SIGSTOPped responder makes only its own flows unknown, and the run end
   t.same(mine.filter((r) => r.verdict === 'fail').map(line), [], "node4's flows are never called failed");
   t.ok(mine.some((r) => r.verdict === 'unknown' && r.facts?.errorKind === 'stopped'), 'they are unknown: "responder stopped answering"');
   t.match(mine.find((r) => r.verdict === 'unknown' && r.facts?.errorKind === 'stopped')?.detail, /responder stopped answering/);
-  // Flows into node4 its kernel answered (a reset, port unreachable) are judged from the sender's side (issue 11).
-  for (const r of mine.filter((x) => x.verdict === 'pass')) t.ok(r.to === 'node4' && r.attempts > 0 && r.facts?.responder === 'node4', `${line(r)}: judged from the sender's side`);
+  // A pass involving node4 rests on evidence that came before it froze or not from it at all: into node4,
+  // its kernel's answer to the sender (judged from the sender's side, issue 11); from node4, its own
+  // outcome streamed before the SIGSTOP (which of its probes got out first is a matter of timing).
+  for (const r of mine.filter((x) => x.verdict === 'pass')) {
+    if (r.to === 'node4') t.ok(r.attempts > 0 && r.facts?.responder === 'node4', `${line(r)}: judged from the sender's side`);
+    else t.ok(r.attempts > 0 && r.facts?.responder === undefined, `${line(r)}: node4's outcome came before it froze`);
+  }
 });
 
 t.test('Ctrl-C ends a run at once, with a partial report and exit 130', { skip: needsRoot }, async (t) => {
