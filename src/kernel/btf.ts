@@ -146,8 +146,11 @@ interface Member {
 }
 
 /** A member of a struct / union by name, looking inside anonymous structs and unions (struct_group); its offset in bits from the start. */
-function member(b: Parsed, id: number, name: string, depth = 0): Member | null {
+function member(b: Parsed, id: number, name: string, depth = 0, searched = new Set<number>()): Member | null {
   if (depth > 16) throw new BtfError(`BTF type ${id}: anonymous members nested deeper than 16`);
+  // Each type is searched once: a crafted blob of anonymous members sharing types cannot make this exponential.
+  if (searched.has(id)) return null;
+  searched.add(id);
   const u32 = (o: number) => b.view.getUint32(o, b.le);
   const head = b.at[id]!;
   const info = u32(head + 4);
@@ -168,7 +171,7 @@ function member(b: Parsed, id: number, name: string, depth = 0): Member | null {
     if (inner === 0) continue;
     const k = b.kind(inner);
     if (k !== KIND.STRUCT && k !== KIND.UNION) continue;
-    const found = member(b, inner, name, depth + 1);
+    const found = member(b, inner, name, depth + 1, searched);
     if (found) return { ...found, bitOffset: found.bitOffset + bitOffset };
   }
   return null;
