@@ -186,15 +186,29 @@ function readName(b: Parsed, off: number): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset + b.strOff + off, e - b.strOff - off).toString('latin1');
 }
 
-/** Byte offset of member `name` of struct `structName`, checking what it is: 'ptr' (a pointer), or an unsigned integer of `bytes` bytes. */
+/**
+ * Byte offset of member `name` of struct `structName`, checking what it is: 'ptr' (a pointer), or an
+ * unsigned integer of `bytes` bytes. `name` may be a path into embedded structs ('nd_net.net', 'ns.inum').
+ */
 export function memberOffset(btf: Btf, structName: string, name: string, shape: 'ptr' | { intBytes: number }): number {
   const b = parsed(btf);
-  const id = b.find(KIND.STRUCT, structName);
+  let id = b.find(KIND.STRUCT, structName);
   if (!id) throw new BtfError(`BTF has no struct ${structName}`);
-  const m = member(b, id, name);
-  if (!m) throw new BtfError(`struct ${structName} has no member ${name}`);
-  if (m.bitSize !== 0 || m.bitOffset % 8 !== 0) throw new BtfError(`${structName}.${name} is a bitfield (bit ${m.bitOffset}, ${m.bitSize} bits)`);
-  const t = resolve(b, m.type);
+  let bits = 0;
+  let m: Member | null = null;
+  const path = name.split('.');
+  for (const [i, part] of path.entries()) {
+    m = member(b, id, part);
+    if (!m) throw new BtfError(`struct ${structName} has no member ${path.slice(0, i + 1).join('.')}`);
+    if (m.bitSize !== 0 || m.bitOffset % 8 !== 0) throw new BtfError(`${structName}.${name} is a bitfield (bit ${m.bitOffset}, ${m.bitSize} bits)`);
+    bits += m.bitOffset;
+    if (i < path.length - 1) {
+      id = resolve(b, m.type);
+      const k = id === 0 ? 0 : b.kind(id);
+      if (k !== KIND.STRUCT && k !== KIND.UNION) throw new BtfError(`${structName}.${path.slice(0, i + 1).join('.')} is not a struct or union (BTF kind ${k})`);
+    }
+  }
+  const t = resolve(b, m!.type);
   const k = t === 0 ? 0 : b.kind(t);
   if (shape === 'ptr') {
     if (k !== KIND.PTR) throw new BtfError(`${structName}.${name} is not a pointer (BTF kind ${k})`);
@@ -202,7 +216,7 @@ export function memberOffset(btf: Btf, structName: string, name: string, shape: 
     const size = k === KIND.INT || k === KIND.ENUM ? b.view.getUint32(b.at[t]! + 8, b.le) : -1;
     if (size !== shape.intBytes) throw new BtfError(`${structName}.${name} is not a ${shape.intBytes}-byte integer (BTF kind ${k}, size ${size})`);
   }
-  return m.bitOffset / 8;
+  return bits / 8;
 }
 
 /** The values of enum `name` (ENUM or ENUM64), without `prefix`: number -> name. */
@@ -232,6 +246,10 @@ export interface SkbLayout {
   /** Byte offsets in struct sk_buff of `head` (a pointer) and `network_header` (u16). */
   head: number;
   networkHeader: number;
+  /** The namespace a packet is in: sk_buff.dev (a pointer), net_device.nd_net.net (a pointer), net.ns.inum (u32, the namespace's inode number). */
+  dev: number;
+  devNet: number;
+  netInum: number;
   /** enum skb_drop_reason: number -> name without SKB_DROP_REASON_ (NETFILTER_DROP, IP_RPFILTER, …). */
   reasons: Map<number, string>;
 }
@@ -240,6 +258,9 @@ export function skbLayout(btf: Btf): SkbLayout {
   return {
     head: memberOffset(btf, 'sk_buff', 'head', 'ptr'),
     networkHeader: memberOffset(btf, 'sk_buff', 'network_header', { intBytes: 2 }),
+    dev: memberOffset(btf, 'sk_buff', 'dev', 'ptr'),
+    devNet: memberOffset(btf, 'net_device', 'nd_net.net', 'ptr'),
+    netInum: memberOffset(btf, 'net', 'ns.inum', { intBytes: 4 }),
     reasons: enumValues(btf, 'skb_drop_reason', 'SKB_DROP_REASON_'),
   };
 }

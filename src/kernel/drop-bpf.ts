@@ -94,6 +94,12 @@ export interface DropProgramInput {
   /** Byte offsets in struct sk_buff (from BTF: src/kernel/btf.ts). */
   headOffset: number;
   networkHeaderOffset: number;
+  /** The packet's namespace: sk_buff.dev, net_device.nd_net.net, net.ns.inum (from BTF). */
+  devOffset: number;
+  devNetOffset: number;
+  netInumOffset: number;
+  /** The responder's network namespace (the inode number of /proc/self/ns/net): the same address in another namespace is another node. */
+  netns: number;
   /** The responder's own IPv4 address: only packets from or to it are counted. */
   self: string;
 }
@@ -112,13 +118,15 @@ export function addressWord(address: string): number {
 }
 
 // Stack layout (offsets from r10).
-const S_KEY0 = -4, S_HEAD = -16, S_NH = -24, S_IP = -48, S_PORTS = -56, S_KEY = -72, S_VALUE = -88;
+const S_KEY0 = -4, S_HEAD = -16, S_NH = -24, S_IP = -48, S_PORTS = -56, S_KEY = -72, S_VALUE = -88, S_PTR = -96, S_INUM = -100;
 
 /** Assemble the program (little-endian hosts: the instruction encoding and the address comparison assume it). */
 export function dropWatchProgram(i: DropProgramInput): DropProgram {
-  for (const [n, v] of [['headOffset', i.headOffset], ['networkHeaderOffset', i.networkHeaderOffset]] as const) {
-    if (!Number.isInteger(v) || v < 0 || v > 4096) throw new Error(`drop-bpf: ${n} ${v} is not a plausible sk_buff offset`);
+  for (const n of ['headOffset', 'networkHeaderOffset', 'devOffset', 'devNetOffset', 'netInumOffset'] as const) {
+    const v = i[n];
+    if (!Number.isInteger(v) || v < 0 || v > 8192) throw new Error(`drop-bpf: ${n} ${v} is not a plausible offset`);
   }
+  if (!Number.isInteger(i.netns) || i.netns <= 0 || i.netns > 0xffffffff) throw new Error(`drop-bpf: netns ${i.netns} is not a namespace inode number`);
   const self = addressWord(i.self);
   const a = new Asm();
   a.movX(6, 1); // r6 = ctx
@@ -133,6 +141,21 @@ export function dropWatchProgram(i: DropProgramInput): DropProgram {
   a.ldx(DW, 7, 6, 0); // r7 = skb
   a.ldx(DW, 8, 6, 16); // r8 = reason
   a.jK(JEQ, 7, 0, 'out');
+  // Only in this namespace: skb->dev->nd_net.net->ns.inum (no device: not a packet of ours).
+  a.movX(1, 10).addK(1, S_PTR).movK(2, 8).movX(3, 7).addK(3, i.devOffset).call(HELPER.probeReadKernel);
+  a.jK(JNE, 0, 0, 'out');
+  a.ldx(DW, 3, 10, S_PTR);
+  a.jK(JEQ, 3, 0, 'out');
+  a.addK(3, i.devNetOffset);
+  a.movX(1, 10).addK(1, S_PTR).movK(2, 8).call(HELPER.probeReadKernel);
+  a.jK(JNE, 0, 0, 'out');
+  a.ldx(DW, 3, 10, S_PTR);
+  a.jK(JEQ, 3, 0, 'out');
+  a.addK(3, i.netInumOffset);
+  a.movX(1, 10).addK(1, S_INUM).movK(2, 4).call(HELPER.probeReadKernel);
+  a.jK(JNE, 0, 0, 'out');
+  a.ldx(W, 1, 10, S_INUM);
+  a.jK(JNE, 1, i.netns | 0, 'out', JMP32);
   // head, network_header
   a.movX(1, 10).addK(1, S_HEAD).movK(2, 8).movX(3, 7).addK(3, i.headOffset).call(HELPER.probeReadKernel);
   a.jK(JNE, 0, 0, 'out');

@@ -3,6 +3,7 @@
 // session is live; its entries say which of our flows' packets the kernel dropped and why (DESIGN §2a).
 // Everything is an fd of this process: nothing outlives it, however it ends. Never throws from open: it
 // answers why not.
+import { stat } from 'node:fs/promises';
 import type { NativeBpf } from '../native-types.js';
 import { readSkbLayout, type SkbLayout } from './btf.js';
 import {
@@ -46,7 +47,21 @@ export type DropWatchResult = { watch: DropWatch } | { unavailable: string };
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** Open the watch for `self` (never throws: `unavailable` says why not). */
-export async function openDropWatch(bpf: NativeBpf | undefined, self: string, readLayout: () => Promise<SkbLayout> = readSkbLayout): Promise<DropWatchResult> {
+/** This process's network namespace: the inode number of /proc/self/ns/net. */
+export async function ownNetns(): Promise<number> {
+  return Number((await stat('/proc/self/ns/net')).ino);
+}
+
+/**
+ * Open the watch for `self` in this process's network namespace (never throws: `unavailable` says why
+ * not). The program is global (every namespace's kfree_skb), so it keeps only packets of this namespace.
+ */
+export async function openDropWatch(
+  bpf: NativeBpf | undefined,
+  self: string,
+  readLayout: () => Promise<SkbLayout> = readSkbLayout,
+  netns: () => Promise<number> = ownNetns,
+): Promise<DropWatchResult> {
   if (!bpf) return { unavailable: 'this build of the native addon has no bpf(2) calls (npx node-gyp rebuild)' };
   if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) return { unavailable: 'the drop watch is built for little-endian hosts only' };
   let layout: SkbLayout;
@@ -54,6 +69,12 @@ export async function openDropWatch(bpf: NativeBpf | undefined, self: string, re
     layout = await readLayout();
   } catch (e) {
     return { unavailable: `this kernel's BTF (/sys/kernel/btf/vmlinux) cannot say where an sk_buff's headers are: ${errText(e)}` };
+  }
+  let ns: number;
+  try {
+    ns = await netns();
+  } catch (e) {
+    return { unavailable: `this process's network namespace cannot be read (/proc/self/ns/net): ${errText(e)}` };
   }
   const fds: number[] = [];
   const closeAll = () => {
@@ -64,7 +85,15 @@ export async function openDropWatch(bpf: NativeBpf | undefined, self: string, re
     fds.push(enabled);
     const drops = bpf.mapCreate(BPF_MAP_TYPE_HASH, DROP_KEY_SIZE, DROP_VALUE_SIZE, DROP_MAP_ENTRIES);
     fds.push(drops);
-    const program = dropWatchProgram({ headOffset: layout.head, networkHeaderOffset: layout.networkHeader, self });
+    const program = dropWatchProgram({
+      headOffset: layout.head,
+      networkHeaderOffset: layout.networkHeader,
+      devOffset: layout.dev,
+      devNetOffset: layout.devNet,
+      netInumOffset: layout.netInum,
+      netns: ns,
+      self,
+    });
     const prog = bpf.progLoad(BPF_PROG_TYPE_RAW_TRACEPOINT, patchMapFds(program, { enabled, drops }), 'GPL');
     fds.push(prog);
     fds.push(bpf.rawTracepointOpen('kfree_skb', prog));

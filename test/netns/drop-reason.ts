@@ -86,3 +86,24 @@ t.test("a blackhole for node1's address in node2's policy routing: no firewall r
     t.match(r.detail, new RegExp(`node2's kernel dropped it \\(reason ${r.dropReason}\\): no firewall rule did`));
   }
 });
+
+t.test('the addon: a program the verifier refuses comes back with its log; arguments are checked', { skip }, async (t) => {
+  const bpf = loadNative().bpf!;
+  // r0 = *(u64 *)(r2 + 0): r2 was never written — the verifier refuses it and says so.
+  const bad = Buffer.from([0x79, 0x20, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
+  t.throws(() => bpf.progLoad(17, bad, 'GPL'), { code: 'EACCES', syscall: 'bpf', message: /BPF_PROG_LOAD: verifier: .*R2 !read_ok/s });
+  t.throws(() => bpf.progLoad(17, Buffer.alloc(7), 'GPL'), TypeError);
+  t.throws(() => bpf.mapCreate(1, 0, 4, 1), TypeError);
+  t.throws(() => bpf.rawTracepointOpen('', 3), TypeError);
+  const map = bpf.mapCreate(1, 4, 8, 4);
+  const k = (n: number) => Buffer.from([n, 0, 0, 0]);
+  for (let i = 0; i < 3; i++) bpf.mapUpdate(map, k(i), Buffer.alloc(8, i), 0);
+  const all = bpf.mapEntries(map, 4, 8, 100);
+  t.equal(all.length, 3 * 12, 'three key||value records');
+  t.equal(bpf.mapEntries(map, 4, 8, 2).length, 2 * 12, 'at most maxEntries');
+  t.equal(bpf.mapDelete(map, k(1)), true);
+  t.equal(bpf.mapDelete(map, k(1)), false, 'already gone');
+  t.equal(bpf.mapEntries(map, 4, 8, 100).length, 2 * 12);
+  bpf.close(map);
+  t.throws(() => bpf.mapEntries(map, 4, 8, 100), { code: 'EBADF' });
+});

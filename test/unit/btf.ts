@@ -93,11 +93,19 @@ function skbBlob(opts: { enum64?: boolean; headNotPtr?: boolean } = {}) {
       ['flag_a', u8, (1 << 24) | 32], // bitfields: kind_flag words (size << 24 | bit offset)
       ['flag_b', u8, (3 << 24) | 33],
       ['', volatileUnion, 160 * 8],
+      ['', b.struct(K.UNION, '', 8, [['dev', ptr, 0], ['dev_scratch', u32, 0]]), 16 * 8],
       ['head', opts.headNotPtr ? u32 : ptr, 192 * 8],
     ],
     true,
   );
   b.type(K.DECL_TAG, 'tag', 0, sk, [0xffffffff]);
+  // The namespace chain: net_device.nd_net (possible_net_t: a typedef of an anonymous struct).net, net.ns.inum.
+  const net = b.type(K.FWD, 'net', 0, 0);
+  const netPtr = b.type(K.PTR, '', 0, net);
+  const possibleNet = b.type(K.TYPEDEF, 'possible_net_t', 0, b.struct(K.STRUCT, '', 8, [['net', netPtr, 0]]));
+  b.struct(K.STRUCT, 'net_device', 512, [['name', u32, 0], ['nd_net', possibleNet, 264 * 8]]);
+  const nsCommon = b.struct(K.STRUCT, 'ns_common', 32, [['stashed', ptr, 0], ['inum', u32, 24 * 8]]);
+  b.struct(K.STRUCT, 'net', 1024, [['passive', u32, 0], ['ns', nsCommon, 152 * 8]]);
   const vals: [string, number][] = [
     ['SKB_NOT_DROPPED_YET', 0],
     ['SKB_CONSUMED', 1],
@@ -116,6 +124,9 @@ t.test('sk_buff: head and network_header, through anonymous unions and structs, 
   const l = skbLayout(btf);
   t.equal(l.head, 192);
   t.equal(l.networkHeader, 160 + 8 + 2, 'anonymous union at 160 + anonymous struct member at 8 + field at 2');
+  t.same([l.dev, l.devNet, l.netInum], [16, 264, 152 + 24], 'the namespace chain, through a typedef and into embedded structs');
+  t.throws(() => memberOffset(btf, 'net_device', 'name.x', 'ptr'), /net_device.name is not a struct or union/);
+  t.throws(() => memberOffset(btf, 'net', 'ns.nope', 'ptr'), /no member ns.nope/);
   t.same([...l.reasons], [
     [0, 'SKB_NOT_DROPPED_YET'],
     [1, 'SKB_CONSUMED'],
@@ -189,6 +200,7 @@ t.test("this kernel's BTF, when readable", { skip: kernelBlob ? false : `${KERNE
   const l = skbLayout(parseBtf(kernelBlob!));
   t.ok(l.head > 0 && l.head < 512 && l.head % 8 === 0, `head at ${l.head}`);
   t.ok(l.networkHeader > 0 && l.networkHeader < 512 && l.networkHeader % 2 === 0, `network_header at ${l.networkHeader}`);
+  t.ok(l.dev >= 0 && l.dev % 8 === 0 && l.devNet > 0 && l.devNet % 8 === 0 && l.netInum > 0 && l.netInum % 4 === 0, `dev ${l.dev}, nd_net.net ${l.devNet}, ns.inum ${l.netInum}`);
   const names = new Set(l.reasons.values());
   for (const n of ['NOT_SPECIFIED', 'NO_SOCKET', 'NETFILTER_DROP', 'IP_RPFILTER']) t.ok(names.has(n), n);
 });

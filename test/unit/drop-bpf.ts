@@ -29,7 +29,7 @@ const decode = (b: Buffer): Insn[] =>
 const cls = (c: number) => c & 0x07;
 const isJump = (i: Insn) => (cls(i.code) === 0x05 || cls(i.code) === 0x06) && i.code !== OPCODE.CALL && i.code !== OPCODE.EXIT;
 
-const input = { headOffset: 192, networkHeaderOffset: 180, self: '198.18.2.200' };
+const input = { headOffset: 192, networkHeaderOffset: 180, devOffset: 16, devNetOffset: 264, netInumOffset: 176, netns: 4026532000, self: '198.18.2.200' };
 
 t.test('shape: jumps land on instructions, only the three helpers, a bounded stack, exit with 0', async (t) => {
   const p = dropWatchProgram(input);
@@ -74,6 +74,11 @@ t.test('the BTF offsets, the address and the ctx arguments are in the program', 
   t.equal(cmp.length, 2, 'saddr OR daddr compared with the address, 32-bit (no sign extension)');
   t.match(insns.find((i) => i.code === 0x79 && i.src === 6 && i.off === 0), { dst: 7 }, 'skb = ctx[0]');
   t.match(insns.find((i) => i.code === 0x79 && i.src === 6 && i.off === 16), { dst: 8 }, 'reason = ctx[2]');
+  t.ok(insns.some((i) => i.code === 0x07 && i.dst === 3 && i.imm === 16), 'r3 += sk_buff.dev offset');
+  t.ok(insns.some((i) => i.code === 0x07 && i.dst === 3 && i.imm === 264), 'r3 += net_device.nd_net.net offset');
+  t.ok(insns.some((i) => i.code === 0x07 && i.dst === 3 && i.imm === 176), 'r3 += net.ns.inum offset');
+  t.ok(insns.some((i) => i.code === OPCODE.JMP32_JNE_K && i.imm === (4026532000 | 0)), "only this namespace's packets (32-bit compare of the inode number)");
+  t.throws(() => dropWatchProgram({ ...input, netns: 0 }), /not a namespace inode number/);
   const other = decode(dropWatchProgram({ ...input, headOffset: 200 }).insns);
   t.ok(other.some((i) => i.code === 0x07 && i.dst === 3 && i.imm === 200));
   t.throws(() => dropWatchProgram({ ...input, headOffset: -1 }), /not a plausible/);

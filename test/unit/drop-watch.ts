@@ -11,7 +11,7 @@ import { Session } from '../../src/responder/sessions.js';
 import { FakeBpf } from '../helpers/fake-native.js';
 
 const SELF = '198.18.2.2';
-const layout = async (): Promise<SkbLayout> => ({ head: 192, networkHeader: 180, reasons: new Map([[2, 'NOT_SPECIFIED'], [12, 'NETFILTER_DROP'], [16, 'IP_RPFILTER']]) });
+const layout = async (): Promise<SkbLayout> => ({ head: 192, networkHeader: 180, dev: 16, devNet: 264, netInum: 176, reasons: new Map([[2, 'NOT_SPECIFIED'], [12, 'NETFILTER_DROP'], [16, 'IP_RPFILTER']]) });
 const key = (saddr: string, proto: number, dport: number, daddr = SELF, sport = 40000) => encodeDropKey({ saddr, daddr, proto, sport: proto === 4 ? 0 : sport, dport: proto === 4 ? 0 : dport });
 
 t.test('open: two maps, the program loaded (GPL) and attached to kfree_skb; close closes every fd', async (t) => {
@@ -43,6 +43,7 @@ t.test('open: two maps, the program loaded (GPL) and attached to kfree_skb; clos
 t.test('unavailable: said why, and nothing left open', async (t) => {
   t.match(await openDropWatch(undefined, SELF, layout), { unavailable: /no bpf\(2\) calls/ });
   t.match(await openDropWatch(new FakeBpf(), SELF, async () => Promise.reject(new Error('BTF has no struct sk_buff'))), { unavailable: /BTF .*no struct sk_buff/ });
+  t.match(await openDropWatch(new FakeBpf(), SELF, layout, async () => Promise.reject(new Error('ENOENT'))), { unavailable: /network namespace cannot be read/ });
   for (const [step, code, words] of [
     ['mapCreate', 'EPERM', /refused .*EPERM.*needs root, or CAP_BPF and CAP_PERFMON/],
     ['progLoad', 'EACCES', /verifier: R1 invalid mem access/],
