@@ -250,7 +250,7 @@ export interface SkbLayout {
   dev: number;
   devNet: number;
   netInum: number;
-  /** enum skb_drop_reason: number -> name without SKB_DROP_REASON_ (NETFILTER_DROP, IP_RPFILTER, …). */
+  /** enum skb_drop_reason: number -> name without SKB_DROP_REASON_ (NETFILTER_DROP, IP_RPFILTER, …); empty when BTF has no such enum. */
   reasons: Map<number, string>;
 }
 
@@ -261,8 +261,15 @@ export function skbLayout(btf: Btf): SkbLayout {
     dev: memberOffset(btf, 'sk_buff', 'dev', 'ptr'),
     devNet: memberOffset(btf, 'net_device', 'nd_net.net', 'ptr'),
     netInum: memberOffset(btf, 'net', 'ns.inum', { intBytes: 4 }),
-    reasons: enumValues(btf, 'skb_drop_reason', 'SKB_DROP_REASON_'),
+    reasons: dropReasonsOf(btf),
   };
+}
+
+/** enum skb_drop_reason's names; empty when this BTF has no such enum (the caller falls back to tracefs). */
+function dropReasonsOf(btf: Btf): Map<number, string> {
+  const b = parsed(btf);
+  if (!b.find(KIND.ENUM, 'skb_drop_reason') && !b.find(KIND.ENUM64, 'skb_drop_reason')) return new Map();
+  return enumValues(btf, 'skb_drop_reason', 'SKB_DROP_REASON_');
 }
 
 export const KERNEL_BTF = '/sys/kernel/btf/vmlinux';

@@ -6,6 +6,7 @@
 import { stat } from 'node:fs/promises';
 import type { NativeBpf } from '../native-types.js';
 import { readSkbLayout, type SkbLayout } from './btf.js';
+import { dropReasonNames, readDropReasonInput } from './drop-reason.js';
 import {
   BPF_MAP_TYPE_ARRAY,
   BPF_MAP_TYPE_HASH,
@@ -61,6 +62,8 @@ export async function openDropWatch(
   self: string,
   readLayout: () => Promise<SkbLayout> = readSkbLayout,
   netns: () => Promise<number> = ownNetns,
+  /** skb:kfree_skb's format file from tracefs (null: unreadable): the reasons' names where BTF has no enum for them. */
+  readFormat: () => Promise<string | null> = async () => (await readDropReasonInput()).format,
 ): Promise<DropWatchResult> {
   if (!bpf) return { unavailable: 'this build of the native addon has no bpf(2) calls (npx node-gyp rebuild)' };
   if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) return { unavailable: 'the drop watch is built for little-endian hosts only' };
@@ -69,6 +72,11 @@ export async function openDropWatch(
     layout = await readLayout();
   } catch (e) {
     return { unavailable: `this kernel's BTF (/sys/kernel/btf/vmlinux) cannot say where an sk_buff's headers are: ${errText(e)}` };
+  }
+  if (layout.reasons.size === 0) {
+    const names = dropReasonNames((await readFormat().catch(() => null)) ?? '');
+    if (names.size === 0) return { unavailable: "this kernel's BTF has no enum skb_drop_reason and tracefs names no reasons: kfree_skb carries no drop reason here (before 5.17?)" };
+    layout = { ...layout, reasons: names };
   }
   let ns: number;
   try {

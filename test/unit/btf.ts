@@ -50,7 +50,7 @@ class BtfBuilder {
 }
 
 /** sk_buff as 6.x lays it out, in miniature: network_header inside an anonymous struct (struct_group `headers`) inside an anonymous union, bitfields before it, head after. */
-function skbBlob(opts: { enum64?: boolean; headNotPtr?: boolean } = {}) {
+function skbBlob(opts: { enum64?: boolean; headNotPtr?: boolean; noEnum?: boolean } = {}) {
   const b = new BtfBuilder();
   const u8 = b.int('unsigned char', 1);
   const u16 = b.int('short unsigned int', 2);
@@ -114,7 +114,8 @@ function skbBlob(opts: { enum64?: boolean; headNotPtr?: boolean } = {}) {
     ['SKB_DROP_REASON_NETFILTER_DROP', 12],
     ['SKB_DROP_REASON_IP_RPFILTER', 16],
   ];
-  if (opts.enum64) b.type(K.ENUM64, 'skb_drop_reason', vals.length, 8, vals.flatMap(([n, v]) => [b.str(n), v, 0]));
+  if (opts.noEnum) b.type(K.ENUM, 'other_enum', vals.length, 4, vals.flatMap(([n, v]) => [b.str(n), v]));
+  else if (opts.enum64) b.type(K.ENUM64, 'skb_drop_reason', vals.length, 8, vals.flatMap(([n, v]) => [b.str(n), v, 0]));
   else b.type(K.ENUM, 'skb_drop_reason', vals.length, 4, vals.flatMap(([n, v]) => [b.str(n), v]));
   return b.blob();
 }
@@ -149,6 +150,8 @@ t.test('enum skb_drop_reason as ENUM64', async (t) => {
   t.equal(l.reasons.get(12), 'NETFILTER_DROP');
   t.equal(l.reasons.get(16), 'IP_RPFILTER');
   t.throws(() => enumValues(parseBtf(new BtfBuilder().blob()), 'skb_drop_reason'), /no enum skb_drop_reason/);
+  const noEnum = skbBlob({ noEnum: true });
+  t.same(skbLayout(parseBtf(noEnum)).reasons.size, 0, 'no enum: no names (the watch asks tracefs), the offsets still found');
 });
 
 t.test('not BTF, or cut short: a BtfError that says what is wrong', async (t) => {

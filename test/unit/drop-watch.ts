@@ -112,3 +112,12 @@ t.test('kernel evidence without the watch: why, in the facts', async (t) => {
   const old = new KernelEvidence(SELF, async () => ({ code: 0, stdout: '', stderr: '' }), quiet, noConntrack);
   t.match((await old.facts(s)).dropReasonUnavailable, /tracefs is not readable/, 'no watch tried: the tracefs answer, as before');
 });
+
+t.test("reasons' names: from tracefs's format where BTF has no enum for them; none at all: unavailable", async (t) => {
+  const noEnum = async () => ({ ...(await layout()), reasons: new Map<number, string>() });
+  const format = 'print fmt: "reason: %s", __print_symbolic(REC->reason, { 2, "NOT_SPECIFIED" }, { 12, "NETFILTER_DROP" })';
+  const r = await openDropWatch(new FakeBpf(), SELF, noEnum, async () => 4026531840, async () => format);
+  if (!('watch' in r)) throw new Error(r.unavailable);
+  t.equal(r.watch.reasons.get(12), 'NETFILTER_DROP');
+  t.match(await openDropWatch(new FakeBpf(), SELF, noEnum, async () => 4026531840, async () => null), { unavailable: /no enum skb_drop_reason and tracefs names no reasons/ });
+});
