@@ -136,7 +136,10 @@ export async function openDropWatch(
   } catch (e) {
     closeAll();
     const err = e as { code?: string };
-    const why = err.code === 'EPERM' || err.code === 'EACCES' ? ' (needs root, or CAP_BPF and CAP_PERFMON)' : '';
+    const why =
+      err.code === 'EPERM' || (err.code === 'EACCES' && !/verifier/.test(errText(e)))
+        ? ' (needs CAP_BPF and CAP_PERFMON: root on a host; in a pod, securityContext.capabilities.add: [BPF, PERFMON] — without them every other check works and drop reasons are said unavailable)'
+        : '';
     return { unavailable: `the kernel refused the drop watch's eBPF program: ${errText(e)}${why}` };
   }
 }

@@ -53,8 +53,8 @@ export class KernelEvidence {
     const on = this.sessions.size > 0;
     try {
       w.enable(on);
-    } catch {
-      // the map update cannot fail on a live fd; if it does, the facts simply carry no drops
+    } catch (e) {
+      this.watchFailed(e);
     }
     if (on && !this.sweeper) {
       this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
@@ -68,9 +68,19 @@ export class KernelEvidence {
   private seen(): SeenDrop[] {
     try {
       return this.watch?.entries() ?? [];
-    } catch {
+    } catch (e) {
+      this.watchFailed(e);
       return [];
     }
+  }
+
+  /**
+   * The watch's maps could not be used (after dropping privileges, a kernel before 6.x with
+   * kernel.unprivileged_bpf_disabled refuses every bpf(2) call): from now on the facts say so.
+   */
+  private watchError: string | null = null;
+  private watchFailed(e: unknown): void {
+    this.watchError ??= `the drop watch's maps cannot be used: ${e instanceof Error ? e.message : String(e)} (after dropping privileges, kernels before 6.x refuse bpf(2) when kernel.unprivileged_bpf_disabled is set: run without --user to read drop reasons)`;
   }
 
   /** Opens the session's kernel evidence; says whether this kernel tracks connections (null: cannot tell). */
@@ -81,8 +91,8 @@ export class KernelEvidence {
     if (w && this.sessions.size === 0) {
       try {
         w.clear();
-      } catch {
-        // counts stay; the snapshot below still takes them out
+      } catch (e) {
+        this.watchFailed(e);
       }
     }
     const dropsAtOpen = new Map<string, number>();
@@ -130,8 +140,9 @@ export class KernelEvidence {
         if (count > 0 && drops.length < 1024) drops.push({ source: d.saddr, destination: d.daddr, proto: d.proto, sport: d.sport, dport: d.dport, reason: d.reason, count });
       }
     }
+    const unavailable = dropReason ?? this.watchError;
     return {
-      ...(dropReason !== null ? { dropReasonUnavailable: dropReason } : { drops }),
+      ...(unavailable !== null ? { dropReasonUnavailable: unavailable } : { drops }),
       reversePath,
       rpFilterDrops: now !== null && s?.rpDropsAtOpen != null ? now - s.rpDropsAtOpen : null,
       conntrack: s ? { ...s.conntrack.state } : { available: false, error: 'session not known to the kernel evidence', preexisting: [] },

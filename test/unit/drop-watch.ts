@@ -45,7 +45,7 @@ t.test('unavailable: said why, and nothing left open', async (t) => {
   t.match(await openDropWatch(new FakeBpf(), SELF, async () => Promise.reject(new Error('BTF has no struct sk_buff'))), { unavailable: /BTF .*no struct sk_buff/ });
   t.match(await openDropWatch(new FakeBpf(), SELF, layout, async () => Promise.reject(new Error('ENOENT'))), { unavailable: /network namespace cannot be read/ });
   for (const [step, code, words] of [
-    ['mapCreate', 'EPERM', /refused .*EPERM.*needs root, or CAP_BPF and CAP_PERFMON/],
+    ['mapCreate', 'EPERM', /refused .*EPERM.*needs CAP_BPF and CAP_PERFMON/],
     ['progLoad', 'EACCES', /verifier: R1 invalid mem access/],
     ['rawTracepointOpen', 'ENOENT', /ENOENT/],
   ] as const) {
@@ -120,4 +120,18 @@ t.test("reasons' names: from tracefs's format where BTF has no enum for them; no
   if (!('watch' in r)) throw new Error(r.unavailable);
   t.equal(r.watch.reasons.get(12), 'NETFILTER_DROP');
   t.match(await openDropWatch(new FakeBpf(), SELF, noEnum, async () => 4026531840, async () => null), { unavailable: /no enum skb_drop_reason and tracefs names no reasons/ });
+});
+
+t.test("kernel evidence: a watch whose maps the kernel refuses later (privileges dropped on an older kernel) says so in the facts", async (t) => {
+  const bpf = new FakeBpf();
+  const k = new KernelEvidence(SELF, async () => ({ code: 0, stdout: '', stderr: '' }), quiet, noConntrack, await openDropWatch(bpf, SELF, layout));
+  bpf.mapUpdate = () => {
+    throw Object.assign(new Error('bpf(2) failed: EPERM'), { code: 'EPERM' });
+  };
+  bpf.mapEntries = bpf.mapUpdate as never;
+  const s = session('ff', ['198.18.1.2']);
+  await k.open(s);
+  const f = await k.facts(s);
+  t.match(f.dropReasonUnavailable, /the drop watch's maps cannot be used: bpf\(2\) failed: EPERM .*unprivileged_bpf_disabled/);
+  t.equal(f.drops, undefined);
 });
