@@ -162,8 +162,9 @@ function unreachable(f: Facts, node: string, p: NodeProblem | undefined): Facts 
 export function classify(flow: PlannedFlow, ev: Evidence): Classified {
   const c = classifyRows(flow, ev);
   // Row: a responder on the flow shed or lost packets under load (a flood?): what it did not see proves nothing.
-  // A refused send is the source's own word and stands; so does every pass (proven by a MAC).
-  if (c.verdict === 'fail' && c.facts.shed !== undefined && !c.facts.sendError && FROM_ABSENCE.has(c.cause)) {
+  // A refused send is the source's own word and stands; so does every pass (proven by a MAC), and a drop
+  // the receiver's kernel recorded with its reason (seen, not inferred from absence).
+  if (c.verdict === 'fail' && c.facts.shed !== undefined && !c.facts.sendError && c.facts.dropReason === undefined && FROM_ABSENCE.has(c.cause)) {
     return { ...c, verdict: 'unknown', cause: 'overloaded', where: null, rejectedBy: null };
   }
   return c;

@@ -164,6 +164,9 @@ t.test("the kernel's drop reason decides a firewall cause: NETFILTER_DROP confir
   t.same([egress.cause, egress.where], ['egress-blocked', 'source'], "the sender's own refusal stands");
   const rejected = joinVerdict(tcp, src({ reply: 'rst', replyFrom: '198.18.1.2' }), wit(), { ...ctx, dropReason: { reason: 'NOT_SPECIFIED' } });
   t.equal(rejected.cause, 'rejected', 'an answer is not a silent drop');
+  const shed = joinVerdict(tcp, src(), wit(), { ...ctx, destinationShed: 40, dropReason: { reason: 'NETFILTER_DROP' } });
+  t.same([shed.verdict, shed.cause], ['fail', 'ingress-blocked'], 'shed packets do not make a drop the kernel recorded unknown');
+  t.equal(joinVerdict(tcp, src(), wit(), { ...ctx, destinationShed: 40 }).cause, 'overloaded', 'without the reason: overloaded, as before');
   const pass = joinVerdict(ipip, src({ idx: 8, check: 'ipip' }), wit({ idx: 8, socketSeen: true }), { ...ctx, dropReason: { reason: 'NOT_SPECIFIED' } });
   t.same([pass.verdict, pass.dropReason], ['pass', undefined], 'a pass carries no reason');
 });
