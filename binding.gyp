@@ -6,6 +6,7 @@
       "target_name": "calico_nettest",
       "sources": [
         "native/addon.cc",
+        "native/bpf.cc",
         "native/errors.cc",
         "native/filter.cc",
         "native/mtu.cc",

@@ -5,10 +5,15 @@
 #include <napi.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
 
 #include <cmath>
 #include <string>
 
+#include "bpf.h"
 #include "errors.h"
 #include "mtu.h"
 #include "netlink.h"
@@ -274,6 +279,128 @@ Napi::Value NetlinkTransactJs(const Napi::CallbackInfo& info) {
   return Napi::Buffer<char>::Copy(env, out.data(), out.size());
 }
 
+// --- bpf(2): the drop watch (native/bpf.h) ---
+
+Napi::Value FdOrThrow(Napi::Env env, const SysError& e, int fd) {
+  if (!e.ok()) {
+    ThrowSysError(env, e);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// bpfMapCreate(type, keySize, valueSize, maxEntries) -> fd
+Napi::Value BpfMapCreateJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double type = 0, key = 0, value = 0, max = 0;
+  if (!IntegerIn(info[0], 1, 64, &type) || !IntegerIn(info[1], 1, 512, &key) || !IntegerIn(info[2], 1, 65536, &value) ||
+      !IntegerIn(info[3], 1, 1 << 20, &max)) {
+    ThrowUsage(env, "Usage: bpfMapCreate(type: 1..64, keySize: 1..512, valueSize: 1..65536, maxEntries: 1..1048576)");
+    return env.Undefined();
+  }
+  int fd = -1;
+  SysError e = BpfMapCreate(static_cast<uint32_t>(type), static_cast<uint32_t>(key), static_cast<uint32_t>(value), static_cast<uint32_t>(max), &fd);
+  return FdOrThrow(env, e, fd);
+}
+
+// bpfProgLoad(progType, insns: Buffer (8-byte instructions), license) -> fd
+Napi::Value BpfProgLoadJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char usage[] = "Usage: bpfProgLoad(progType: 1..64, insns: Buffer (a multiple of 8 bytes, at most 4096 instructions), license: string)";
+  double type = 0;
+  if (!IntegerIn(info[0], 1, 64, &type) || !info[1].IsBuffer() || !info[2].IsString()) {
+    ThrowUsage(env, usage);
+    return env.Undefined();
+  }
+  auto insns = info[1].As<Napi::Buffer<uint8_t>>();
+  if (insns.Length() == 0 || insns.Length() % 8 != 0 || insns.Length() > 4096 * 8) {
+    ThrowUsage(env, usage);
+    return env.Undefined();
+  }
+  std::vector<uint8_t> copy(insns.Data(), insns.Data() + insns.Length());
+  std::string license = info[2].As<Napi::String>().Utf8Value();
+  int fd = -1;
+  SysError e = BpfProgLoad(static_cast<uint32_t>(type), copy.data(), copy.size() / 8, license.c_str(), &fd);
+  return FdOrThrow(env, e, fd);
+}
+
+// bpfRawTracepointOpen(name, progFd) -> fd (the attachment: closing it detaches)
+Napi::Value BpfRawTracepointOpenJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double prog = 0;
+  if (!info[0].IsString() || !IntegerIn(info[1], 0, 1 << 30, &prog)) {
+    ThrowUsage(env, "Usage: bpfRawTracepointOpen(name: string, progFd: number)");
+    return env.Undefined();
+  }
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (name.empty() || name.size() > 127) {
+    ThrowUsage(env, "Usage: bpfRawTracepointOpen(name: string (1..127 characters), progFd: number)");
+    return env.Undefined();
+  }
+  int fd = -1;
+  SysError e = BpfRawTracepointOpen(name, static_cast<int>(prog), &fd);
+  return FdOrThrow(env, e, fd);
+}
+
+// bpfMapUpdate(fd, key: Buffer, value: Buffer, flags?) — the buffers must be the map's sizes
+Napi::Value BpfMapUpdateJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double fd = 0, flags = 0;
+  if (!IntegerIn(info[0], 0, 1 << 30, &fd) || !info[1].IsBuffer() || !info[2].IsBuffer() || (!info[3].IsUndefined() && !IntegerIn(info[3], 0, 4, &flags))) {
+    ThrowUsage(env, "Usage: bpfMapUpdate(fd: number, key: Buffer, value: Buffer, flags?: 0..4)");
+    return env.Undefined();
+  }
+  SysError e = BpfMapUpdate(static_cast<int>(fd), info[1].As<Napi::Buffer<uint8_t>>().Data(), info[2].As<Napi::Buffer<uint8_t>>().Data(), static_cast<uint64_t>(flags));
+  if (!e.ok()) ThrowSysError(env, e);
+  return env.Undefined();
+}
+
+// bpfMapDelete(fd, key: Buffer) -> whether it was there
+Napi::Value BpfMapDeleteJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double fd = 0;
+  if (!IntegerIn(info[0], 0, 1 << 30, &fd) || !info[1].IsBuffer()) {
+    ThrowUsage(env, "Usage: bpfMapDelete(fd: number, key: Buffer)");
+    return env.Undefined();
+  }
+  SysError e = BpfMapDelete(static_cast<int>(fd), info[1].As<Napi::Buffer<uint8_t>>().Data());
+  if (!e.ok() && e.err == ENOENT) return Napi::Boolean::New(env, false);
+  if (!e.ok()) {
+    ThrowSysError(env, e);
+    return env.Undefined();
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// bpfMapEntries(fd, keySize, valueSize, maxEntries) -> Buffer of key||value records
+Napi::Value BpfMapEntriesJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double fd = 0, key = 0, value = 0, max = 0;
+  if (!IntegerIn(info[0], 0, 1 << 30, &fd) || !IntegerIn(info[1], 1, 512, &key) || !IntegerIn(info[2], 1, 65536, &value) || !IntegerIn(info[3], 1, 1 << 20, &max)) {
+    ThrowUsage(env, "Usage: bpfMapEntries(fd: number, keySize: 1..512, valueSize: 1..65536, maxEntries: 1..1048576)");
+    return env.Undefined();
+  }
+  std::string out;
+  SysError e = BpfMapEntries(static_cast<int>(fd), static_cast<uint32_t>(key), static_cast<uint32_t>(value), static_cast<uint32_t>(max), &out);
+  if (!e.ok()) {
+    ThrowSysError(env, e);
+    return env.Undefined();
+  }
+  return Napi::Buffer<char>::Copy(env, out.data(), out.size());
+}
+
+// bpfClose(fd)
+Napi::Value BpfCloseJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double fd = 0;
+  if (!IntegerIn(info[0], 0, 1 << 30, &fd)) {
+    ThrowUsage(env, "Usage: bpfClose(fd: number)");
+    return env.Undefined();
+  }
+  close(static_cast<int>(fd));
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   data->socket_ctor = Napi::Persistent(NetSocket::DefineClass(env));
@@ -284,6 +411,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("interfaceMtu", Napi::Function::New(env, InterfaceMtuJs, "interfaceMtu"));
   exports.Set("routeMtu", Napi::Function::New(env, RouteMtuJs, "routeMtu"));
   exports.Set("netlinkTransact", Napi::Function::New(env, NetlinkTransactJs, "netlinkTransact"));
+  exports.Set("bpfMapCreate", Napi::Function::New(env, BpfMapCreateJs, "bpfMapCreate"));
+  exports.Set("bpfProgLoad", Napi::Function::New(env, BpfProgLoadJs, "bpfProgLoad"));
+  exports.Set("bpfRawTracepointOpen", Napi::Function::New(env, BpfRawTracepointOpenJs, "bpfRawTracepointOpen"));
+  exports.Set("bpfMapUpdate", Napi::Function::New(env, BpfMapUpdateJs, "bpfMapUpdate"));
+  exports.Set("bpfMapDelete", Napi::Function::New(env, BpfMapDeleteJs, "bpfMapDelete"));
+  exports.Set("bpfMapEntries", Napi::Function::New(env, BpfMapEntriesJs, "bpfMapEntries"));
+  exports.Set("bpfClose", Napi::Function::New(env, BpfCloseJs, "bpfClose"));
   return exports;
 }
 

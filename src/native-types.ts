@@ -111,6 +111,28 @@ export interface NativeBinding {
    * an addon built before it, or a fake binding, leaves it out.
    */
   netlinkTransact?(protocol: number, request: Buffer, timeoutMs?: number): Buffer;
+  /**
+   * bpf(2), for the drop watch (src/kernel/drop-watch.ts). Optional: an addon built before it, or a
+   * fake binding, leaves it out. Every object is an fd: all of it goes when the process exits.
+   */
+  bpf?: NativeBpf;
+}
+
+/** The bpf(2) commands the drop watch uses; each throws a NativeError (`syscall: 'bpf'`) when the kernel refuses. */
+export interface NativeBpf {
+  /** BPF_MAP_CREATE -> the map's fd. */
+  mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number): number;
+  /** BPF_PROG_LOAD of 8-byte instructions (map fds patched in); a verifier refusal's message ends with its log. */
+  progLoad(progType: number, insns: Buffer, license: string): number;
+  /** BPF_RAW_TRACEPOINT_OPEN -> the attachment's fd (closing it detaches the program). */
+  rawTracepointOpen(name: string, progFd: number): number;
+  /** BPF_MAP_UPDATE_ELEM (flags: BPF_ANY 0). */
+  mapUpdate(fd: number, key: Buffer, value: Buffer, flags?: number): void;
+  /** BPF_MAP_DELETE_ELEM: false when the key was not there. */
+  mapDelete(fd: number, key: Buffer): boolean;
+  /** Every entry (GET_NEXT_KEY + LOOKUP), at most `maxEntries`: key||value records concatenated. */
+  mapEntries(fd: number, keySize: number, valueSize: number, maxEntries: number): Buffer;
+  close(fd: number): void;
 }
 
 /** What restrictProcess() achieved (prctl(2) PR_GET_NO_NEW_PRIVS / PR_GET_DUMPABLE). */

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type {
   BpfInstruction,
   NativeBinding,
+  NativeBpf,
   NativeError,
   NativeSocket,
   ProcessRestrictions,
@@ -41,6 +42,28 @@ interface Addon {
   interfaceMtu(address: string, netns?: string): { ifname: string; mtu: number } | null;
   routeMtu(destination: string, options?: { bindAddress?: string; netns?: string }): number;
   netlinkTransact?(protocol: number, request: Buffer, timeoutMs?: number): Buffer;
+  bpfMapCreate?(type: number, keySize: number, valueSize: number, maxEntries: number): number;
+  bpfProgLoad?(progType: number, insns: Buffer, license: string): number;
+  bpfRawTracepointOpen?(name: string, progFd: number): number;
+  bpfMapUpdate?(fd: number, key: Buffer, value: Buffer, flags?: number): void;
+  bpfMapDelete?(fd: number, key: Buffer): boolean;
+  bpfMapEntries?(fd: number, keySize: number, valueSize: number, maxEntries: number): Buffer;
+  bpfClose?(fd: number): void;
+}
+
+/** The addon's bpf(2) calls as one object, when it has all of them (an older build has none). */
+function bpfOf(a: Addon): NativeBpf | undefined {
+  const { bpfMapCreate, bpfProgLoad, bpfRawTracepointOpen, bpfMapUpdate, bpfMapDelete, bpfMapEntries, bpfClose } = a;
+  if (!bpfMapCreate || !bpfProgLoad || !bpfRawTracepointOpen || !bpfMapUpdate || !bpfMapDelete || !bpfMapEntries || !bpfClose) return undefined;
+  return {
+    mapCreate: bpfMapCreate.bind(a),
+    progLoad: bpfProgLoad.bind(a),
+    rawTracepointOpen: bpfRawTracepointOpen.bind(a),
+    mapUpdate: bpfMapUpdate.bind(a),
+    mapDelete: bpfMapDelete.bind(a),
+    mapEntries: bpfMapEntries.bind(a),
+    close: bpfClose.bind(a),
+  };
 }
 
 /** The package root: src/native.ts and dist/native.js both sit one level below it. */
@@ -113,6 +136,7 @@ function wrap(addon: Addon): NativeBinding {
     interfaceMtu: (address, netns) => addon.interfaceMtu(address, netns),
     routeMtu: (destination, options) => addon.routeMtu(destination, options),
     ...(addon.netlinkTransact ? { netlinkTransact: addon.netlinkTransact.bind(addon) } : {}),
+    ...(bpfOf(addon) ? { bpf: bpfOf(addon)! } : {}),
   };
 }
 

@@ -28,6 +28,8 @@ export type Cause =
   | 'receive-error'
   // Added (DESIGN §2a, issue 11): no rule did it.
   | 'rp-filter'
+  /** Added: the receiver's kernel dropped it for a reason of its own (its drop reason, not NETFILTER_DROP): no rule did. */
+  | 'kernel-drop'
   | 'misrouted'
   | 'lossy'
   | 'host-unreachable'

@@ -162,8 +162,9 @@ function unreachable(f: Facts, node: string, p: NodeProblem | undefined): Facts 
 export function classify(flow: PlannedFlow, ev: Evidence): Classified {
   const c = classifyRows(flow, ev);
   // Row: a responder on the flow shed or lost packets under load (a flood?): what it did not see proves nothing.
-  // A refused send is the source's own word and stands; so does every pass (proven by a MAC).
-  if (c.verdict === 'fail' && c.facts.shed !== undefined && !c.facts.sendError && FROM_ABSENCE.has(c.cause)) {
+  // A refused send is the source's own word and stands; so does every pass (proven by a MAC), and a drop
+  // the receiver's kernel recorded with its reason (seen, not inferred from absence).
+  if (c.verdict === 'fail' && c.facts.shed !== undefined && !c.facts.sendError && c.facts.dropReason === undefined && FROM_ABSENCE.has(c.cause)) {
     return { ...c, verdict: 'unknown', cause: 'overloaded', where: null, rejectedBy: null };
   }
   return c;
@@ -179,8 +180,12 @@ function classifyRows(flow: PlannedFlow, ev: Evidence): Classified {
   };
   // A failure carries the kernel's drop reason, or why it could not be read (passes carry neither: their facts stay alike).
   const fail = (cause: Cause | null, where: Where | null, rejectedBy: string | null): Classified => {
-    if (ev.dropReason && 'reason' in ev.dropReason) facts.dropReason = ev.dropReason.reason;
-    else if (ev.dropReason) facts.dropReasonUnavailable = ev.dropReason.unavailable;
+    if (ev.dropReason && 'reason' in ev.dropReason) {
+      facts.dropReason = ev.dropReason.reason;
+      // Row (the kernel's own word): a firewall cause the receiver's kernel explains otherwise.
+      const byKernel = kernelCause(cause, ev.dropReason.reason);
+      if (byKernel) return { verdict: 'fail', cause: byKernel, where: 'destination', rejectedBy, facts };
+    } else if (ev.dropReason) facts.dropReasonUnavailable = ev.dropReason.unavailable;
     return { verdict: 'fail', cause, where, rejectedBy, facts };
   };
 
@@ -273,6 +278,19 @@ function classifyRows(flow: PlannedFlow, ev: Evidence): Classified {
   if (!ev.capture) return out('fail', 'blocked', null);
   if (interfaceSeen) return out('fail', 'ingress-blocked', 'destination');
   return out('fail', 'path-blocked', 'path');
+}
+
+/**
+ * What the receiver's drop reason makes of a cause the table would blame on a firewall: NETFILTER_DROP
+ * confirms it (and puts it at the receiver where capture could not tell the path from it), IP_RPFILTER is
+ * reverse-path filtering, any other reason is the kernel's own drop. A cause of the sender (egress-blocked)
+ * stands: the receiver's watch saw its packets, not the sender's. null: the cause stands.
+ */
+export function kernelCause(cause: Cause | null, reason: string): Cause | null {
+  if (cause === null || !FIREWALL_CAUSES.has(cause) || cause === 'egress-blocked') return null;
+  if (reason === 'NETFILTER_DROP') return cause === 'blocked' || cause === 'path-blocked' ? 'ingress-blocked' : null;
+  if (reason === 'IP_RPFILTER') return 'rp-filter';
+  return 'kernel-drop';
 }
 
 /** The interface the sender's probe left by (seen, else its route) when that is not the one holding its address. */
@@ -412,11 +430,18 @@ function sentence(flow: PlannedFlow, c: Classified): string {
     case 'rp-filter': {
       const source = f.rpSource ?? f.observedSource ?? '?';
       const iif = f.arrivedOn ?? '?';
-      const back = f.routeBack ? `its route back to ${source} is via ${f.routeBack}${f.routeBackVia ? ` (${f.routeBackVia})` : ''}, not ${iif} where they arrive` : `its reverse-path lookup for ${source} on ${iif} fails (${f.rpLookup})`;
+      const back = f.routeBack
+        ? `its route back to ${source} is via ${f.routeBack}${f.routeBackVia ? ` (${f.routeBackVia})` : ''}, not ${iif} where they arrive`
+        : f.rpLookup !== undefined
+          ? `its reverse-path lookup for ${source} on ${iif} fails (${f.rpLookup})`
+          : `it filters them by reverse path (its drop reason: IP_RPFILTER)`;
       const drops = f.rpFilterDrops ? ` (TcpExtIPReversePathFilter counted ${f.rpFilterDrops} drops during the test)` : '';
       const rp = f.rpFilter ?? null;
       return `${to}'s kernel drops them: ${back}, and rp_filter=${rp ?? '?'} (${rpFilterName(rp)}) on ${iif}${drops} — no firewall rule involved; fix ${to}'s route to ${from} (ip route get ${source} on ${to}) or set rp_filter=2 (loose) on ${iif}.`;
     }
+
+    case 'kernel-drop':
+      return `${to}'s kernel dropped it (reason ${f.dropReason ?? '?'}): no firewall rule did — it arrived${arrivedOn} and ${to}'s own kernel discarded it; look up SKB_DROP_REASON_${f.dropReason ?? '?'} (include/net/dropreason-core.h) for what it checks.${natNote}`;
 
     case 'misrouted': {
       const dev = misroutedVia(f) ?? '?';

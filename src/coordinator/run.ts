@@ -11,7 +11,7 @@ import { joinVerdict, type NodeProblem } from '../verdict.js';
 import { joinMtu, type MtuSearchResult } from '../verdict-mtu.js';
 import { carriedShape, type CarriedShape } from '../checks/mtu.js';
 import { searchMtu } from './mtu-search.js';
-import { parseDestKernelFacts, type DestKernelFacts } from '../kernel/facts.js';
+import { flowDrop, parseDestKernelFacts, type DestKernelFacts } from '../kernel/facts.js';
 import { EXTRA_TRIES, mergeOutcomes, pathLosses, retryPlan } from './loss.js';
 import { VERSION } from '../version.js';
 import { ControlClient, type ControlConnection } from './client.js';
@@ -125,7 +125,7 @@ export function joinAll(
       witnessError: problemOf(to, true),
       capture: to?.capture ?? false,
       ...(to?.kernel ? { destKernel: to.kernel } : {}),
-      ...(to?.kernel?.dropReasonUnavailable ? { dropReason: { unavailable: to.kernel.dropReasonUnavailable } } : {}),
+      ...dropReasonOf(f, fromAddress, to?.kernel),
       ...(path ? { pathLoss: path } : {}),
       ...(opts.maxLoss !== undefined ? { maxLoss: opts.maxLoss } : {}),
       sourceShed: from?.shed,
@@ -142,6 +142,17 @@ export function joinAll(
     results.push(r);
   }
   return results;
+}
+
+/**
+ * The kernel's drop reason for a flow's probes: what the destination's drop watch recorded for packets
+ * from the sender to the flow's address, protocol and port; or why the destination cannot tell.
+ */
+function dropReasonOf(f: PlannedFlow, fromAddress: string, kernel: DestKernelFacts | undefined): { dropReason?: { reason: string } | { unavailable: string } } {
+  if (!kernel) return {};
+  if (kernel.dropReasonUnavailable) return { dropReason: { unavailable: kernel.dropReasonUnavailable } };
+  const d = flowDrop(kernel.drops, fromAddress, f.toAddress, f.transport, f.port);
+  return d ? { dropReason: { reason: d.reason } } : {};
 }
 
 /** Facts that name no address repeat across a mesh (most passes look alike): one frozen object each. */

@@ -1,5 +1,7 @@
 // Whether this node can tell the kernel's own reason for dropping one of our probes (DESIGN §2a), and why
-// not when it cannot. skb:kfree_skb names a reason (its numbers differ between kernels: the names are read
+// not when it cannot. The responder reads the reasons with its eBPF drop watch (./drop-watch.ts: BPF reads
+// the skb, no probe events needed); this module is what is said where no watch was tried, and the names of
+// the reasons from tracefs where BTF has none. skb:kfree_skb names a reason (its numbers differ between kernels: the names are read
 // from the event's format) but carries no packet content, so on its own it cannot say *which* packet was
 // dropped; matching a drop to a probe needs a probe event that reads the skb (a kprobe/fprobe on
 // sk_skb_reason_drop / kfree_skb_reason with fetch args, or an eprobe on skb:kfree_skb dereferencing

@@ -53,6 +53,7 @@ export const CAUSE_CODES: Record<Cause, string> = {
   'mtu-blackhole': 'M',
   'mtu-limited': 'm',
   'rp-filter': 'F',
+  'kernel-drop': 'K',
   misrouted: 'W',
   lossy: 'L',
   'host-unreachable': 'H',

@@ -28,6 +28,7 @@ export const MATRIX_LEGEND: ReadonlyArray<[string, string]> = [
   ['T', 'return-blocked'],
   ['N', 'no-route'],
   ['F', 'rp-filter (receiver\'s kernel)'],
+  ['K', 'kernel-drop (receiver\'s kernel, its drop reason: no rule)'],
   ['W', 'misrouted (sender\'s route: wrong interface)'],
   ['M', 'mtu-blackhole (large packets lost silently)'],
   ['m', 'mtu-limited (a hop said fragmentation-needed)'],

@@ -17,6 +17,7 @@ import { createControlServer } from './server.js';
 import { Witness, type WitnessEvent } from './witness.js';
 import { Explainer } from '../explain/host.js';
 import { KernelEvidence } from './kernel-evidence.js';
+import { openDropWatch, type DropWatchResult } from '../kernel/drop-watch.js';
 
 export interface ResponderOptions {
   native: NativeBinding;
@@ -102,6 +103,7 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
   const instance = randomBytes(16).toString('hex');
   let held: HeldPorts | null = null;
   let server: Server | null = null;
+  let dropWatch: DropWatchResult | null = null;
   const closeAll = async () => {
     // Held ports first, at once: a service waiting to bind them (BIRD, Typha, etcd) must not wait for us.
     const heldPorts = held?.holdings.filter((h) => h.ours).map((h) => h.port) ?? [];
@@ -110,6 +112,7 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
     });
     witness.close();
     prober.close();
+    if (dropWatch && 'watch' in dropWatch) dropWatch.watch.close();
     await explainer.close();
     if (server) {
       const s = server;
@@ -138,7 +141,10 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
       sessions: store.size,
       timeMs: Date.now(),
     });
-    server = createControlServer({ secret: o.secret, address: o.address, instance, store, witness, prober, info, explainer, log: (m) => emit('control', m), kernel: new KernelEvidence(o.address) });
+    // The drop watch needs privileges (bpf(2)): opened here, before they are dropped, for this node's address.
+    dropWatch = await openDropWatch(o.native.bpf, o.address);
+    const kernel = new KernelEvidence(o.address, undefined, undefined, undefined, dropWatch);
+    server = createControlServer({ secret: o.secret, address: o.address, instance, store, witness, prober, info, explainer, log: (m) => emit('control', m), kernel });
     await new Promise<void>((resolve, reject) => {
       server!.once('error', (err: NodeJS.ErrnoException) =>
         reject(
@@ -171,6 +177,11 @@ export async function startResponder(o: ResponderOptions): Promise<RunningRespon
         { check: c, port, holder: h?.holder ?? null, held: h?.ours ?? false },
       );
     }
+    emit(
+      'start',
+      'watch' in dropWatch ? `drop watch: the kernel's reason for every dropped packet to ${o.address} is counted while a session is live (eBPF on kfree_skb)` : `no drop reasons: ${dropWatch.unavailable}`,
+      { dropWatch: 'watch' in dropWatch, ...('unavailable' in dropWatch ? { dropWatchError: dropWatch.unavailable } : {}) },
+    );
     if (!witness.capture) emit('start', `no packet capture (${witness.captureError}): path and ingress drops will be reported together as "blocked"`);
     emit('start', `calico-nettest responder ${VERSION} on ${o.address}, control port ${controlPort}`, { address: o.address, controlPort });
     return { info, controlPort, close: closeAll };

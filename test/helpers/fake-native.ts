@@ -2,7 +2,7 @@
 // a test pushes packets in (through the socket's attached BPF filter, run by src/packets/bpf-run.ts as the
 // kernel would), makes sends fail with an errno (EPERM, EMSGSIZE, EHOSTUNREACH) and raises receive errors.
 import { constants } from 'node:os';
-import type { BpfInstruction, NativeBinding, NativeError, NativeSocket, ReceivedPacket, SocketOptions, SocketStats } from '../../src/native-types.js';
+import type { BpfInstruction, NativeBinding, NativeBpf, NativeError, NativeSocket, ReceivedPacket, SocketOptions, SocketStats } from '../../src/native-types.js';
 import { runBpf } from '../../src/packets/bpf-run.js';
 
 /** An Error shaped exactly like the addon's: errno name as `code`, the number, the system call. */
@@ -128,8 +128,85 @@ function sourceOf(ip: Buffer): string {
   return ip.length >= 16 ? `${ip[12]}.${ip[13]}.${ip[14]}.${ip[15]}` : '';
 }
 
+/**
+ * A fake bpf(2): maps are byte-keyed tables, a loaded program is only recorded (the test plays the kernel:
+ * `drop()` counts a drop as the program would, when the enabled flag is set). `refuse` makes a command
+ * fail with an errno name (e.g. { progLoad: 'EPERM' }).
+ */
+export class FakeBpf implements NativeBpf {
+  private nextFd = 500;
+  readonly maps = new Map<number, { type: number; keySize: number; valueSize: number; max: number; entries: Map<string, Buffer> }>();
+  readonly programs = new Map<number, { type: number; insns: Buffer; license: string }>();
+  readonly attached = new Map<number, { name: string; prog: number }>();
+  readonly closed: number[] = [];
+  refuse: Partial<Record<'mapCreate' | 'progLoad' | 'rawTracepointOpen', string>> = {};
+
+  mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number): number {
+    if (this.refuse.mapCreate) throw nativeError(this.refuse.mapCreate, 'bpf');
+    const fd = this.nextFd++;
+    this.maps.set(fd, { type, keySize, valueSize, max: maxEntries, entries: new Map() });
+    return fd;
+  }
+  progLoad(progType: number, insns: Buffer, license: string): number {
+    if (this.refuse.progLoad) throw Object.assign(nativeError(this.refuse.progLoad, 'bpf'), { message: `bpf(2) failed: ${this.refuse.progLoad}: BPF_PROG_LOAD: verifier: R1 invalid mem access` });
+    const fd = this.nextFd++;
+    this.programs.set(fd, { type: progType, insns: Buffer.from(insns), license });
+    return fd;
+  }
+  rawTracepointOpen(name: string, progFd: number): number {
+    if (this.refuse.rawTracepointOpen) throw nativeError(this.refuse.rawTracepointOpen, 'bpf');
+    if (!this.programs.has(progFd)) throw nativeError('EBADF', 'bpf');
+    const fd = this.nextFd++;
+    this.attached.set(fd, { name, prog: progFd });
+    return fd;
+  }
+  private map(fd: number) {
+    const m = this.maps.get(fd);
+    if (!m) throw nativeError('EBADF', 'bpf');
+    return m;
+  }
+  mapUpdate(fd: number, key: Buffer, value: Buffer): void {
+    const m = this.map(fd);
+    if (key.length !== m.keySize || value.length !== m.valueSize) throw nativeError('EINVAL', 'bpf');
+    m.entries.set(key.toString('hex'), Buffer.from(value));
+  }
+  mapDelete(fd: number, key: Buffer): boolean {
+    return this.map(fd).entries.delete(key.toString('hex'));
+  }
+  mapEntries(fd: number, _keySize: number, _valueSize: number, maxEntries: number): Buffer {
+    const out: Buffer[] = [];
+    for (const [k, v] of [...this.map(fd).entries].slice(0, maxEntries)) out.push(Buffer.from(k, 'hex'), v);
+    return Buffer.concat(out);
+  }
+  close(fd: number): void {
+    this.closed.push(fd);
+    this.maps.delete(fd);
+    this.programs.delete(fd);
+    this.attached.delete(fd);
+  }
+  /** Whether the program is attached and its enabled flag (the array map) is set. */
+  enabled(): boolean {
+    if (this.attached.size === 0) return false;
+    for (const m of this.maps.values()) if (m.type === 2) return (m.entries.get('00000000')?.readUInt32LE(0) ?? 0) !== 0;
+    return false;
+  }
+  /** Play the kernel: count a drop of `key` (16 bytes, drop-bpf's layout) with `reason`, when enabled. */
+  drop(key: Buffer, reason: number): void {
+    if (!this.enabled()) return;
+    for (const m of this.maps.values()) {
+      if (m.type !== 1) continue;
+      const v = m.entries.get(key.toString('hex')) ?? Buffer.alloc(16);
+      v.writeUInt32LE(reason, 0);
+      v.writeBigUInt64LE(v.readBigUInt64LE(8) + 1n, 8);
+      m.entries.set(key.toString('hex'), v);
+    }
+  }
+}
+
 export class FakeNative implements NativeBinding {
   readonly sockets: FakeSocket[] = [];
+  /** bpf(2): absent unless a test sets it (an addon without it). */
+  bpf?: FakeBpf;
   private nextFd = 100;
   /** Called after every successful send on any socket: a test answers probes here. */
   onSend?: (socket: FakeSocket, data: Buffer, address: string) => void;

@@ -146,10 +146,35 @@ t.test("the kernel's drop reason: a fact and the result's dropReason; null on a 
   t.equal(joinVerdict(tcp, src({ reply: 'synack' }), wit({ socketSeen: true }), ctx).dropReason, undefined);
 });
 
+t.test("the kernel's drop reason decides a firewall cause: NETFILTER_DROP confirms it, IP_RPFILTER is rp-filter, any other is kernel-drop", async (t) => {
+  const ctx = { fromAddress: '198.18.2.2', sourceReachable: true, witnessAvailable: true, capture: true };
+  const nf = joinVerdict(tcp, src(), wit(), { ...ctx, dropReason: { reason: 'NETFILTER_DROP' } });
+  t.same([nf.cause, nf.where], ['ingress-blocked', 'destination'], 'confirmed');
+  const noCapture = joinVerdict(tcp, src(), undefined, { ...ctx, capture: false, dropReason: { reason: 'NETFILTER_DROP' } });
+  t.same([noCapture.cause, noCapture.where], ['ingress-blocked', 'destination'], "without capture: the receiver's own netfilter dropped it, so not the path");
+  const rp = joinVerdict(tcp, src(), wit(), { ...ctx, dropReason: { reason: 'IP_RPFILTER' } });
+  t.same([rp.verdict, rp.cause, rp.where, rp.dropReason], ['fail', 'rp-filter', 'destination', 'IP_RPFILTER']);
+  t.match(rp.detail, /n1's kernel drops them: it filters them by reverse path \(its drop reason: IP_RPFILTER\)/, 'said from the reason when the reverse-path facts are missing');
+  const other = joinVerdict(tcp, src(), wit(), { ...ctx, dropReason: { reason: 'NOT_SPECIFIED' } });
+  t.same([other.verdict, other.cause, other.where, other.dropReason], ['fail', 'kernel-drop', 'destination', 'NOT_SPECIFIED']);
+  t.match(other.detail, /^n1's kernel dropped it \(reason NOT_SPECIFIED\): no firewall rule did/);
+  const ret = joinVerdict(tcp, src(), wit({ socketSeen: true }), { ...ctx, dropReason: { reason: 'TCP_MINTTL' } });
+  t.same([ret.cause, ret.where], ['kernel-drop', 'destination'], 'return-blocked too: the SYN itself was dropped by the kernel');
+  const egress = joinVerdict(tcp, src({ sendError: 'EPERM', left: false }), undefined, { ...ctx, dropReason: { reason: 'NOT_SPECIFIED' } });
+  t.same([egress.cause, egress.where], ['egress-blocked', 'source'], "the sender's own refusal stands");
+  const rejected = joinVerdict(tcp, src({ reply: 'rst', replyFrom: '198.18.1.2' }), wit(), { ...ctx, dropReason: { reason: 'NOT_SPECIFIED' } });
+  t.equal(rejected.cause, 'rejected', 'an answer is not a silent drop');
+  const shed = joinVerdict(tcp, src(), wit(), { ...ctx, destinationShed: 40, dropReason: { reason: 'NETFILTER_DROP' } });
+  t.same([shed.verdict, shed.cause], ['fail', 'ingress-blocked'], 'shed packets do not make a drop the kernel recorded unknown');
+  t.equal(joinVerdict(tcp, src(), wit(), { ...ctx, destinationShed: 40 }).cause, 'overloaded', 'without the reason: overloaded, as before');
+  const pass = joinVerdict(ipip, src({ idx: 8, check: 'ipip' }), wit({ idx: 8, socketSeen: true }), { ...ctx, dropReason: { reason: 'NOT_SPECIFIED' } });
+  t.same([pass.verdict, pass.dropReason], ['pass', undefined], 'a pass carries no reason');
+});
+
 t.test('the schema lists the new causes and result fields', async (t) => {
   const schema = loadSchema() as { $defs: Record<string, { properties: Record<string, { enum?: unknown[]; oneOf?: unknown[] }> }> };
   const causes = schema.$defs['result']!.properties['cause']!.enum ?? (schema.$defs['result']!.properties['cause']!.oneOf as Array<{ enum?: unknown[] }>)?.flatMap((x) => x.enum ?? []);
-  for (const c of ['rp-filter', 'misrouted', 'lossy', 'host-unreachable']) t.ok(causes?.includes(c), c);
+  for (const c of ['rp-filter', 'misrouted', 'lossy', 'host-unreachable', 'kernel-drop']) t.ok(causes?.includes(c), c);
   for (const f of ['dropReason', 'lost', 'tries']) t.ok(schema.$defs['result']!.properties[f], f);
 });
 
