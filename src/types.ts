@@ -139,6 +139,8 @@ export interface Facts {
   kernelPmtuLearnt?: number;
   refusedSize?: number;
   searchRounds?: number;
+  /** mtu check, `lossy`: how many host-size copies were sent (none arrived) on a path whose loss could explain it. */
+  hostCopies?: number;
 }
 
 /** One flow the plan calls for: one check from one node to one node (or endpoint). */

@@ -7,6 +7,7 @@ import { calicoMtuAdvice } from './checks/mtu.js';
 import type { SearchEnd } from './checks/mtu-search.js';
 import type { CheckId, FlowResult, Hop, MtuTrace, PlannedFlow, SourceOutcome, WitnessSummary } from './types.js';
 import { classify, describe, toResult, type Classified, type Evidence, type JoinContext } from './verdict.js';
+import { DEFAULT_MAX_LOSS } from './verdict-facts.js';
 
 /** What the coordinator's search found for one flow whose host-size probe did not arrive. */
 export interface MtuSearchResult {
@@ -83,10 +84,29 @@ export function classifyMtu(flow: PlannedFlow, ev: Evidence, carrier: CheckId, s
     if (h) f.hop = h;
   }
   const signalled = frag !== null || refused !== null || f.kernelPmtu !== undefined;
+  // A silent limit is only the absence of the host-size copies. On a path that loses packets, loss alone
+  // may explain that absence: when it would with a chance above 1 in 1000 (the path's loss rate to the
+  // power of the copies sent), a size limit cannot be told from loss, and the result says lossy.
+  if (!signalled && ev.pathLoss && ev.pathLoss.tries > 0 && ev.pathLoss.lost > 0) {
+    const rate = ev.pathLoss.lost / ev.pathLoss.tries;
+    const copies = Math.max(1, ev.src?.attempts ?? 1);
+    if (rate ** copies > LOSS_EXPLAINS) {
+      f.pathLost = ev.pathLoss.lost;
+      f.pathTries = ev.pathLoss.tries;
+      f.maxLoss = ev.maxLoss ?? DEFAULT_MAX_LOSS;
+      f.hostCopies = copies;
+      f.tries = copies;
+      f.lost = copies;
+      return { verdict: 'fail', cause: 'lossy', where: 'path', rejectedBy: null, facts: f };
+    }
+  }
   // The sender's own kernel refusing the size: its route leaves by an interface smaller than its address's.
   const where = refused !== null && frag === null ? 'source' : 'path';
   return { verdict: 'fail', cause: signalled ? 'mtu-limited' : 'mtu-blackhole', where, rejectedBy: frag?.from ?? null, facts: f };
 }
+
+/** Above this chance that loss alone lost every host-size copy, a silent limit is not concluded. */
+const LOSS_EXPLAINS = 0.001;
 
 function minOf(a: number | null, b: number | null): number | null {
   return a === null ? b : b === null ? a : Math.min(a, b);
@@ -111,6 +131,10 @@ export function describeMtu(flow: PlannedFlow, c: Classified): string {
     return `${f.hostMtu}-byte DF probes (${framing}, ${from}'s host MTU) arrived at ${to}: the path carries the host MTU.${kernelNote(flow, c)}`;
   }
   if (c.cause === 'not-probed') return `${from} could not read the MTU of the interface holding its address, so it sent no mtu probe to ${to}.`;
+  if (c.cause === 'lossy' && f.hostCopies !== undefined && f.pathTries) {
+    const rate = f.pathLost! / f.pathTries;
+    return `cannot tell a size limit from loss: DF probes of up to ${f.pathMtu} bytes arrive at ${to}, none of the ${f.hostCopies} ${f.hostMtu}-byte copies did, but the path ${from}→${to} loses packets (${f.pathLost} of ${f.pathTries} tries of its other flows, ${Math.round(rate * 1000) / 10}%), which would lose all ${f.hostCopies} copies ${(rate ** f.hostCopies * 100).toFixed(1)}% of the time — fix the loss (check the links and devices between them), then test again.`;
+  }
   if (c.cause !== 'mtu-blackhole' && c.cause !== 'mtu-limited') return describe(flow, c);
   const pathMtu = f.pathMtu ?? 0;
   const advice = calicoMtuAdvice(pathMtu);

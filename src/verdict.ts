@@ -164,7 +164,8 @@ export function classify(flow: PlannedFlow, ev: Evidence): Classified {
   // Row: a responder on the flow shed or lost packets under load (a flood?): what it did not see proves nothing.
   // A refused send is the source's own word and stands; so does every pass (proven by a MAC), and a drop
   // the receiver's kernel recorded with its reason (seen, not inferred from absence).
-  if (c.verdict === 'fail' && c.facts.shed !== undefined && !c.facts.sendError && c.facts.dropReason === undefined && FROM_ABSENCE.has(c.cause)) {
+  const kernelSaid = c.facts.dropReason !== undefined && c.facts.dropReason !== 'NO_SOCKET';
+  if (c.verdict === 'fail' && c.facts.shed !== undefined && !c.facts.sendError && !kernelSaid && FROM_ABSENCE.has(c.cause)) {
     return { ...c, verdict: 'unknown', cause: 'overloaded', where: null, rejectedBy: null };
   }
   return c;
@@ -260,6 +261,12 @@ function classifyRows(flow: PlannedFlow, ev: Evidence): Classified {
   if (src.reply === 'rst' || src.reply === 'icmp') {
     if (socketSeen) return out('pass', null, null);
     const by = src.replyFrom ?? flow.toAddress;
+    // The receiver's kernel freed the probe with NO_SOCKET and answered it itself: it reached the transport
+    // layer and found no listener — a closed port, not a REJECT (a REJECT rule's drop is NETFILTER_DROP).
+    if (by === flow.toAddress && ev.dropReason && 'reason' in ev.dropReason && ev.dropReason.reason === 'NO_SOCKET' && (src.reply === 'rst' || (src.icmp?.type === 3 && (src.icmp.code === 2 || src.icmp.code === 3)))) {
+      facts.dropReason = 'NO_SOCKET';
+      return out('pass', null, null);
+    }
     // A reset in the destination's name that the destination never saw: forged by something in the path.
     if (src.reply === 'rst' && ev.capture && !interfaceSeen && by === flow.toAddress) facts.forgedReset = true;
     const where: Where | null = ev.capture ? (interfaceSeen ? 'destination' : 'path') : by !== flow.toAddress ? 'path' : null;
@@ -287,7 +294,9 @@ function classifyRows(flow: PlannedFlow, ev: Evidence): Classified {
  * stands: the receiver's watch saw its packets, not the sender's. null: the cause stands.
  */
 export function kernelCause(cause: Cause | null, reason: string): Cause | null {
-  if (cause === null || !FIREWALL_CAUSES.has(cause) || cause === 'egress-blocked') return null;
+  // NO_SOCKET: the kernel answered the probe itself (a reset, port unreachable) — not a silent drop, and not
+  // why an answer never came back (that answer was lost on the way: return-blocked stands).
+  if (cause === null || !FIREWALL_CAUSES.has(cause) || cause === 'egress-blocked' || reason === 'NO_SOCKET') return null;
   if (reason === 'NETFILTER_DROP') return cause === 'blocked' || cause === 'path-blocked' ? 'ingress-blocked' : null;
   if (reason === 'IP_RPFILTER') return 'rp-filter';
   return 'kernel-drop';

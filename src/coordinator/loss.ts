@@ -40,14 +40,16 @@ export function pathLosses(flows: Flows, outcomes: Outcomes, nodes: ReadonlyMap<
   return paths;
 }
 
-/** Flows to probe again, by source node: all of their tries lost, on a path that lost only some of others'. */
+/** Flows to probe again, by source node: all of their tries lost, on a path that lost only some of others' (for TCP, either way). */
 export function retryPlan(flows: Flows, outcomes: Outcomes, nodes: ReadonlyMap<string, Evidence>, addressOf: ReadonlyMap<string, string>): Map<string, number[]> {
   const paths = pathLosses(flows, outcomes, nodes, addressOf);
   const again = new Map<string, number[]>();
   for (let i = 0; i < flows.length; i++) {
     const f = flows.get(i);
-    const path = paths.get(`${f.from}>${f.to}`);
-    if (!path || path.lost === 0 || sized(f)) continue;
+    if (sized(f)) continue;
+    // A TCP try crosses both ways (the SYN there, the answer back): loss on either path may explain it.
+    const lossy = (k: string) => (paths.get(k)?.lost ?? 0) > 0;
+    if (!lossy(`${f.from}>${f.to}`) && !(f.transport === 'tcp' && !f.sourceOnly && lossy(`${f.to}>${f.from}`))) continue;
     const src = outcomes.get(i);
     const wit = f.sourceOnly ? undefined : nodes.get(f.to)?.witness?.forFlow(f, addressOf.get(f.from) ?? '');
     const l = flowLoss(f, src, wit);

@@ -96,3 +96,18 @@ t.test('a REJECT of the carrier answers the mtu probe too: rejected, with who (n
   const router = joinMtu(flow, src({}, { reply: 'icmp', replyFrom: '198.18.1.1', icmp: { type: 3, code: 13 } }), undefined, ctx, 'ipip', search(null));
   t.match(router, { verdict: 'fail', cause: 'rejected', rejectedBy: '198.18.1.1', where: 'path' });
 });
+
+t.test('a silent limit on a lossy path: lossy when loss alone could have lost every host-size copy', async (t) => {
+  // Seen for real: 20% random loss, all three 1500-byte copies lost (0.8% of flows), the search's smaller
+  // probes arrived — called mtu-blackhole before.
+  const lossy = joinMtu(flow, src(), wit(1472), { ...ctx, pathLoss: { tries: 40, lost: 8 } }, 'ipip', search(1472));
+  t.match(lossy, { verdict: 'fail', cause: 'lossy', where: 'path', pathMtu: 1472, tries: 3, lost: 3, facts: { hostCopies: 3, pathLost: 8, pathTries: 40 } });
+  t.match(lossy.detail, /^cannot tell a size limit from loss: DF probes of up to 1472 bytes arrive at node2, none of the 3 1500-byte copies did, but the path node1→node2 loses packets \(8 of 40 tries of its other flows, 20%\), which would lose all 3 copies 0\.8% of the time/);
+  const little = joinMtu(flow, src(), wit(1400), { ...ctx, pathLoss: { tries: 40, lost: 1 } }, 'ipip', search(1400));
+  t.equal(little.cause, 'mtu-blackhole', '2.5% loss loses three copies 16 times in a million: the limit stands');
+  const frag = { from: '198.18.1.1', mtu: 1400, size: 1500 };
+  const said = joinMtu(flow, src({ fragNeeded: frag }, { reply: 'icmp', replyFrom: '198.18.1.1', icmp: { type: 3, code: 4 } }), wit(1400), { ...ctx, pathLoss: { tries: 40, lost: 8 } }, 'ipip', search(1400, { fragNeeded: frag }));
+  t.equal(said.cause, 'mtu-limited', 'a fragmentation-needed is said, not inferred from absence: loss does not touch it');
+  t.equal(joinMtu(flow, src(), { ...wit(1500), count: 3 }, { ...ctx, pathLoss: { tries: 40, lost: 8 } }, 'ipip').verdict, 'pass', 'every host-size copy arrived: pass');
+  t.equal(joinMtu(flow, src(), wit(1500), { ...ctx, pathLoss: { tries: 40, lost: 8 } }, 'ipip').cause, 'lossy', 'one of three arrived on a path over --max-loss: lossy, as every flow');
+});

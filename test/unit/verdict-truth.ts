@@ -167,6 +167,15 @@ t.test("the kernel's drop reason decides a firewall cause: NETFILTER_DROP confir
   const shed = joinVerdict(tcp, src(), wit(), { ...ctx, destinationShed: 40, dropReason: { reason: 'NETFILTER_DROP' } });
   t.same([shed.verdict, shed.cause], ['fail', 'ingress-blocked'], 'shed packets do not make a drop the kernel recorded unknown');
   t.equal(joinVerdict(tcp, src(), wit(), { ...ctx, destinationShed: 40 }).cause, 'overloaded', 'without the reason: overloaded, as before');
+  // NO_SOCKET: the receiver's kernel found no listener and answered itself. A reset from it is a closed port
+  // (a REJECT rule's drop is NETFILTER_DROP) even where the witness shed its sighting under load.
+  const closed = joinVerdict(tcp, src({ reply: 'rst', replyFrom: '198.18.1.2' }), wit(), { ...ctx, destinationShed: 40, dropReason: { reason: 'NO_SOCKET' } });
+  t.same([closed.verdict, closed.cause, closed.facts?.dropReason], ['pass', null, 'NO_SOCKET'], 'a reset with NO_SOCKET: the port is closed, the firewall passed it');
+  const notRejected = joinVerdict(tcp, src({ reply: 'rst', replyFrom: '198.18.1.2' }), wit(), { ...ctx, dropReason: { reason: 'NETFILTER_DROP' } });
+  t.equal(notRejected.cause, 'rejected', 'a reset with NETFILTER_DROP: a REJECT rule');
+  const lostAnswer = joinVerdict(tcp, src(), wit({ socketSeen: true }), { ...ctx, dropReason: { reason: 'NO_SOCKET' } });
+  t.same([lostAnswer.cause, lostAnswer.dropReason], ['return-blocked', 'NO_SOCKET'], "its answer (the reset) was lost on the way back: return-blocked stands");
+  t.equal(joinVerdict(tcp, src(), wit(), { ...ctx, destinationShed: 40, dropReason: { reason: 'NO_SOCKET' } }).cause, 'overloaded', 'NO_SOCKET does not vouch for a silence under load');
   const pass = joinVerdict(ipip, src({ idx: 8, check: 'ipip' }), wit({ idx: 8, socketSeen: true }), { ...ctx, dropReason: { reason: 'NOT_SPECIFIED' } });
   t.same([pass.verdict, pass.dropReason], ['pass', undefined], 'a pass carries no reason');
 });
@@ -291,4 +300,22 @@ t.test('loss round: the flows that got nothing through on a lossy path go again;
   t.same(pathLosses(list, get, nodes, addressOf).get('n2>n1'), { tries: 6, lost: 2 }, 'the path: the SYN-ACKed and the half-arrived flow');
   t.same(retryPlan(list, get, nodes, addressOf).get('n2'), [1], 'only the IP-in-IP flow goes again');
   t.same(flowLoss(mtu, outcomes.get(2), undefined), { tries: 3, lost: 3 }, 'its own tries are still counted (on its result)');
+});
+
+t.test('loss round: a TCP flow goes again when the way back lost tries, though the way there lost none', async (t) => {
+  // Seen under load: every flow node2→node1 got through at the first try, the apiserver SYNs arrived at
+  // node1's socket three times but the answers were lost on the lossy way back: return-blocked, wrongly.
+  const { retryPlan } = await import('../../src/coordinator/loss.js');
+  const back: PlannedFlow = { check: 'bgp', transport: 'tcp', from: 'n1', to: 'n2', toAddress: '198.18.2.2', port: 179, idx: 11 };
+  const udp: PlannedFlow = { check: 'vxlan', transport: 'udp', from: 'n2', to: 'n1', toAddress: '198.18.1.2', port: 4789, idx: 12 };
+  const flows = [tcp, back, udp];
+  const outcomes = new Map<number, SourceOutcome>([
+    [0, src()], // n2→n1 bgp: nothing came back in 3 tries
+    [1, src({ idx: 11, toAddress: '198.18.2.2', reply: 'synack', lost: 2 })], // n1→n2: answered at the third try
+    [2, src({ idx: 12, check: 'vxlan' })], // n2→n1 vxlan: nothing arrived
+  ]);
+  const nodes = new Map([['n1', { witness: { forFlow: () => undefined } }], ['n2', { witness: { forFlow: () => undefined } }]]);
+  const addressOf = new Map([['n1', '198.18.1.2'], ['n2', '198.18.2.2']]);
+  const plan = retryPlan({ length: 3, get: (i: number) => flows[i]! }, { get: (i: number) => outcomes.get(i) }, nodes, addressOf);
+  t.same(plan.get('n2'), [0], 'the TCP flow goes again (its answers cross n1→n2, which lost tries); the datagram flow does not (one way only)');
 });
