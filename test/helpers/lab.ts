@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import type { Test } from 'tap';
 import type { NativeBinding } from '../../src/native-types.js';
 import { coordinatorArgv, labDown, labUp, type LabState, type LabUpOptions } from '../../src/lab/lab.js';
-import { isRoot } from '../../src/lab/sys.js';
+import { inNs, isRoot, run } from '../../src/lab/sys.js';
 import { parseReport } from '../../src/report/json.js';
 import type { Report } from '../../src/types.js';
 
@@ -58,3 +58,25 @@ export const nativeIn = (native: NativeBinding, ns: string): NativeBinding => ({
   interfaceMtu: (a, n) => native.interfaceMtu(a, n ?? `/run/netns/${ns}`),
   routeMtu: (d, o) => native.routeMtu(d, { netns: `/run/netns/${ns}`, ...o }),
 });
+
+/** The namespace of a lab node by name. */
+export const nodeNs = (lab: LabState, node: string): string => lab.nodes.find((n) => n.name === node)!.ns;
+/** Run a command in a namespace (sysctl, ip, iptables): throws with its stderr when it fails. */
+export const inNsRun = (netns: string, argv: string[]) => run(inNs(netns, argv));
+
+/**
+ * Reverse-path filtering for real (a lab's beforeResponders): `node` gets a second interface, side0, to the
+ * router and a route to node1's subnet through it, with strict rp_filter on eth0 — node1's packets
+ * arrive on eth0, but the way back to node1 is side0.
+ */
+export async function misrouteWithStrictRpFilter(s: LabState, node = 'node2'): Promise<void> {
+  const n = nodeNs(s, node);
+  await run(['ip', 'link', 'add', 'side0', 'netns', n, 'type', 'veth', 'peer', 'name', 'side2', 'netns', s.router]);
+  await inNsRun(n, ['ip', 'addr', 'add', '198.19.99.2/30', 'dev', 'side0']);
+  await inNsRun(n, ['ip', 'link', 'set', 'side0', 'up']);
+  await inNsRun(s.router, ['ip', 'addr', 'add', '198.19.99.1/30', 'dev', 'side2']);
+  await inNsRun(s.router, ['ip', 'link', 'set', 'side2', 'up']);
+  await inNsRun(n, ['ip', 'route', 'add', '198.18.1.0/24', 'via', '198.19.99.1', 'dev', 'side0']);
+  await inNsRun(n, ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0']);
+  await inNsRun(n, ['sysctl', '-qw', 'net.ipv4.conf.eth0.rp_filter=1']);
+}

@@ -9,7 +9,7 @@ import type { LabState } from '../../src/lab/lab.js';
 import type { FlowResult } from '../../src/types.js';
 import { loadNative } from '../../src/native.js';
 import { openDropWatch } from '../../src/kernel/drop-watch.js';
-import { labReport, needsRoot, withLab } from '../helpers/lab.js';
+import { labReport, misrouteWithStrictRpFilter, needsRoot, withLab } from '../helpers/lab.js';
 
 const ns = (lab: LabState, node: string) => lab.nodes.find((n) => n.name === node)!.ns;
 const sh = (netns: string, argv: string[]) => run(inNs(netns, argv));
@@ -45,18 +45,7 @@ t.test('a DROP rule on node2: ingress-blocked, and the kernel says NETFILTER_DRO
 t.test('strict rp_filter on node2 with the route back by another interface: rp-filter, and the kernel says IP_RPFILTER', { skip }, async (t) => {
   const lab = await withLab(t, {
     nodes: 2,
-    beforeResponders: async (s) => {
-      // As in verdict-truth.ts: node2's way back to node1's subnet is side0, node1's probes arrive on eth0.
-      const n2 = ns(s, 'node2');
-      await run(['ip', 'link', 'add', 'side0', 'netns', n2, 'type', 'veth', 'peer', 'name', 'side2', 'netns', s.router]);
-      await sh(n2, ['ip', 'addr', 'add', '198.19.99.2/30', 'dev', 'side0']);
-      await sh(n2, ['ip', 'link', 'set', 'side0', 'up']);
-      await sh(s.router, ['ip', 'addr', 'add', '198.19.99.1/30', 'dev', 'side2']);
-      await sh(s.router, ['ip', 'link', 'set', 'side2', 'up']);
-      await sh(n2, ['ip', 'route', 'add', '198.18.1.0/24', 'via', '198.19.99.1', 'dev', 'side0']);
-      await sh(n2, ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0']);
-      await sh(n2, ['sysctl', '-qw', 'net.ipv4.conf.eth0.rp_filter=1']);
-    },
+    beforeResponders: (s) => misrouteWithStrictRpFilter(s),
   });
   const { report } = await labReport(lab, ['mesh', '--checks', 'bgp,ipip,vxlan']);
   const into2 = report.results.filter((r) => r.from === 'node1' && r.to === 'node2');

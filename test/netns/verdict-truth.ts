@@ -8,7 +8,7 @@ import { inNs, run } from '../../src/lab/sys.js';
 import type { LabState } from '../../src/lab/lab.js';
 import type { FlowResult } from '../../src/types.js';
 import { CATALOGUE } from '../../src/checks/catalogue.js';
-import { labArgs, labCli, labReport, needsRoot, withLab } from '../helpers/lab.js';
+import { labArgs, labCli, labReport, misrouteWithStrictRpFilter, needsRoot, withLab } from '../helpers/lab.js';
 import { parseReport } from '../../src/report/json.js';
 
 const FIREWALL = new Set(['egress-blocked', 'path-blocked', 'ingress-blocked', 'blocked', 'return-blocked', 'rejected']);
@@ -19,19 +19,8 @@ const line = (r: FlowResult) => `${r.check} ${r.from}->${r.to}: ${r.verdict}/${r
 t.test('rp_filter on the receiver, a wrong route on the sender: rp-filter (destination) and misrouted (source)', { skip: needsRoot }, async (t) => {
   const lab = await withLab(t, {
     nodes: 3,
-    beforeResponders: async (s) => {
-      // node2 gets a second interface, side0, to the router, and a route to node1's subnet through it;
-      // strict rp_filter on eth0: node1's packets arrive on eth0, but the way back to node1 is side0.
-      const n2 = ns(s, 'node2');
-      await run(['ip', 'link', 'add', 'side0', 'netns', n2, 'type', 'veth', 'peer', 'name', 'side2', 'netns', s.router]);
-      await sh(n2, ['ip', 'addr', 'add', '198.19.99.2/30', 'dev', 'side0']);
-      await sh(n2, ['ip', 'link', 'set', 'side0', 'up']);
-      await sh(s.router, ['ip', 'addr', 'add', '198.19.99.1/30', 'dev', 'side2']);
-      await sh(s.router, ['ip', 'link', 'set', 'side2', 'up']);
-      await sh(n2, ['ip', 'route', 'add', '198.18.1.0/24', 'via', '198.19.99.1', 'dev', 'side0']);
-      await sh(n2, ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0']);
-      await sh(n2, ['sysctl', '-qw', 'net.ipv4.conf.eth0.rp_filter=1']);
-    },
+    // node2's way back to node1's subnet is side0, with strict rp_filter on eth0 (helpers/lab.ts).
+    beforeResponders: (s) => misrouteWithStrictRpFilter(s),
   });
   const { run: cli, report } = await labReport(lab, ['mesh']);
   t.equal(cli.code, 1, cli.stderr);
