@@ -188,6 +188,18 @@ export function checkList(sep = ', ', filter: (d: CheckDef) => boolean = () => t
   return ORDER.filter((id) => filter(CATALOGUE[id])).join(sep);
 }
 
+/** The transports a check's probes may travel over: a carried check (mtu) any of its carriers', else its own. */
+export function transportsOf(check: CheckId): ReadonlySet<Transport> {
+  let ways = TRANSPORTS_OF.get(check);
+  if (!ways) {
+    const def = CATALOGUE[check];
+    TRANSPORTS_OF.set(check, (ways = new Set(def.carriedBy ? def.carriedBy.map((c) => CATALOGUE[c].transport) : [def.transport])));
+  }
+  return ways;
+}
+// Asked once per inbound flow of a session (tens of thousands): computed once per check.
+const TRANSPORTS_OF = new Map<CheckId, ReadonlySet<Transport>>();
+
 /**
  * The check whose shape a carried check's probes take in a plan of `checks`: the first of its carriers
  * the plan enables, else its first carrier; the check itself when it is not carried.

@@ -11,7 +11,7 @@ import type { CheckId, MtuSourceFacts, MtuTrace, SourceOutcome } from '../types.
 import type { Framing } from './catalogue.js';
 import { framePacket, MAX_PROBE_SIZE, minFramedSize } from './framing.js';
 import { roundSchedule } from './mtu-search.js';
-import type { PeerTimeouts } from './rtt.js';
+import { nowMs, untilDeadline, type PeerTimeouts } from './rtt.js';
 
 /** An ICMP error quoting one of this node's packets, as the prober's ICMP socket decoded it. */
 export interface IcmpSighting {
@@ -40,7 +40,6 @@ export interface MtuProbeRequest {
 const HOST_MTU_CACHE_MS = 5000;
 /** Gap between two large probes: a first round of ~30 sizes × 2 copies takes ~60 ms, not a burst of 80 kB. */
 export const MTU_SPACING_MS = 1;
-const nowMs = (): number => performance.timeOrigin + performance.now();
 
 export class MtuProber {
   private send: NativeSocket | null = null;
@@ -126,7 +125,7 @@ export class MtuProber {
         }
         await sleep(MTU_SPACING_MS, signal);
       }
-      await waitReplyWindow(last, req.to, timeouts, signal);
+      await untilDeadline(() => false, () => last + timeouts.timeout(req.to), undefined, signal);
     } finally {
       for (const w of used) {
         this.watch.delete(w.key);
@@ -196,8 +195,8 @@ export class MtuProber {
         if (i + 1 < schedule.length) await sleep(Math.min(opts.spacingMs, MTU_SPACING_MS), signal);
       }
       req.onSent?.();
-      // Frag-needed comes back within a round trip; wait as long as a reply to this peer could take.
-      await waitReplyWindow(lastSent, req.to, timeouts, signal);
+      // Frag-needed comes back within a round trip; wait as long as a reply to this peer could take (re-read as it learns).
+      await untilDeadline(() => false, () => lastSent + timeouts.timeout(req.to), undefined, signal);
     } finally {
       this.watch.delete(wire.key);
       facts.kernelPmtuAfter = this.routeMtu(req.to);
@@ -238,17 +237,6 @@ export async function traceMtu(
   // hop, which the large ones never reached — the limit is on the sender's first link.
   const small = await p.sendTtl(session, req, req.trace.small, [1], wire, release, timeouts, outcome, signal);
   trace.first = small[0]?.from ?? null;
-}
-
-/**
- * Wait until `peer`'s adaptive timeout after `since` has passed, re-reading it every 100 ms (as the
- * prober's awaitReply does): samples other probes take meanwhile may shorten it. Read once, a probe sent
- * before the first TCP sample to its peer waited the initial second in full.
- */
-async function waitReplyWindow(since: number, peer: string, timeouts: PeerTimeouts, signal?: AbortSignal): Promise<void> {
-  for (let left = since + timeouts.timeout(peer) - nowMs(); left > 0 && !signal?.aborted; left = since + timeouts.timeout(peer) - nowMs()) {
-    await sleep(Math.min(left, 100), signal);
-  }
 }
 
 /** Wait `ms`, or less when `signal` aborts (at once when it already has). */

@@ -12,7 +12,7 @@ import { encodeProbePayload, encodeProbeSyn, PROBE_TCP_SPORT_HI, PROBE_TCP_SPORT
 import { icmpErrorQuotingProbe, tcpRepliesToPortRange } from '../packets/bpf.js';
 import { DecodeError } from '../packets/errors.js';
 import type { CheckId, SourceOutcome, Transport } from '../types.js';
-import { DEFAULT_TIMEOUTS, PeerTimeouts, type TimeoutPolicy } from './rtt.js';
+import { DEFAULT_TIMEOUTS, nowMs, PeerTimeouts, untilDeadline, type TimeoutPolicy } from './rtt.js';
 import { CATALOGUE, probeShape, type Framing, type ProbeShape } from './catalogue.js';
 import { FRAMINGS_OF, framePacket } from './framing.js';
 import { MtuProber, sleep, traceMtu } from './mtu-prober.js';
@@ -65,7 +65,6 @@ export interface ProbeSession {
 
 type Reply = { kind: 'synack' | 'rst' | 'icmp'; from: string; atMs: number; icmp: { type: number; code: number } | null };
 
-const nowMs = (): number => performance.timeOrigin + performance.now();
 
 class SendRefused extends Error {
   constructor(readonly code: string) {
@@ -310,9 +309,9 @@ export class Prober {
         });
         this.transmit(packet, req.to);
         if (t + 1 === opts.tries) req.onSent?.();
-        await this.until(() => got !== null, () => sent.at + timeouts.timeout(req.to), (w) => (wake = w), signal);
+        await untilDeadline(() => got !== null, () => sent.at + timeouts.timeout(req.to), (w) => (wake = w), signal);
       }
-      if (!got && req.patient) await this.until(() => got !== null, () => firstAt + LATE_ANSWER_MS, (w) => (wake = w), signal);
+      if (!got && req.patient) await untilDeadline(() => got !== null, () => firstAt + LATE_ANSWER_MS, (w) => (wake = w), signal);
     } finally {
       for (const k of keys) this.pending.delete(k);
     }
@@ -353,7 +352,7 @@ export class Prober {
         if (t + 1 < opts.tries) await sleep(opts.spacingMs, signal);
       }
       req.onSent?.();
-      await this.until(() => answered.size === opts.tries, () => last.at + timeouts.timeout(req.to), () => undefined, signal);
+      await untilDeadline(() => answered.size === opts.tries, () => last.at + timeouts.timeout(req.to), undefined, signal);
     } finally {
       for (const k of keys) this.pending.delete(k);
     }
@@ -365,25 +364,6 @@ export class Prober {
     outcome.rttMs = Math.max(0, f.reply.atMs - f.sentAt);
   }
 
-  /** Wait until `done()` or the (re-read, adaptive) deadline passes; `setWake` gets the early wake-up. */
-  private until(done: () => boolean, deadline: () => number, setWake: (w: () => void) => void, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const finish = () => {
-        if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', finish);
-        resolve();
-      };
-      setWake(finish);
-      signal?.addEventListener('abort', finish, { once: true });
-      const arm = () => {
-        const left = deadline() - nowMs();
-        if (done() || left <= 0 || signal?.aborted) finish();
-        else timer = setTimeout(arm, Math.min(left, 100));
-      };
-      arm();
-    });
-  }
 
   private async probeMtu(session: ProbeSession, req: ProbeRequest, opts: ProbeOptions, timeouts: PeerTimeouts, outcome: SourceOutcome, signal?: AbortSignal): Promise<void> {
     const ipId = this.allocIpId();

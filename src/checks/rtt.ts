@@ -49,3 +49,30 @@ export class PeerTimeouts {
     return Math.min(this.policy.maxMs, Math.max(this.policy.minMs, t));
   }
 }
+
+/** Milliseconds on the clock the reply sockets stamp packets with (performance.timeOrigin-based). */
+export const nowMs = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * Wait until `done()` or the deadline passes, re-reading `deadline()` every 100 ms at most: an adaptive
+ * timeout shortens as other probes to the peer take samples meanwhile. `setWake` gets the early wake-up
+ * (call it when `done()` may have turned true); an abort ends the wait at once.
+ */
+export function untilDeadline(done: () => boolean, deadline: () => number, setWake?: (wake: () => void) => void, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const finish = () => {
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', finish);
+      resolve();
+    };
+    setWake?.(finish);
+    signal?.addEventListener('abort', finish, { once: true });
+    const arm = () => {
+      const left = deadline() - nowMs();
+      if (done() || left <= 0 || signal?.aborted) finish();
+      else timer = setTimeout(arm, Math.min(left, 100));
+    };
+    arm();
+  });
+}

@@ -1,6 +1,6 @@
 // The control channel's messages (HTTP + JSON, authenticated both ways per src/control/auth.ts).
 // Coordinator -> responder. Validation of incoming bodies lives here so server and tests share it.
-import { CATALOGUE, FRAMINGS, isCheckId, type Framing } from '../checks/catalogue.js';
+import { CATALOGUE, FRAMINGS, isCheckId, transportsOf, type Framing } from '../checks/catalogue.js';
 import { FRAMINGS_OF } from '../checks/framing.js';
 import { MAX_SIZES_PER_ROUND } from '../checks/mtu-search.js';
 import { MAX_TRACE_TTL } from '../checks/mtu-prober.js';
@@ -157,12 +157,19 @@ export function parseInbound(v: unknown): OpenSessionRequest['inbound'] {
     if (!isInt(src, 0, from.length - 1)) throw new BadRequest(`${at}: source must index inbound.from`);
     const check = isInt(code, 0, 255) ? checkFromCode(code) : null;
     if (check === null) throw new BadRequest(`${at}: unknown check code`);
-    // A carried check (catalogue carriedBy: mtu) travels as its carrier: port 0 as IP-in-IP, the carrier's UDP port as VXLAN / WireGuard.
-    const def = CATALOGUE[check];
-    const ok = def.carriedBy ? port === 0 || isInt(port, 1, 65_535) : def.transport === 'ipip' ? port === 0 : isInt(port, 1, 65_535);
-    if (!ok) throw new BadRequest(`${at}: port is wrong for ${check}`);
+    if (inboundTransport(check, port) === null) throw new BadRequest(`${at}: port is wrong for ${check}`);
   }
   return { from: from as string[], flows: flows as number[] };
+}
+
+/**
+ * How an inbound flow of `check` to `port` travels (0: no port, IP-in-IP), or null when the check cannot
+ * travel so. A carried check (mtu) travels as its carrier: IP-in-IP, or UDP to VXLAN's / WireGuard's port.
+ */
+function inboundTransport(check: CheckId, port: unknown): Transport | null {
+  const ways = transportsOf(check);
+  const t: Transport | null = port === 0 ? 'ipip' : isInt(port, 1, 65_535) ? (ways.has('tcp') ? 'tcp' : 'udp') : null;
+  return t !== null && ways.has(t) ? t : null;
 }
 
 /** The inbound table as flows by idx (input already validated by parseInbound). */
@@ -172,9 +179,7 @@ export function unpackInbound(t: OpenSessionRequest['inbound']): Map<number, Inb
     const idx = t.flows[i]!;
     const check = checkFromCode(t.flows[i + 2]!)!;
     const port = t.flows[i + 3]!;
-    // A carried check (mtu) travels as its carrier: IP-in-IP without a port, else UDP to the carrier's port.
-    const transport = CATALOGUE[check].carriedBy ? (port === 0 ? 'ipip' : 'udp') : CATALOGUE[check].transport;
-    out.set(idx, { idx, src: t.from[t.flows[i + 1]!]!, check, transport, port: port === 0 ? null : port });
+    out.set(idx, { idx, src: t.from[t.flows[i + 1]!]!, check, transport: inboundTransport(check, port)!, port: port === 0 ? null : port });
   }
   return out;
 }
@@ -192,9 +197,7 @@ export function parseProbeRequest(v: unknown): ProbeRequestBody {
     if (!isIPv4(p.to)) throw new BadRequest(`probes[${i}].to must be an IPv4 address`);
     if (p.transport === 'ipip' ? p.port !== null : !isInt(p.port, 1, 65535)) throw new BadRequest(`probes[${i}].port is wrong for ${String(p.transport)}`);
     // A carried check (mtu) travels as any of its carriers: IP-in-IP, or UDP (VXLAN, WireGuard).
-    const def = CATALOGUE[p.check as CheckId];
-    const carriers = def.carriedBy ? new Set(def.carriedBy.map((c) => CATALOGUE[c].transport)) : new Set([def.transport]);
-    if (!carriers.has(p.transport as Transport)) throw new BadRequest(`probes[${i}]: ${p.check} does not travel over ${p.transport}`);
+    if (!transportsOf(p.check as CheckId).has(p.transport as Transport)) throw new BadRequest(`probes[${i}]: ${p.check} does not travel over ${p.transport}`);
     const flow = `${p.to}/${p.idx}`;
     if (flows.has(flow)) throw new BadRequest(`probes[${i}]: ${p.to} probe #${p.idx} appears twice`);
     flows.add(flow);
